@@ -1,0 +1,3 @@
+"""invoice-mailer: sends exported invoices to customers and the accountant over SMTP."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,399 @@
+"""The configuration as typed, frozen data, and the one loader that validates all of it.
+
+Defaults live on the fields; `load_config` reports every problem at once with line and key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import yamlsource as ys
+from .errors import ConfigError, Problem
+
+DEFAULT_CONFIG = Path("/etc/invoice-mailer/config.yaml")
+CONFIG_ENV = "INVOICE_MAILER_CONFIG"
+DEFAULT_KEY_FILE = Path("/etc/invoice-mailer/secret.key")
+KINDS = ("pdf", "xml")
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+
+DEFAULT_FILENAME_PATTERN = (
+    r"^(?P<doc>Fattura|Ordine)_(?P<number>[^_]+)_(?P<year>\d{4})_(?P<customer>[^_.]+)\.pdf$"
+)
+# Named groups of customers.filename that mean something to routing.
+FILENAME_GROUPS = ("customer", "vat", "tax_code", "email", "doc", "number", "year", "date")
+CUSTOMER_FIELDS = frozenset(
+    {"doc", "number", "date", "year", "customer_name", "customer_code", "sender_name"}
+)
+BUNDLE_FIELDS = frozenset({"date", "count", "files", "sender_name", "part", "parts"})
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    folder: Path
+    patterns: tuple[str, ...] = ("*.pdf", "*.xml", "*.xml.p7m")
+    ignore: tuple[str, ...] = (".*", "~$*", "*.tmp", "*.part")
+    method: str = "auto"  # auto | events | polling
+    poll_interval: float = 5.0
+    settle: float = 2.0
+    rescan: float = 300.0
+    recursive: bool = False
+    originals: str = "move"  # move | keep
+    duplicates: str = "skip"  # skip | send
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    per_minute: int | None = None
+    per_hour: int | None = None
+    per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    security: str = "tls"  # tls | starttls | none
+    port: int = 0  # 0: by security, see DEFAULT_PORTS (filled in by the loader)
+    username: str = ""  # "": sender.address (filled in by the loader)
+    password: str | None = field(default=None, repr=False)  # "enc:…" token, or plain text
+    key_file: Path = DEFAULT_KEY_FILE
+    ca_file: Path | None = None
+    timeout: float = 60.0
+    data_timeout: float = 600.0  # RFC 5321 §4.5.3.2: wait 10 minutes for the reply to the final dot
+    rate: RateConfig = field(default_factory=RateConfig)
+    max_message_size: int = 25_000_000
+
+
+@dataclass(frozen=True)
+class AllToConfig:
+    address: str | None = None
+    kinds: tuple[str, ...] = ("pdf", "xml")
+    session_gap: float = 600.0
+    close_at: str | None = None  # "HH:MM", local time
+    max_attachments: int = 50
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    code: str = "Codice"
+    name: str = "RagioneSociale"
+    email: str = "Email"
+    pec: str = "PEC"
+    vat: str = "PartitaIVA"
+    tax_code: str = "CodiceFiscale"
+    send: str = "Invio"  # optional per-customer override: "pdf", "pdf,xml"
+    prefer: str = "Preferenza"  # optional per-customer override: "pec" or "email"
+
+
+@dataclass(frozen=True)
+class CsvConfig:
+    delimiter: str = "auto"  # auto (";" or ","), or one character
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252
+    columns: CsvColumns = field(default_factory=CsvColumns)
+
+
+@dataclass(frozen=True)
+class CustomersConfig:
+    address_book: Path | None = None
+    csv: CsvConfig = field(default_factory=CsvConfig)
+    prefer: str = "pec"  # pec | email
+    filename: str = DEFAULT_FILENAME_PATTERN
+    send: tuple[str, ...] = ("pdf",)
+    pair_wait: float = 30.0
+    use_xml_pec: bool = False
+    unknown: str = "hold"  # hold | skip
+
+    @property
+    def filename_regex(self) -> re.Pattern[str]:
+        return re.compile(self.filename, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    customer_subject: str = "{doc} n. {number} del {date}"
+    customer_body: str = "Gentile {customer_name},\nin allegato {doc} n. {number} del {date}.\n"
+    all_to_subject: str = "Documenti emessi - sessione del {date} ({count})"
+    all_to_body: str = "In allegato {count} documenti:\n{files}\n"
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts_now: int = 3
+    backoff_min: float = 300.0
+    backoff_max: float = 3600.0
+    max_age: float = 5 * 86400.0
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    keep_eml: bool = True
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    to: str | None = None
+    interval: float = 900.0  # at most one alert message per interval
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    watch: WatchConfig
+    sender: SenderConfig
+    smtp: SmtpConfig
+    state_dir: Path = Path("/var/lib/invoice-mailer")
+    signature: str = ""
+    copy_to: tuple[str, ...] = ()
+    copy_mode: str = "cc"  # cc | bcc | separate
+    all_to: AllToConfig = field(default_factory=AllToConfig)
+    customers: CustomersConfig = field(default_factory=CustomersConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path = Path("")
+
+
+def config_path(option: str | None) -> Path:
+    """`-c FILE`, else $INVOICE_MAILER_CONFIG, else /etc/invoice-mailer/config.yaml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate `path`; raise ConfigError listing every problem with line and key."""
+    try:
+        data, lines = ys.read_yaml(path)
+    except ys.Invalid as exc:
+        raise ConfigError(str(path), str(exc)) from None
+    if data is None:
+        raise ConfigError(str(path), "the file is empty; start from config.example.yaml")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping of keys (watch:, smtp:, …) at the top")
+    problems: list[Problem] = []
+    top = ys.Reader(data, lines, problems)
+    config = _read_config(top, path.resolve())
+    top.finish()
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.key))
+        raise ConfigError(str(path), problems)
+    return config
+
+
+# Parsers for each field, by dataclass; a field without one here is a nested section.
+_PATTERN_LIST = ys.listing(ys.text)
+_PARSERS: dict[type, dict[str, Any]] = {
+    WatchConfig: {
+        "folder": ys.path,
+        "patterns": _PATTERN_LIST,
+        "ignore": _PATTERN_LIST,
+        "method": ys.choice("auto", "events", "polling"),
+        "poll_interval": ys.duration,
+        "settle": ys.duration,
+        "rescan": ys.duration,
+        "recursive": ys.boolean,
+        "originals": ys.choice("move", "keep"),
+        "duplicates": ys.choice("skip", "send"),
+    },
+    SenderConfig: {"address": ys.email_address, "name": ys.single_line},
+    RateConfig: {
+        "per_minute": ys.integer(1),
+        "per_hour": ys.integer(1),
+        "per_day": ys.integer(1),
+    },
+    SmtpConfig: {
+        "host": ys.single_line,
+        "security": ys.choice("tls", "starttls", "none"),
+        "port": ys.integer(1, 65535),
+        "username": ys.single_line,
+        "password": ys.text,
+        "key_file": ys.path,
+        "ca_file": ys.path,
+        "timeout": ys.duration,
+        "data_timeout": ys.duration,
+        "max_message_size": ys.size,
+    },
+    AllToConfig: {
+        "address": ys.email_address,
+        "kinds": ys.listing(ys.choice(*KINDS)),
+        "session_gap": ys.duration,
+        "close_at": lambda v: _clock_time(v),
+        "max_attachments": ys.integer(1, 10_000),
+    },
+    CsvColumns: dict.fromkeys(
+        ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer"), ys.single_line
+    ),
+    CsvConfig: {"delimiter": lambda v: _delimiter(v), "encoding": lambda v: _encoding(v)},
+    CustomersConfig: {
+        "address_book": ys.path,
+        "prefer": ys.choice("pec", "email"),
+        "filename": lambda v: _regex(v),
+        "send": ys.listing(ys.choice(*KINDS)),
+        "pair_wait": ys.duration,
+        "use_xml_pec": ys.boolean,
+        "unknown": ys.choice("hold", "skip"),
+    },
+    TemplatesConfig: dict.fromkeys(
+        ("customer_subject", "customer_body", "all_to_subject", "all_to_body"), ys.text
+    ),
+    RetryConfig: {
+        "attempts_now": ys.integer(1, 100),
+        "backoff_min": ys.duration,
+        "backoff_max": ys.duration,
+        "max_age": ys.duration,
+    },
+    ArchiveConfig: {"keep_eml": ys.boolean},
+    AlertsConfig: {"to": ys.email_address, "interval": ys.duration},
+    LogConfig: {"level": ys.choice("debug", "info", "warning", "error")},
+    Config: {
+        "state_dir": ys.path,
+        "signature": ys.text,
+        "copy_to": ys.listing(ys.email_address),
+        "copy_mode": ys.choice("cc", "bcc", "separate"),
+    },
+}
+
+# Placeholders that keep validation going when a required value is missing or wrong.
+_PLACEHOLDERS: dict[str, Any] = {"folder": Path("."), "address": "", "host": ""}
+
+
+def _build(cls: type, reader: ys.Reader) -> Any:
+    """Build `cls` from `reader`, each field parsed by _PARSERS or, if a dataclass, recursively."""
+    parsers = _PARSERS[cls]
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        if spec.name == "source":
+            continue
+        if spec.name not in parsers:
+            nested = spec.default_factory if spec.default_factory is not MISSING else None
+            nested_cls = nested if isinstance(nested, type) else _SECTION_TYPES[spec.name]
+            section = reader.section(spec.name)
+            values[spec.name] = _build(nested_cls, section)
+            section.finish()
+            continue
+        required = spec.default is MISSING and spec.default_factory is MISSING
+        default = _PLACEHOLDERS.get(spec.name) if required else spec.default
+        values[spec.name] = reader.take(spec.name, parsers[spec.name], default, required)
+    return cls(**values)
+
+
+_SECTION_TYPES = {"watch": WatchConfig, "sender": SenderConfig, "smtp": SmtpConfig}
+
+
+def _read_config(top: ys.Reader, source: Path) -> Config:
+    config: Config = _build(Config, top)
+    smtp = config.smtp
+    port = smtp.port or DEFAULT_PORTS[smtp.security]
+    username = smtp.username or config.sender.address
+    config = replace(config, smtp=replace(smtp, port=port, username=username), source=source)
+    _cross_checks(config, top)
+    return config
+
+
+def _cross_checks(config: Config, top: ys.Reader) -> None:
+    """Rules that involve more than one key, or the filesystem."""
+    watch, smtp, customers = config.watch, config.smtp, config.customers
+    if watch.folder is not _PLACEHOLDERS["folder"]:
+        if not watch.folder.exists():
+            top.problem("watch.folder", f"{watch.folder} does not exist")
+        elif not watch.folder.is_dir():
+            top.problem("watch.folder", f"{watch.folder} is not a folder")
+    if config.state_dir.exists() and not config.state_dir.is_dir():
+        top.problem("state_dir", f"{config.state_dir} exists and is not a folder")
+    if smtp.security == "none" and smtp.password:
+        top.problem(
+            "smtp.password",
+            "a password would travel in clear text with security: none; "
+            "use security: tls or starttls, or remove the password",
+        )
+    if smtp.ca_file is not None and not smtp.ca_file.is_file():
+        top.problem("smtp.ca_file", f"{smtp.ca_file} does not exist")
+    if customers.address_book is not None:
+        book = customers.address_book
+        if not book.exists():
+            top.problem("customers.address_book", f"{book} does not exist")
+        elif book.suffix.lower() not in (".csv", ".yaml", ".yml"):
+            top.problem("customers.address_book", f"expected a .csv or .yaml file, got {book.name}")
+    if config.retry.backoff_max < config.retry.backoff_min:
+        top.problem("retry.backoff_max", "must not be shorter than retry.backoff_min")
+    if watch.settle <= 0:
+        top.problem("watch.settle", "must be longer than 0s")
+    if watch.poll_interval <= 0:
+        top.problem("watch.poll_interval", "must be longer than 0s")
+    for name in ("customer_subject", "customer_body"):
+        _check_template(top, name, getattr(config.templates, name), CUSTOMER_FIELDS)
+    for name in ("all_to_subject", "all_to_body"):
+        _check_template(top, name, getattr(config.templates, name), BUNDLE_FIELDS)
+
+
+def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset[str]) -> None:
+    key = f"templates.{name}"
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        top.problem(key, f"not a valid template ({exc}); write {{{{ and }}}} for literal braces")
+        return
+    for _literal, field_name, _spec, _conversion in parsed:
+        if field_name is None:
+            continue
+        root = re.split(r"[.\[]", field_name, maxsplit=1)[0]
+        if root not in allowed:
+            valid = ", ".join(sorted(allowed))
+            top.problem(key, f"unknown field {{{field_name}}} (valid fields: {valid})")
+
+
+def _regex(value: Any) -> str:
+    pattern = ys.text(value)
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ys.Invalid(f"not a valid regular expression: {exc}") from None
+    unknown = set(compiled.groupindex) - set(FILENAME_GROUPS)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ys.Invalid(
+            f"unknown named group {names} (valid groups: {', '.join(FILENAME_GROUPS)})"
+        )
+    return pattern
+
+
+def _clock_time(value: Any) -> str:
+    word = ys.text(value).strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ys.Invalid(f"expected a time of day like \"18:30\", got {word!r}")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _delimiter(value: Any) -> str:
+    word = ys.text(value)
+    if word != "auto" and len(word) != 1:
+        raise ys.Invalid(f"expected auto or one character such as ';' or ',', got {word!r}")
+    return word
+
+
+def _encoding(value: Any) -> str:
+    import codecs
+
+    word = ys.text(value).strip().lower()
+    if word == "auto":
+        return word
+    try:
+        codecs.lookup(word)
+    except LookupError:
+        raise ys.Invalid(f"expected auto, utf-8, utf-8-sig or cp1252, got {word!r}") from None
+    return word

@@ -1,0 +1,259 @@
+"""YAML read with the line of every key, and the value parsers a config file needs.
+
+Kept apart from config.py so that the address book (YAML form) reports lines the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+class Invalid(ValueError):
+    """A value that does not fit; the message says what was expected."""
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
+    """Parse a YAML file; return the data and the line of every dotted key.
+
+    Raises Invalid with a one-line reason for unreadable files and syntax errors.
+    """
+    if path.is_dir():
+        raise Invalid("is a directory, not a file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise Invalid("does not exist") from None
+    except PermissionError:
+        raise Invalid("cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise Invalid(f"cannot be read ({exc.strerror})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise Invalid(f"{where}YAML syntax error: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise Invalid(f"YAML error: {exc}") from None
+    lines: dict[str, int] = {}
+    duplicates: list[Problem] = []
+    if node is not None:
+        _index_lines(node, "", lines, duplicates)
+    if duplicates:
+        raise Invalid("; ".join(str(p) for p in duplicates))
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, prefix: str, lines: dict[str, int], dups: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            if key in lines:
+                dups.append(Problem(key_node.start_mark.line + 1, key, "key given twice"))
+            lines[key] = key_node.start_mark.line + 1
+            _index_lines(value_node, key + ".", lines, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = f"{prefix.rstrip('.')}[{index}]"
+            lines[key] = item.start_mark.line + 1
+            _index_lines(item, key + ".", lines, dups)
+
+
+class Reader:
+    """Walks one mapping of a YAML document, collecting problems instead of stopping at one."""
+
+    def __init__(self, data: Any, lines: dict[str, int], problems: list[Problem], path: str = ""):
+        self.lines = lines
+        self.problems = problems
+        self.path = path
+        self.taken: set[str] = set()
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.problem(path, f"expected a mapping of keys, got {_describe(data)}")
+            data = {}
+        self.data = data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def line(self, dotted: str) -> int | None:
+        while dotted:
+            if dotted in self.lines:
+                return self.lines[dotted]
+            dotted = dotted.rpartition(".")[0]
+        return None
+
+    def problem(self, dotted: str, message: str) -> None:
+        self.problems.append(Problem(self.line(dotted), dotted, message))
+
+    def has(self, name: str) -> bool:
+        return name in self.data and self.data[name] is not None
+
+    def raw(self, name: str) -> Any:
+        self.taken.add(name)
+        return self.data.get(name)
+
+    def section(self, name: str) -> Reader:
+        self.taken.add(name)
+        return Reader(self.data.get(name), self.lines, self.problems, self.key(name))
+
+    def take(self, name: str, parse: Callable[[Any], Any], default: Any, required: bool = False):
+        """The parsed value of `name`, or `default` (recording a problem) when it does not fit."""
+        self.taken.add(name)
+        if name not in self.data or self.data[name] is None:
+            if required:
+                self.problem(self.key(name), "is required")
+            return default
+        try:
+            return parse(self.data[name])
+        except Invalid as exc:
+            self.problem(self.key(name), str(exc))
+            return default
+
+    def finish(self) -> None:
+        """Report every key nobody asked for, with the closest valid name."""
+        known = sorted(self.taken)
+        for name in self.data:
+            if name in self.taken:
+                continue
+            hint = difflib.get_close_matches(str(name), known, n=1)
+            advice = f"did you mean '{hint[0]}'?" if hint else f"valid keys: {', '.join(known)}"
+            self.problem(self.key(str(name)), f"unknown key ({advice})")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"'{str(value).lower()}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(str(value)) if not isinstance(value, str) else repr(value)
+
+
+def duration(value: Any) -> float:
+    """'30s', '0.5s', '10m', '2h', '5d' or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise Invalid(f"expected a duration like 30s, 10m, 2h or 5d, got {_describe(value)}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise Invalid(f"expected a duration that is not negative, got {value}")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise Invalid(f"expected a duration like 30s, 10m, 2h or 5d, got {_describe(value)}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def size(value: Any) -> int:
+    """'25MB', '512KB', '1GiB' or a bare number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(str(value)) if not isinstance(value, bool) else None
+    if not match or float(match.group(1)) <= 0:
+        raise Invalid(f"expected a size like 25MB or 512KB, got {_describe(value)}")
+    unit = (match.group(2) or "b").lower()
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def integer(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            top = f" to {high}" if high is not None else " or more"
+            raise Invalid(f"expected a whole number from {low}{top}, got {_describe(value)}")
+        if value < low or (high is not None and value > high):
+            top = f" to {high}" if high is not None else " or more"
+            raise Invalid(f"expected a whole number from {low}{top}, got {value}")
+        return value
+
+    return parse
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def text(value: Any) -> str:
+    if isinstance(value, dict | list) or isinstance(value, bool):
+        raise Invalid(f"expected text, got {_describe(value)}")
+    return str(value)
+
+
+def single_line(value: Any) -> str:
+    """Text that may reach a mail header: CR and LF are refused here, not stripped later."""
+    result = text(value)
+    if "\r" in result or "\n" in result:
+        raise Invalid("must be on one line (it may end up in a mail header)")
+    return result
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        word = str(value).lower() if not isinstance(value, bool) else _describe(value)
+        if word not in options:
+            raise Invalid(f"expected one of {', '.join(options)}, got {_describe(value)}")
+        return word
+
+    return parse
+
+
+def email_address(value: Any) -> str:
+    """An address as RFC 5322 addr-spec, checked by the stdlib's header registry."""
+    raw = text(value).strip()
+    return check_address(raw)
+
+
+def check_address(raw: str) -> str:
+    """Return `raw` when it is one plain mailbox address; raise Invalid otherwise."""
+    if any(ch in raw for ch in "\r\n\t <>,;\"'()") or raw.count("@") != 1:
+        raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    try:
+        address = Address(addr_spec=raw)
+    except (HeaderParseError, ValueError, IndexError) as exc:
+        raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}") from exc
+    if not address.username or "." not in address.domain:
+        raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    return raw
+
+
+def listing(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
+    """A list of items, or a single item standing for a list of one."""
+
+    def parse(value: Any) -> tuple:
+        values = value if isinstance(value, list) else [value]
+        return tuple(item(v) for v in values)
+
+    return parse
+
+
+def path(value: Any) -> Path:
+    return Path(text(value)).expanduser()
