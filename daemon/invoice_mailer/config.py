@@ -375,7 +375,7 @@ def _clock_time(value: Any) -> str:
     word = ys.text(value).strip()
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise ys.Invalid(f"expected a time of day like \"18:30\", got {word!r}")
+        raise ys.Invalid(f'expected a time of day like "18:30", got {word!r}')
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 

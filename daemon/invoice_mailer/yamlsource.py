@@ -203,7 +203,7 @@ def boolean(value: Any) -> bool:
 
 
 def text(value: Any) -> str:
-    if isinstance(value, dict | list) or isinstance(value, bool):
+    if isinstance(value, dict | list | bool):
         raise Invalid(f"expected text, got {_describe(value)}")
     return str(value)
 

@@ -1,0 +1,39 @@
+"""Logging set up once: plain lines on stderr, no timestamps under systemd's journal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+# sd-daemon(3) priority prefixes, so `journalctl -p warning` works without a journal library.
+_PRIORITY = {
+    logging.DEBUG: 7,
+    logging.INFO: 6,
+    logging.WARNING: 4,
+    logging.ERROR: 3,
+    logging.CRITICAL: 2,
+}
+
+
+class _JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        prefix = f"<{_PRIORITY.get(record.levelno, 6)}>"
+        return "\n".join(prefix + line for line in text.splitlines())
+
+
+def configure(level: str = "info", verbose: bool = False) -> None:
+    """Route the package's log records to stderr; call again to change the level (reload)."""
+    root = logging.getLogger("invoice_mailer")
+    root.setLevel(logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO))
+    root.propagate = False
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        if os.environ.get("JOURNAL_STREAM"):
+            handler.setFormatter(_JournalFormatter("%(message)s"))
+        else:
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
+            )
+        root.addHandler(handler)
