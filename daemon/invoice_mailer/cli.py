@@ -41,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         book = load_address_book(book_path, config.customers.csv)
         for problem in book.problems:
             print(f"{book_path}: {problem}", file=sys.stderr)
-        skipped = f" ({len(book.problems)} rows skipped)" if book.problems else ""
+        skipped = f" ({book.skipped} rows skipped)" if book.skipped else ""
         customers = f"{len(book)} customers{skipped}"
     smtp = config.smtp
     if args.smtp:
@@ -55,6 +55,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"sending via {smtp.host}:{smtp.port} ({smtp.security})"
     )
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .service import run_service
+
+    return run_service(config_path(args.config), args.verbose)
 
 
 def _key_file_for(args: argparse.Namespace) -> Path:
@@ -109,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate config, key and address book")
     check.add_argument("--smtp", action="store_true", help="also connect, start TLS and log in")
     check.set_defaults(func=cmd_check)
+
+    run = commands.add_parser("run", help="run the service in the foreground (systemd)")
+    run.set_defaults(func=cmd_run)
 
     genkey = commands.add_parser("genkey", help="write a new encryption key (mode 0600)")
     genkey.add_argument("--key-file", metavar="F", help="where to write it")

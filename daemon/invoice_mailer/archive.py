@@ -1,0 +1,165 @@
+"""Archive: a document leaves the spool only when every delivery of it is done.
+
+Sent documents go to sent/YYYY/MM/ (with the exact .eml sent, if archive.keep_eml), failed
+ones to failed/ with NAME.reason.txt beside them. The target is written into the row before
+the rename (`moving_to`), so a crash in between is finished by `recover()`. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import storage
+from .config import Config
+from .ledger import DOC_DONE, DOC_FAILED, DOC_ROUTED, FAILED, PENDING_DELIVERY, Ledger
+
+log = logging.getLogger(__name__)
+
+_FINISHED = f"""
+SELECT d.* FROM documents d
+WHERE d.location LIKE 'spool/%' AND d.state IN ('{DOC_ROUTED}', '{DOC_DONE}', '{DOC_FAILED}')
+  AND NOT EXISTS (
+      SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id
+      WHERE a.document_id = d.id AND v.state IN ({", ".join(f"'{s}'" for s in PENDING_DELIVERY)}))
+  AND (d.session_id IS NULL OR EXISTS (
+      SELECT 1 FROM sessions s WHERE s.id = d.session_id AND s.closed_at IS NOT NULL))
+ORDER BY d.id LIMIT 500
+"""
+
+
+class Archive:
+    """Moves finished documents and sent messages out of the spool."""
+
+    def __init__(self, config: Config, ledger: Ledger, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.ledger = ledger
+        self.clock = clock
+        self.state_dir = config.state_dir
+
+    def step(self) -> int:
+        """File every document whose deliveries are all finished; return how many moved."""
+        moved = 0
+        while rows := self.ledger.query(_FINISHED):
+            for row in rows:
+                self._file(row)
+                moved += 1
+            if len(rows) < 500:
+                break
+        return moved
+
+    def _verdict(self, row: sqlite3.Row) -> tuple[bool, str | None, int]:
+        """(failed, reason, attempts) for a document whose deliveries are all finished."""
+        if row["state"] == DOC_FAILED:
+            return True, row["reason"], 0
+        failure = None
+        if row["state"] == DOC_ROUTED:
+            failure = self.ledger.one(
+                "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+                "WHERE a.document_id = ? AND v.state = ? AND v.purpose IN ('customer', 'copy') "
+                "ORDER BY v.id LIMIT 1",
+                row["id"],
+                FAILED,
+            )
+        if failure is None:
+            return False, row["reason"], 0
+        return True, failure["last_error"] or "the mail server refused it", failure["attempts"]
+
+    def _file(self, row: sqlite3.Row) -> None:
+        failed, reason, attempts = self._verdict(row)
+        target = self._target(row["name"], failed)
+        relative = storage.relative(self.state_dir, target)
+        with self.ledger.transaction() as db:
+            db.execute("UPDATE documents SET moving_to = ? WHERE id = ?", (relative, row["id"]))
+        self._move(row, target)
+        self._finish(row, target, failed, reason, attempts)
+
+    def _finish(
+        self, row: sqlite3.Row, target: Path, failed: bool, reason: str | None, attempts: int
+    ) -> None:
+        if failed:
+            self._write_reason(target, row, reason or "unknown", attempts)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = ?, moving_to = NULL, state = ?, reason = ?, "
+                "updated_at = ? WHERE id = ?",
+                (
+                    storage.relative(self.state_dir, target),
+                    DOC_FAILED if failed else DOC_DONE,
+                    reason,
+                    self.clock(),
+                    row["id"],
+                ),
+            )
+            if failed and row["state"] != DOC_FAILED:
+                db.execute(
+                    "INSERT INTO notices(created_at, text) VALUES (?, ?)",
+                    (self.clock(), f"{row['name']} was not sent: {reason}"),
+                )
+        if failed:
+            log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
+        else:
+            log.debug("archived %s in %s", row["name"], target.parent)
+
+    def _target(self, name: str, failed: bool) -> Path:
+        if failed:
+            folder = self.state_dir / storage.FAILED
+        else:
+            day = datetime.datetime.fromtimestamp(self.clock())
+            folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return storage.unique_path(folder, name)
+
+    def _move(self, row: sqlite3.Row, target: Path) -> None:
+        source = self.state_dir / row["location"]
+        if source.exists():
+            storage.move(source, target)
+
+    def _write_reason(self, target: Path, row: sqlite3.Row, reason: str, attempts: int) -> None:
+        when = datetime.datetime.fromtimestamp(self.clock()).strftime("%Y-%m-%d %H:%M:%S")
+        text = (
+            f"{row['name']} was not sent.\n\n"
+            f"Reason:    {reason}\n"
+            f"When:      {when}\n"
+            f"Attempts:  {attempts}\n"
+            f"Document:  {row['id']} (taken from {row['source']})\n\n"
+            f"After fixing the cause, send it again with:\n"
+            f"    invoice-mailer retry {row['id']}\n"
+        )
+        storage.write_text_durably(target.with_name(target.name + ".reason.txt"), text)
+
+    def file_message(self, delivery: sqlite3.Row, label: str) -> str | None:
+        """Keep the exact message sent next to the archive (or drop it if keep_eml is off)."""
+        if not delivery["eml"]:
+            return None
+        source = self.state_dir / delivery["eml"]
+        if not source.exists():
+            return None
+        if not self.config.archive.keep_eml:
+            os.unlink(source)
+            return None
+        day = datetime.datetime.fromtimestamp(self.clock())
+        folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = storage.unique_path(folder, f"{label}.eml")
+        storage.move(source, target)
+        return storage.relative(self.state_dir, target)
+
+    def recover(self) -> int:
+        """Finish archive moves that a crash interrupted."""
+        rows = self.ledger.query("SELECT * FROM documents WHERE moving_to IS NOT NULL")
+        for row in rows:
+            target = self.state_dir / row["moving_to"]
+            if (self.state_dir / row["location"]).exists():
+                # The rename never happened: forget the intent, step() files it again.
+                with self.ledger.transaction() as db:
+                    db.execute("UPDATE documents SET moving_to = NULL WHERE id = ?", (row["id"],))
+            else:
+                failed, reason, attempts = self._verdict(row)
+                self._finish(row, target, failed, reason, attempts)
+        return len(rows)

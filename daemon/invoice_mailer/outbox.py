@@ -1,0 +1,112 @@
+"""The outbox: each planned delivery is written once as the exact message to send (.eml).
+
+Built on the first attempt and kept: a resend after a crash or a lost reply sends the very same
+bytes with the same Message-ID, and the archive keeps what was really sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from . import messages, storage
+from .config import Config
+from .ledger import Ledger, info_of
+
+
+def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
+    """The RCPT list of a delivery: To, Cc and Bcc, each address once."""
+    seen: dict[str, str] = {}
+    for column in ("to_addrs", "cc_addrs", "bcc_addrs"):
+        for address in json.loads(delivery[column]):
+            seen.setdefault(address.lower(), address)
+    return tuple(seen.values())
+
+
+def documents_of(ledger: Ledger, delivery_id: int) -> list[sqlite3.Row]:
+    return ledger.query(
+        "SELECT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
+        "WHERE a.delivery_id = ? ORDER BY a.position",
+        delivery_id,
+    )
+
+
+def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
+    """The template fields of the DESIGN for one document."""
+    facts = info_of(document)
+    return {
+        "doc": facts.get("doc", "Documento"),
+        "number": facts.get("number", ""),
+        "date": facts.get("date", ""),
+        "year": facts.get("year", ""),
+        "customer_name": facts.get("customer_name", ""),
+        "customer_code": facts.get("customer_code", ""),
+        "sender_name": config.sender.name,
+    }
+
+
+def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
+    """A file name for the archived message that an admin recognises."""
+    if delivery["purpose"] == "bundle":
+        return f"Tutto-a_sessione-{delivery['session_id']}_parte-{delivery['part'] or 1}"
+    if delivery["purpose"] == "alert":
+        return f"avviso-{delivery['id']}"
+    stem = messages.safe_filename(documents[0]["name"]) if documents else f"messaggio-{delivery['id']}"
+    return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
+
+
+def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
+    """Write the delivery's message into outgoing/ (once) and record it; return path and size."""
+    if delivery["eml"]:
+        path = config.state_dir / delivery["eml"]
+        if path.exists():
+            return path, delivery["size"]
+    documents = documents_of(ledger, delivery["id"])
+    subject, body = delivery["subject"], delivery["body"]
+    if delivery["purpose"] in ("customer", "copy"):
+        fields = customer_fields(config, documents[0])
+        subject = messages.render(config.templates.customer_subject, fields)
+        body = messages.render(config.templates.customer_body, fields)
+    envelope = messages.Envelope(
+        sender=config.sender.address,
+        sender_name=config.sender.name,
+        to=tuple(json.loads(delivery["to_addrs"])),
+        cc=tuple(json.loads(delivery["cc_addrs"])),
+        bcc=tuple(json.loads(delivery["bcc_addrs"])),
+        subject=messages.header_text(subject),
+        body=body,
+        message_id=delivery["message_id"],
+        date=datetime.datetime.now(datetime.UTC).astimezone(),
+    )
+    attachments = [
+        messages.Attachment(
+            path=config.state_dir / document["location"],
+            filename=messages.safe_filename(document["name"]),
+            kind=document["kind"],
+        )
+        for document in documents
+        if delivery["purpose"] != "bundle" or not _too_big(config, document)
+    ]
+    outgoing = config.state_dir / storage.OUTGOING
+    target = outgoing / f"{delivery['id']}.eml"
+    partial = outgoing / f".{delivery['id']}.eml.part"
+    with open(partial, "wb") as out:
+        size = messages.write_message(envelope, attachments, config.signature, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.rename(partial, target)
+    storage.fsync_dir(outgoing)
+    with ledger.transaction() as db:
+        db.execute(
+            "UPDATE deliveries SET eml = ?, size = ?, subject = ?, body = ? WHERE id = ?",
+            (storage.relative(config.state_dir, target), size, subject, body, delivery["id"]),
+        )
+    return target, size
+
+
+def _too_big(config: Config, document: sqlite3.Row) -> bool:
+    """A bundle reports an oversized document in its body instead of attaching it."""
+    return messages.encoded_length(document["size"]) > config.smtp.max_message_size

@@ -1,0 +1,264 @@
+"""The service: wires watch → intake → ledger → routing → delivery → archive, and nothing else.
+
+Threads: watchdog's observer (only queue puts), the intake thread, and the worker thread
+(routing, sessions, delivery, archive, alerts, in turn). The main thread handles signals,
+systemd notifications and the watcher's supervision. Stages talk only through the ledger.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sqlite3
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from . import logsetup, storage
+from . import secrets as secret_store
+from .addressbook import AddressBookSource
+from .alerts import Alerts
+from .archive import Archive
+from .config import Config, load_config
+from .delivery import Dispatcher
+from .errors import ConfigError, InvoiceMailerError, LockedError
+from .intake import Intake
+from .ledger import Ledger
+from .notify import Notifier
+from .routing import Router
+from .sessions import SessionKeeper
+from .smtp import SmtpTransport
+from .watch import Watcher
+
+log = logging.getLogger(__name__)
+
+
+def acquire_lock(state_dir: Path) -> int:
+    """One service per state directory: an exclusive flock held for the process's life."""
+    storage.prepare(state_dir)
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise LockedError(
+            f"another invoice-mailer (pid {holder}) is already running on {state_dir}"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def is_running(state_dir: Path) -> bool:
+    """Whether a service holds the state directory's lock (for `status`)."""
+    try:
+        fd = os.open(state_dir / "lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def make_transport(config: Config) -> SmtpTransport:
+    password = secret_store.smtp_password(config.smtp)
+    return SmtpTransport(config.smtp, password.reveal() if password else None)
+
+
+class Service:
+    """The running invoice-mailer; `run()` returns when asked to stop."""
+
+    def __init__(self, config: Config, verbose: bool = False):
+        self.config = config
+        self.verbose = verbose
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self.reload_requested = threading.Event()
+        self.notifier = Notifier.from_environment()
+        self._lock_fd = acquire_lock(config.state_dir)
+        self.book = AddressBookSource(config.customers.address_book, config.customers.csv)
+        self.book.load()
+        self.transport = make_transport(config)
+        self._threads: list[threading.Thread] = []
+        self._pending_config: tuple[Config, AddressBookSource] | None = None
+        self._status = ""
+
+    # -- threads --------------------------------------------------------------------------
+
+    def _intake_loop(self, intake: Intake) -> None:
+        failing = ""
+        while not self.stop.is_set():
+            try:
+                if intake.step(max_wait=0.25):
+                    self.wake.set()
+                failing = ""
+            except (OSError, sqlite3.Error) as exc:
+                # Disk full, state directory read-only, ledger locked: nothing is lost (the
+                # file stays in the export folder); log once and try again shortly.
+                if str(exc) != failing:
+                    log.error("cannot take files right now: %s; retrying every 5 s", exc)
+                    failing = str(exc)
+                self.stop.wait(5)
+
+    def _worker_loop(self) -> None:
+        ledger = Ledger(self.config.state_dir)
+        archive = Archive(self.config, ledger)
+        router = Router(self.config, ledger, self.book)
+        sessions = SessionKeeper(self.config, ledger)
+        dispatcher = Dispatcher(self.config, ledger, self.transport, archive, self.stop)
+        alerts = Alerts(self.config, ledger)
+        archive.recover()
+        failing = ""
+        try:
+            while not self.stop.is_set():
+                pending = self._pending_config
+                if pending is not None:
+                    self._pending_config = None
+                    config, self.book = pending
+                    for stage in (archive, router, sessions, alerts):
+                        stage.config = config
+                    router.book = self.book
+                    dispatcher.reload(config, make_transport(config))
+                    router.release_held()
+                try:
+                    router.step()
+                    session_wait = sessions.step()
+                    alerts.step()
+                    wait = dispatcher.step()
+                    archive.step()
+                    dispatcher.close_if_idle()
+                    failing = ""
+                except (OSError, sqlite3.Error) as exc:
+                    if str(exc) != failing:
+                        log.error("cannot work on the queue right now: %s; retrying every 5 s", exc)
+                        failing = str(exc)
+                    self.stop.wait(5)
+                    continue
+                waits = [w for w in (wait, session_wait, 1.0) if w is not None]
+                self.wake.wait(timeout=max(0.01, min(waits)))
+                self.wake.clear()
+        finally:
+            dispatcher.transport.close()
+            ledger.close()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        config = self.config
+        ledger = Ledger(config.state_dir)
+        intake = Intake(config, ledger)
+        intake.recover()
+        watcher = Watcher(config.watch, intake.offer)
+        intake.tracker.closes = watcher.reports_close
+        log.info(
+            "invoice-mailer starting: config %s; watching %s (%s); sending via %s:%d (%s)",
+            config.source, config.watch.folder, watcher.reason, config.smtp.host,
+            config.smtp.port, config.smtp.security,
+        )
+        watcher.start()
+        watcher.scan()
+        self._threads = [
+            threading.Thread(target=self._intake_loop, args=(intake,), name="intake"),
+            threading.Thread(target=self._worker_loop, name="worker"),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.notifier.ready()
+        failed = False
+        try:
+            self._main_loop(watcher, ledger)
+        finally:
+            self.notifier.stopping()
+            self.stop.set()
+            self.wake.set()
+            watcher.stop()
+            for thread in self._threads:
+                thread.join()
+            ledger.close()
+            os.close(self._lock_fd)
+        log.info("invoice-mailer stopped")
+        return 1 if failed else 0
+
+    def _main_loop(self, watcher: Watcher, ledger: Ledger) -> None:
+        interval = self.notifier.watchdog_interval()
+        next_ping = 0.0
+        while not self.stop.wait(0.5):
+            now = time.monotonic()
+            watcher.supervise(now)
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self._reload()
+            if interval and now >= next_ping:
+                self.notifier.watchdog()
+                next_ping = now + interval
+            self._update_status(ledger)
+            if not all(thread.is_alive() for thread in self._threads):
+                log.error("a service thread ended unexpectedly; stopping")
+                break
+
+    def _update_status(self, ledger: Ledger) -> None:
+        counts = ledger.counts()
+        docs, deliveries = counts["documents"], counts["deliveries"]
+        waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
+        text = (
+            f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
+            f"{docs.get('held', 0)} held, {docs.get('failed', 0)} failed"
+        )
+        if ledger.one("SELECT 1 FROM pauses") is not None:
+            text += "; sending paused"
+        if text != self._status:
+            self._status = text
+            self.notifier.status(text)
+
+    def _reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config.source)
+            make_transport(config)  # proves the key and the password before switching
+            book = AddressBookSource(config.customers.address_book, config.customers.csv)
+            book.load()
+        except InvoiceMailerError as exc:
+            log.error("reload refused, the previous configuration stays in force:\n%s", exc)
+        else:
+            if config.watch != self.config.watch or config.state_dir != self.config.state_dir:
+                log.warning("watch: and state_dir changes take effect after a restart")
+                config = replace(config, watch=self.config.watch, state_dir=self.config.state_dir)
+            self.config = config
+            logsetup.configure(config.log.level, self.verbose)
+            self._pending_config = (config, book)
+            self.wake.set()
+            log.info("configuration reloaded from %s", config.source)
+        self.notifier.ready()
+
+    def install_signal_handlers(self) -> None:
+        def terminate(signum: int, _frame: object) -> None:
+            log.info("received %s: finishing the message in flight, then stopping",
+                     signal.Signals(signum).name)
+            self.stop.set()
+            self.wake.set()
+
+        def hangup(_signum: int, _frame: object) -> None:
+            self.reload_requested.set()
+
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGINT, terminate)
+        signal.signal(signal.SIGHUP, hangup)
+
+
+def run_service(config_file: Path, verbose: bool) -> int:
+    config = load_config(config_file)
+    logsetup.configure(config.log.level, verbose)
+    try:
+        service = Service(config, verbose)
+    except ConfigError:
+        raise
+    service.install_signal_handlers()
+    return service.run()

@@ -1,0 +1,393 @@
+"""The SMTP session: verified TLS, AUTH only under TLS, one connection reused for consecutive
+messages, each message streamed from disk, and every failure classified the way DESIGN.md's
+failure table says. No retries here: the delivery stage wraps `send` with tenacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from .config import DEFAULT_PORTS, SmtpConfig
+from .errors import InvoiceMailerError
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 64 * 1024
+ENVELOPE_PHASES = frozenset({"mail", "rcpt", "data", "end_of_data"})
+# A connection cut during the TLS handshake is worth retrying; a refused certificate is not.
+_CUT_SHORT = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionError,
+    TimeoutError,
+    smtplib.SMTPServerDisconnected,
+)
+_HINTS = {
+    "tls": "nothing was sent; check smtp.host and smtp.security, or set smtp.ca_file "
+    "for a relay with a private CA",
+    "auth": "check smtp.username and the password (invoice-mailer encrypt-password)",
+    "ambiguous": "the message may have been delivered",
+}
+
+
+class SmtpFailure(InvoiceMailerError):
+    """A classified SMTP failure: the delivery stage retries, fails, pauses or re-sends by kind.
+
+    kind: transient | permanent | auth | tls | ambiguous. phase: connect, tls, ehlo, auth,
+    mail, rcpt, data, end_of_data. `refused` lists per-recipient replies when RCPT failed.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        phase: str,
+        code: int | None,
+        reply: str,
+        message: str,
+        refused: dict[str, tuple[int, str]] | None = None,
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.phase = phase
+        self.code = code
+        self.reply = reply
+        self.refused = dict(refused or {})
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The server took the message for `accepted`; `refused` maps the others to (code, text)."""
+
+    accepted: tuple[str, ...]
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    reply: str = ""
+
+
+def classify(phase: str, code: int | None, error: BaseException | None) -> str:
+    """Map where a failure happened and the server's code to what the service does about it.
+
+    Every smtplib exception is an OSError: the phase and the code decide, not the type.
+    """
+    if code is None:
+        if phase == "end_of_data":
+            return "ambiguous"  # lost or timed out after the final ".": RFC 1047
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return "tls"  # not trusted, or issued for another host name
+        if isinstance(error, _CUT_SHORT):
+            return "transient"  # refused, reset, timed out, handshake cut
+        if phase == "auth":
+            return "auth"  # no AUTH offered, no mechanism in common
+        if phase == "tls" or isinstance(error, ssl.SSLError):
+            return "tls"  # STARTTLS not offered, TLS on a plain port, no common protocol
+        return "transient"
+    if 400 <= code < 500:
+        return "transient"  # 421, greylisting, 452 too many recipients, 454 TLS unavailable
+    if phase == "auth" or code in (530, 534, 535):
+        return "auth"
+    if phase == "tls":
+        return "tls"
+    if phase == "rcpt" and code == 552:
+        return "transient"  # "too many recipients" (RFC 5321 §4.5.3.1.10): send the rest later
+    if phase in ENVELOPE_PHASES:
+        return "permanent"
+    # 5xx in the greeting or EHLO says nothing about the document: retry, alert after max_age.
+    return "transient"
+
+
+def dot_stuff(chunk: bytes, tail: bytes) -> bytes:
+    """Double the dot that starts a line (RFC 5321 §4.5.2), also right after a chunk boundary.
+
+    `tail` is the last two bytes already sent (b"\\r\\n" at the start of the message).
+    """
+    joined = tail + chunk
+    # A match is 3 bytes and the tail 2: every inserted dot lands after the tail's bytes.
+    return joined.replace(b"\r\n.", b"\r\n..")[len(tail) :]
+
+
+class SmtpTransport:
+    """One SMTP client connection, opened on demand and reused; used from one thread only."""
+
+    def __init__(self, config: SmtpConfig, password: str | None, local_hostname: str | None = None):
+        if config.security == "none" and password:
+            raise SmtpFailure(
+                "tls", "auth", None, "",
+                "refusing to send the SMTP password in clear text (smtp.security is none); "
+                "use tls or starttls",
+            )  # fmt: skip
+        self._config = config
+        self._password = password  # never logged, never in a repr or an exception
+        self._local_hostname = local_hostname
+        self._port = config.port or DEFAULT_PORTS[config.security]
+        self._where = f"{config.host}:{self._port}"
+        self._context = _tls_context(config) if config.security != "none" else None
+        self._smtp: smtplib.SMTP | None = None
+        self._phase = "connect"
+        self._doing = ""
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self._where}, security={self._config.security})"
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def check(self) -> str:
+        """Connect, start TLS, log in and QUIT, sending nothing: `invoice-mailer check --smtp`."""
+        self.close()
+        smtp = self._connection()
+        sock = smtp.sock
+        tls = sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS"
+        user = self._config.username
+        login = f"logged in as {user}" if self._password is not None else "no login (no password)"
+        self.close()
+        return f"{self._where} ({self._config.security}), {tls}, {login}"
+
+    def send(
+        self, sender: str, recipients: Sequence[str], message_path: Path, size: int
+    ) -> SendResult:
+        """Send the CRLF message file at `message_path` (`size` bytes) to `recipients`."""
+        if not recipients:
+            raise ValueError("send() needs at least one recipient")
+        try:
+            message = open(message_path, "rb")  # noqa: SIM115 (closed below, whatever happens)
+        except OSError as err:
+            raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
+        with message:
+            smtp = self._connection()
+            with self._guard():
+                options = self._mail_options(smtp, sender, recipients, size)
+                self._at("mail", f"MAIL FROM {sender}")
+                code, reply = smtp.mail(sender, options)
+                if code != 250:
+                    raise self._refusal(code, reply)
+                accepted, refused = self._recipients(smtp, recipients)
+                self._at("data", f"DATA on {self._where}")
+                code, reply = smtp.docmd("DATA")
+                if code != 354:
+                    raise self._refusal(code, reply)
+                self._stream(smtp, message)
+                code, reply = self._final_reply(smtp)
+                if code != 250:
+                    raise self._refusal(code, reply)
+        return SendResult(tuple(accepted), refused, f"{code} {_text(reply)}")
+
+    def close(self) -> None:
+        """QUIT politely; the next send() opens a new connection."""
+        self._discard(polite=True)
+
+    # -- the session -----------------------------------------------------------------------
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            try:
+                if self._smtp.rset()[0] == 250:
+                    return self._smtp
+            except OSError:
+                pass
+            log.debug("connection to %s lost while idle, reconnecting", self._where)
+            self._discard(polite=False)
+        with self._guard():
+            return self._open()
+
+    def _open(self) -> smtplib.SMTP:
+        config = self._config
+        self._at("connect", f"connecting to {self._where} ({config.security})")
+        # The host goes to the constructor: smtplib checks the certificate against the name
+        # given there (a later connect() leaves it empty). A non-220 greeting raises
+        # SMTPConnectError with the code.
+        smtp: smtplib.SMTP
+        if config.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                config.host, self._port, self._local_hostname,
+                timeout=config.timeout, context=self._context,
+            )  # fmt: skip
+        else:
+            smtp = smtplib.SMTP(config.host, self._port, self._local_hostname, config.timeout)
+        self._smtp = smtp
+        self._ehlo(smtp)
+        if config.security == "starttls":
+            self._at("tls", f"STARTTLS with {self._where}")
+            if not smtp.has_extn("starttls"):
+                raise SmtpFailure(
+                    "tls", "tls", None, "",
+                    f"{self._where} does not offer STARTTLS (smtp.security is starttls): "
+                    f"{_HINTS['tls']}; never falls back to clear text",
+                )  # fmt: skip
+            smtp.starttls(context=self._context)
+            self._ehlo(smtp)
+        if self._password is not None:
+            self._at("auth", f"logging in to {self._where} as {config.username}")
+            smtp.login(config.username, self._password)
+        sock = smtp.sock
+        log.debug(
+            "connected to %s, %s%s", self._where,
+            sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS",
+            f", logged in as {config.username}" if self._password is not None else "",
+        )  # fmt: skip
+        return smtp
+
+    def _ehlo(self, smtp: smtplib.SMTP) -> None:
+        self._at("ehlo", f"EHLO to {self._where}")
+        code, reply = smtp.ehlo()
+        if not 200 <= code < 300:
+            code, reply = smtp.helo()
+            if not 200 <= code < 300:
+                raise self._refusal(code, reply)
+
+    def _mail_options(
+        self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], size: int
+    ) -> list[str]:
+        self._at("mail", f"MAIL FROM {sender}")
+        options = []
+        limit = smtp.esmtp_features.get("size", "")
+        if limit.isdigit() and 0 < int(limit) < size:
+            raise SmtpFailure(
+                "permanent", "mail", None, "",
+                f"the message is {size} bytes, {self._where} accepts at most {limit} (SIZE)",
+            )  # fmt: skip
+        if smtp.has_extn("size"):
+            options.append(f"SIZE={size}")
+        if smtp.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if not all(address.isascii() for address in (sender, *recipients)):
+            if not smtp.has_extn("smtputf8"):
+                raise SmtpFailure(
+                    "permanent", "mail", None, "",
+                    f"{self._where} does not accept non-ASCII addresses (no SMTPUTF8)",
+                )  # fmt: skip
+            options.append("SMTPUTF8")
+        return options
+
+    def _recipients(
+        self, smtp: smtplib.SMTP, recipients: Sequence[str]
+    ) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        accepted: list[str] = []
+        refused: dict[str, tuple[int, str]] = {}
+        for index, recipient in enumerate(recipients):
+            self._at("rcpt", f"RCPT TO {recipient}")
+            code, reply = smtp.rcpt(recipient)
+            if code in (250, 251):
+                accepted.append(recipient)
+                continue
+            if code == 421:
+                raise self._refusal(code, reply)  # the server is closing: nothing more to do
+            refused[recipient] = (code, _text(reply))
+            if code in (452, 552):  # too many recipients: the rest would be refused as well
+                refused.update({rest: (code, _text(reply)) for rest in recipients[index + 1 :]})
+                break
+        if not accepted:
+            kinds = {classify("rcpt", code, None) for code, _ in refused.values()}
+            kind = "permanent" if kinds == {"permanent"} else "transient"
+            lines = [f"{code} {text} (RCPT TO {rcpt})" for rcpt, (code, text) in refused.items()]
+            code, text = next(iter(refused.values()))
+            message = lines[0] if len(lines) == 1 else "no recipient accepted: " + "; ".join(lines)
+            raise SmtpFailure(kind, "rcpt", code, text, message, refused)
+        return accepted, refused
+
+    def _stream(self, smtp: smtplib.SMTP, message: BinaryIO) -> None:
+        """Send the body chunk by chunk: smtplib.data() would need it all in memory."""
+        self._at("data", f"sending the message to {self._where}")
+        tail = b"\r\n"
+        while chunk := message.read(CHUNK_SIZE):
+            smtp.send(dot_stuff(chunk, tail))
+            tail = (tail + chunk)[-2:]
+        # From here on the server may have the whole message: a lost reply is ambiguous.
+        self._at("end_of_data", f"end of DATA on {self._where}")
+        smtp.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
+
+    def _final_reply(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
+        assert smtp.sock is not None
+        smtp.sock.settimeout(self._config.data_timeout)  # RFC 5321 §4.5.3.2: 10 minutes
+        try:
+            return smtp.getreply()
+        finally:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(self._config.timeout)
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _at(self, phase: str, doing: str) -> None:
+        self._phase, self._doing = phase, doing
+
+    def _refusal(self, code: int, reply: bytes | str) -> SmtpFailure:
+        text = _text(reply)
+        kind = classify(self._phase, code, None)
+        return SmtpFailure(kind, self._phase, code, text, _sentence(kind, code, text, self._doing))
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn whatever smtplib raises into an SmtpFailure, and leave the session usable."""
+        try:
+            yield
+        except SmtpFailure as failure:
+            if failure.code != 421 and failure.phase in ENVELOPE_PHASES and self._smtp:
+                try:  # a refused message leaves a healthy session: reset it for the next one
+                    self._smtp.rset()
+                except OSError:
+                    self._discard(polite=False)
+            else:
+                self._discard(polite=failure.code not in (None, 421))
+            raise
+        except OSError as err:
+            self._discard(polite=False)
+            code = getattr(err, "smtp_code", None)
+            code = code if isinstance(code, int) and code >= 100 else None
+            text = _text(getattr(err, "smtp_error", "")) if code else ""
+            phase = self._phase
+            if phase == "connect" and isinstance(err, ssl.SSLError):
+                phase = "tls"  # the implicit-TLS handshake happens inside connect()
+            kind = classify(phase, code, err)
+            message = _sentence(kind, code, text, self._doing, err)
+            raise SmtpFailure(kind, phase, code, text, message) from err
+
+    def _discard(self, polite: bool) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if polite:
+                smtp.quit()
+        except OSError:
+            pass
+        finally:
+            smtp.close()
+
+
+def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
+    # create_default_context() checks the chain and the host name; smtplib alone checks
+    # nothing (CPython gh-91826).
+    context = ssl.create_default_context()
+    if config.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(config.ca_file))
+        except OSError as err:
+            raise SmtpFailure(
+                "tls", "tls", None, "", f"cannot use smtp.ca_file {config.ca_file}: {err}"
+            ) from err
+    return context
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())  # multi-line replies on one line, no CR/LF in log lines
+
+
+def _sentence(
+    kind: str, code: int | None, text: str, doing: str, err: BaseException | None = None
+) -> str:
+    """What the admin reads: '550 5.1.1 user unknown (RCPT TO mario@x.it)'."""
+    what = f"{code} {text} ({doing})" if code else f"{doing}: {err or 'failed'}"
+    if kind == "ambiguous":
+        what = f"connection lost after the final '.' before the server replied ({doing}: {err})"
+    hint = _HINTS.get(kind)
+    return f"{what}; {hint}" if hint else what

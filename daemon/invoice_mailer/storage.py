@@ -1,0 +1,117 @@
+"""Durable file moves inside the state directory, as Postfix moves queue files.
+
+A file changes owner by atomic rename (or copy + fsync + rename across filesystems), and the
+directories are fsynced, so a power cut leaves it in exactly one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+
+SPOOL, SENT, FAILED, OUTGOING = "spool", "sent", "failed", "outgoing"
+
+
+def prepare(state_dir: Path) -> None:
+    """Create the state folders (owner-only: invoices are personal data)."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in (SPOOL, SENT, FAILED, OUTGOING):
+        (state_dir / name).mkdir(exist_ok=True, mode=0o700)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable; some network filesystems refuse, which is harmless."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def spool_name(original: str) -> str:
+    """A unique spool file name that still carries the original name (for adoption after a crash)."""
+    return f"{time.time_ns():x}-{os.getpid():x}_{original}"
+
+
+def original_name(spooled: str) -> str:
+    """The name the invoicing program gave the file, from its spool name."""
+    return spooled.split("_", 1)[1] if "_" in spooled else spooled
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem (2).ext` … when taken: nothing in the archive is overwritten."""
+    candidate = folder / name
+    stem, dot, suffix = name.partition(".")
+    counter = 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate = folder / f"{stem} ({counter}){dot}{suffix}"
+        counter += 1
+    return candidate
+
+
+def hash_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_hashing(source: BinaryIO, target: Path) -> str:
+    """Copy an open file to `target` (fsynced, created exclusively); return its SHA-256."""
+    digest = hashlib.sha256()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        raise
+    return digest.hexdigest()
+
+
+def move(source: Path, target: Path) -> None:
+    """Atomic rename, or copy + fsync + rename + unlink across filesystems; directories fsynced."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another filesystem
+            raise
+        temporary = target.with_name(f".{target.name}.part")
+        with open(source, "rb") as stream:
+            copy_hashing(stream, temporary)
+        os.rename(temporary, target)
+        fsync_dir(target.parent)
+        os.unlink(source)
+    fsync_dir(target.parent)
+    fsync_dir(source.parent)
+
+
+def write_text_durably(path: Path, text: str) -> None:
+    """Write a small text file (a reason file) so that it is complete or absent."""
+    temporary = path.with_name(f".{path.name}.part")
+    with open(temporary, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.rename(temporary, path)
+    fsync_dir(path.parent)
+
+
+def relative(state_dir: Path, path: Path) -> str:
+    return str(path.relative_to(state_dir))
