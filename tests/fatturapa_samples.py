@@ -1,7 +1,8 @@
-"""Builders of realistic documents for tests and the demo: FatturaPA XML, signed p7m, PDF.
+"""Builders of realistic documents for tests: FatturaPA XML, signed p7m, PDF.
 
-Each quirk seen in real exports (see /work/shared/samples/fatturapa/README.md) is a keyword
-argument of make_fattura_xml, so a test states the variant it means in one line.
+make_fattura_xml and make_pdf live in the package (invoice_mailer.demo_samples: the demo writes
+them too) and are re-exported here; each quirk seen in real exports (see
+/work/shared/samples/fatturapa/README.md) is one of their keyword arguments.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import functools
-from collections.abc import Sequence
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,95 +18,30 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from invoice_mailer.demo_samples import (
+    NAMESPACE_STYLES,
+    NS_V11,
+    NS_V12,
+    UTF8_DECLARATION,
+    make_fattura_xml,
+    make_pdf,
+)
+
+__all__ = [
+    "NAMESPACE_STYLES",
+    "NS_V11",
+    "NS_V12",
+    "P7M_FORMS",
+    "SAMPLES",
+    "UTF8_DECLARATION",
+    "make_fattura_xml",
+    "make_p7m",
+    "make_pdf",
+    "sample_bytes",
+    "signing_identity",
+]
+
 SAMPLES = Path("/work/shared/samples/fatturapa")
-
-NS_V12 = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"
-NS_V11 = "http://www.fatturapa.gov.it/sdi/fatturapa/v1.1"
-NAMESPACE_STYLES = ("p", "ns2", "default", "legacy", "none")
-UTF8_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
-
-
-def make_fattura_xml(
-    *,
-    number: str = "123",
-    date: str = "2014-12-18",
-    doc_type: str = "TD01",
-    invoices: Sequence[tuple[str, str, str]] | None = None,
-    customer_vat: tuple[str, str] | None = ("IT", "09876543210"),
-    customer_tax_code: str | None = None,
-    customer_name: str | None = "DITTA BETA",
-    first_name: str | None = None,
-    last_name: str | None = None,
-    codice_destinatario: str = "ABC1234",
-    pec_destinatario: str | None = None,
-    formato: str = "FPR12",
-    namespace: str = "p",
-    declaration: str | None = UTF8_DECLARATION,
-    bom: bool = False,
-    encoding: str = "utf-8",
-    pad: str = "",
-) -> bytes:
-    """A FatturaPA file. `invoices` = [(doc_type, number, date), ...] makes a batch (one body
-    each); `namespace` is one of NAMESPACE_STYLES; `encoding` is the bytes actually written,
-    whatever `declaration` says; `pad` surrounds every value (trailing-space exports)."""
-    if namespace not in NAMESPACE_STYLES:
-        raise ValueError(f"namespace must be one of {NAMESPACE_STYLES}")
-
-    def value(tag: str, text: str) -> str:
-        return f"<{tag}>{pad}{escape(text)}{pad}</{tag}>"
-
-    vat = (
-        "<IdFiscaleIVA>"
-        + value("IdPaese", customer_vat[0])
-        + value("IdCodice", customer_vat[1])
-        + "</IdFiscaleIVA>"
-        if customer_vat
-        else ""
-    )
-    tax_code = value("CodiceFiscale", customer_tax_code) if customer_tax_code else ""
-    if customer_name is not None:
-        who = value("Denominazione", customer_name)
-    else:
-        who = value("Nome", first_name or "") + value("Cognome", last_name or "")
-    pec = value("PECDestinatario", pec_destinatario) if pec_destinatario else ""
-    header = (
-        "<FatturaElettronicaHeader><DatiTrasmissione>"
-        "<IdTrasmittente><IdPaese>IT</IdPaese><IdCodice>01234567890</IdCodice></IdTrasmittente>"
-        "<ProgressivoInvio>00001</ProgressivoInvio>"
-        f"{value('FormatoTrasmissione', formato)}{value('CodiceDestinatario', codice_destinatario)}"
-        f"{pec}</DatiTrasmissione>"
-        "<CedentePrestatore><DatiAnagrafici><IdFiscaleIVA><IdPaese>IT</IdPaese>"
-        "<IdCodice>01234567890</IdCodice></IdFiscaleIVA><Anagrafica>"
-        "<Denominazione>SOCIETA' ALPHA SRL</Denominazione></Anagrafica>"
-        "<RegimeFiscale>RF01</RegimeFiscale></DatiAnagrafici></CedentePrestatore>"
-        f"<CessionarioCommittente><DatiAnagrafici>{vat}{tax_code}<Anagrafica>{who}</Anagrafica>"
-        "</DatiAnagrafici></CessionarioCommittente></FatturaElettronicaHeader>"
-    )
-    bodies = "".join(
-        "<FatturaElettronicaBody><DatiGenerali><DatiGeneraliDocumento>"
-        f"{value('TipoDocumento', kind)}<Divisa>EUR</Divisa>{value('Data', day)}"
-        f"{value('Numero', num)}</DatiGeneraliDocumento></DatiGenerali>"
-        "<DatiBeniServizi><DettaglioLinee><NumeroLinea>1</NumeroLinea>"
-        "<Descrizione>Consulenza</Descrizione><PrezzoTotale>5.00</PrezzoTotale>"
-        "<AliquotaIVA>22.00</AliquotaIVA></DettaglioLinee></DatiBeniServizi>"
-        "</FatturaElettronicaBody>"
-        for kind, num, day in (invoices or [(doc_type, number, date)])
-    )
-    inner = header + bodies
-    if namespace == "default":
-        # The root in the FatturaPA namespace by default, the children taken out of it again.
-        inner = inner.replace("<FatturaElettronicaHeader>", '<FatturaElettronicaHeader xmlns="">')
-        inner = inner.replace("<FatturaElettronicaBody>", '<FatturaElettronicaBody xmlns="">')
-    version = "1.1" if namespace == "legacy" else formato
-    root = {
-        "p": ("p:FatturaElettronica", f'xmlns:p="{NS_V12}"'),
-        "ns2": ("ns2:FatturaElettronica", f'xmlns:ns2="{NS_V12}"'),
-        "default": ("FatturaElettronica", f'xmlns="{NS_V12}"'),
-        "legacy": ("p:FatturaElettronica", f'xmlns:p="{NS_V11}"'),
-        "none": ("FatturaElettronica", ""),
-    }[namespace]
-    text = f'{declaration or ""}<{root[0]} {root[1]} versione="{version}">{inner}</{root[0]}>'
-    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
 
 
 def sample_bytes(name: str) -> bytes:
@@ -169,45 +103,3 @@ def _b64(data: bytes, line_breaks: bool) -> bytes:
     if not line_breaks:
         return text
     return b"\r\n".join(text[i : i + 64] for i in range(0, len(text), 64))
-
-
-def make_pdf(size: int | None = None, text: str = "Fattura 123") -> bytes:
-    """A real, minimal, valid PDF (catalog, pages, one page, content stream, xref, trailer,
-    %%EOF); with `size`, the content stream is padded so the file is exactly that long."""
-    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    drawing = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET\n".encode("latin-1")
-    if size is None:
-        return _pdf(drawing)
-    padding = 0
-    for _ in range(5):  # the /Length digits change with the padding: converge in a few steps
-        pdf = _pdf(drawing + b" " * padding)
-        if len(pdf) == size:
-            return pdf
-        padding += size - len(pdf)
-        if padding < 0:
-            raise ValueError(f"a valid PDF needs at least {len(_pdf(drawing))} bytes")
-    raise AssertionError("PDF padding did not converge")  # pragma: no cover
-
-
-def _pdf(content: bytes) -> bytes:
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)

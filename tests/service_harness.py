@@ -52,7 +52,9 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             env=self.env,
         )
-        wait_until(lambda: "invoice-mailer starting" in self.log() or self.process.poll() is not None, 15)
+        wait_until(
+            lambda: "invoice-mailer starting" in self.log() or self.process.poll() is not None, 15
+        )
         assert self.process.poll() is None, self.log()
         return self
 

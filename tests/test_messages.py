@@ -124,11 +124,16 @@ def test_without_attachments_the_message_is_one_text_part(tmp_path):
 
 def test_non_ascii_names_and_subject_are_encoded_and_round_trip(tmp_path):
     path = document(tmp_path, "f.pdf", b"%PDF-1.4 ok\n")
-    env = envelope(sender_name="Società Cooperativa Però", subject="Fattura n. 7 – Società")
+    env = envelope(
+        sender_name="Società Cooperativa Però",
+        subject="Fattura n. 7 – Società",
+        body="Gentile Società Però,\nè allegata la fattura.\n",
+    )
     raw, msg = build(tmp_path, env, [Attachment(path, "Fattura_Società_1.pdf", "pdf")])
     assert raw.isascii()  # RFC 2047 / 2231 / base64: no 8-bit byte on the wire
     assert msg["From"].addresses[0].display_name == "Società Cooperativa Però"
     assert msg["Subject"] == "Fattura n. 7 – Società"
+    assert msg.get_body(("plain",)).get_content().startswith("Gentile Società Però,\nè allegata")
     (part,) = msg.iter_attachments()
     assert part.get_filename() == "Fattura_Società_1.pdf"
     assert part.get_content() == b"%PDF-1.4 ok\n"
@@ -307,6 +312,7 @@ def test_the_signature_follows_one_blank_line():
     assert compose_text("Corpo", "--\nFirma") == "Corpo\n\n--\nFirma\n"
     assert compose_text("Corpo\r\nriga\r\n", "") == "Corpo\nriga\n"
     assert compose_text("Corpo\n\n", "  \n") == "Corpo\n\n"
+    assert compose_text("Vecchio\rMac\x00\x1b[31m", "") == "Vecchio\nMac[31m\n"
 
 
 def test_render_fills_fields_and_names_a_wrong_one():

@@ -89,3 +89,19 @@ def test_plain_password_accepted_with_warning_that_hides_it(tmp_path, caplog):
     assert "clear text" in caplog.text
     assert "plain-pw-123" not in caplog.text
     assert "plain-pw-123" not in repr(config)
+
+
+def test_credential_with_group_bits_is_accepted(tmp_path, monkeypatch):
+    """systemd 254+ shows an ACL-granted credential as mode 0440; that is not a leak."""
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    key = credentials / "secret.key"
+    secret_store.generate_key(key)
+    token = secret_store.encrypt_password("acl-pw", key)
+    key.chmod(0o440)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    config = _config_with_token(tmp_path, tmp_path / "absent.key", token)
+    assert secret_store.smtp_password(config.smtp).reveal() == "acl-pw"
+    key.chmod(0o444)
+    with pytest.raises(SecretError, match="chmod 600"):
+        secret_store.smtp_password(config.smtp)

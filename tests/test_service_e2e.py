@@ -30,7 +30,9 @@ def server(start_smtp_server):
 def test_pdf_by_file_name_reaches_the_customer(tmp_path, server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
-        tmp_path, server, customers={"address_book": str(book), "prefer": "email"},
+        tmp_path,
+        server,
+        customers={"address_book": str(book), "prefer": "email"},
         copy_to=["archivio@example.it"],
     )
     pdf = make_pdf(size=20_000)
@@ -44,7 +46,9 @@ def test_pdf_by_file_name_reaches_the_customer(tmp_path, server):
         (attachment,) = list(message.iter_attachments())
         assert attachment.get_filename() == "Fattura_123_2026_C042.pdf"
         assert attachment.get_content() == pdf
-        wait_until(lambda: list((tmp_path / "state" / "sent").rglob("Fattura_123_2026_C042.pdf")), 10)
+        wait_until(
+            lambda: list((tmp_path / "state" / "sent").rglob("Fattura_123_2026_C042.pdf")), 10
+        )
         assert not (tmp_path / "export" / "Fattura_123_2026_C042.pdf").exists()
         assert "sent Fattura_123_2026_C042.pdf to mario@rossi.example" in service.log()
 
@@ -52,10 +56,13 @@ def test_pdf_by_file_name_reaches_the_customer(tmp_path, server):
 def test_fatturapa_xml_found_by_vat(tmp_path, server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
-        tmp_path, server,
+        tmp_path,
+        server,
         customers={"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "1s"},
     )
-    xml = make_fattura_xml(customer_vat=("IT", "09876543210"), invoices=[("TD01", "77", "2026-11-02")])
+    xml = make_fattura_xml(
+        customer_vat=("IT", "09876543210"), invoices=[("TD01", "77", "2026-11-02")]
+    )
     with ServiceProcess(config):
         drop(tmp_path / "export", "IT01234567890_0000A.xml", xml)
         (received,) = server.wait_for_messages(1, timeout=15)

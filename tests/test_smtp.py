@@ -201,7 +201,8 @@ def test_an_untrusted_certificate_stops_everything(
     with SmtpTransport(config_for(server, smtp_certs), PASSWORD, CLIENT_NAME) as transport:
         failure = failure_of(transport, make_eml(tmp_path))
     assert (failure.kind, failure.phase, failure.code) == ("tls", "tls", None)
-    assert "certificate verify failed" in str(failure)
+    reason = "self-signed certificate" if cert == "self_signed" else "Hostname mismatch"
+    assert f"TLS certificate not accepted: {reason}" in str(failure)
     assert "smtp.ca_file" in str(failure)  # what to do next
     assert set(server.commands) <= {"EHLO", "STARTTLS"}
     assert server.messages == []
@@ -406,3 +407,36 @@ def test_dots_at_chunk_boundaries_arrive_intact(start_smtp_server, smtp_certs, t
     with SmtpTransport(config_for(server, smtp_certs), None, CLIENT_NAME) as transport:
         send_one(transport, path)
     assert server.wait_for_messages(1)[0].data == data
+
+
+def test_an_unreadable_ca_file_is_a_tls_failure(smtp_certs, tmp_path):
+    config = SmtpConfig(host="localhost", security="tls", ca_file=tmp_path / "missing.pem")
+    with pytest.raises(SmtpFailure) as caught:
+        SmtpTransport(config, PASSWORD, CLIENT_NAME)
+    assert caught.value.kind == "tls"
+    assert "cannot use smtp.ca_file" in str(caught.value)
+
+
+# -- the test server itself: its record must be trustworthy for "no AUTH happened" -------------
+
+
+def test_the_server_records_commands_it_refuses(start_smtp_server, tmp_path):
+    server = start_smtp_server("starttls", users={USER: PASSWORD}, eml_dir=tmp_path)
+    with smtplib.SMTP(server.host, server.port, CLIENT_NAME, timeout=5) as client:
+        client.ehlo()
+        assert client.docmd("AUTH", "PLAIN AGZvbwBiYXI=")[0] == 530  # before STARTTLS
+        assert client.docmd("MAIL", "FROM:<a@b.it>")[0] == 530
+    assert server.commands == ["EHLO", "AUTH", "MAIL", "QUIT"]
+    assert server.messages == [] and list(tmp_path.iterdir()) == []
+
+
+def test_the_server_writes_each_message_as_an_eml_file(start_smtp_server, smtp_certs, tmp_path):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    server = start_smtp_server("none", eml_dir=outbox)
+    path = make_eml(tmp_path)
+    with SmtpTransport(config_for(server, smtp_certs), None, CLIENT_NAME) as transport:
+        send_one(transport, path)
+    (received,) = server.wait_for_messages(1)
+    assert received.eml_path == outbox / "0001.eml"
+    assert received.eml_path.read_bytes() == path.read_bytes()

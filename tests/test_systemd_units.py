@@ -48,14 +48,23 @@ def installed(tmp_path: Path, source: str, name: str) -> Path:
     return target
 
 
-def analyze(*args: str) -> subprocess.CompletedProcess[str]:
+def analyze(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    plain = {"SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": "", "LC_ALL": "C.UTF-8"}
     return subprocess.run(
         ["systemd-analyze", *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": "", "LC_ALL": "C.UTF-8"},
+        env={**os.environ, **plain, **(env or {})},
     )
+
+
+def complaints(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What `verify` said, less the missing-binary line of a machine without the program."""
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    if result.returncode != 0 and not lines:
+        return [f"verify failed silently with status {result.returncode}"]
+    return [line for line in lines if not MISSING_BINARY.match(line)]
 
 
 def directives(path: Path) -> dict[str, list[str]]:
@@ -78,11 +87,7 @@ def directives(path: Path) -> dict[str, list[str]]:
 @pytest.mark.parametrize(("source", "name"), UNITS, ids=UNIT_IDS)
 def test_verify_finds_nothing_wrong(tmp_path: Path, source: str, name: str) -> None:
     result = analyze("verify", str(installed(tmp_path, source, name)))
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    complaints = [line for line in lines if not MISSING_BINARY.match(line)]
-    assert complaints == [], "\n".join(complaints)
-    if result.returncode != 0:
-        assert lines, f"verify failed silently with status {result.returncode}"
+    assert complaints(result) == []
 
 
 @needs_analyze
@@ -102,6 +107,35 @@ def test_security_exposure_is_at_most_1_5(tmp_path: Path, source: str, name: str
     found = re.search(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+)", output)
     assert found, output
     assert float(found.group(1)) <= MAX_EXPOSURE, output
+
+
+# The drop-in docs/install.md has the admin write for an export folder on a cifs mount.
+CIFS_DROP_IN = """\
+[Unit]
+RequiresMountsFor=/mnt/fatture
+
+[Service]
+ReadWritePaths=
+ReadWritePaths=/mnt/fatture
+"""
+
+
+@needs_analyze
+@pytest.mark.parametrize(("source", "name"), UNITS, ids=UNIT_IDS)
+def test_admin_drop_in_keeps_the_unit_valid_and_hardened(
+    tmp_path: Path, source: str, name: str
+) -> None:
+    """What `systemctl edit` leaves behind, loaded the way systemd loads it."""
+    installed(tmp_path, source, name)
+    drop_ins = tmp_path / f"{name}.d"
+    drop_ins.mkdir()
+    (drop_ins / "override.conf").write_text(CIFS_DROP_IN)
+    env = {"SYSTEMD_UNIT_PATH": f"{tmp_path}:"}  # the trailing ":" keeps the system paths
+    assert complaints(analyze("verify", name, env=env)) == []
+    security = analyze("security", "--offline=true", name, env=env)
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    assert found, security.stdout + security.stderr
+    assert float(found.group(1)) <= MAX_EXPOSURE
 
 
 @pytest.mark.parametrize(("source", "name"), UNITS, ids=UNIT_IDS)
@@ -183,7 +217,7 @@ def test_tmpfiles_snippet_locks_down_the_config_folder(tmp_path: Path) -> None:
         )
     etc = tmp_path / "etc/invoice-mailer"
     etc.mkdir()
-    for name in ("config.yaml", "shop.yaml", "secret.key"):
+    for name in ("config.yaml", "shop.yaml", "clienti.csv", "secret.key"):
         (etc / name).write_text("x")
         (etc / name).chmod(0o644)  # as an editor or a careless copy leaves them
     for tool in ("systemd-sysusers", "systemd-tmpfiles"):
@@ -203,4 +237,5 @@ def test_tmpfiles_snippet_locks_down_the_config_folder(tmp_path: Path) -> None:
     assert mode_and_owner(etc) == ("0o750", 0, gid)
     assert mode_and_owner(etc / "config.yaml") == ("0o640", 0, gid)
     assert mode_and_owner(etc / "shop.yaml") == ("0o640", 0, gid)
+    assert mode_and_owner(etc / "clienti.csv") == ("0o640", 0, gid)
     assert mode_and_owner(etc / "secret.key") == ("0o600", 0, 0)

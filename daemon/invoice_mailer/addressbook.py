@@ -6,25 +6,22 @@ a 300-row export must not stop the invoices of the other 299 customers.
 
 from __future__ import annotations
 
-import codecs
-import csv as csvlib
-import io
 import logging
 import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import yamlsource as ys
+from .addressbook_files import Row, csv_rows, yaml_rows
 from .config import KINDS, CsvConfig
 from .errors import ConfigError, Problem
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer")
 _PREFER = {"pec": "pec", "email": "email", "e-mail": "email", "mail": "email"}
 _VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,12}")
 _TAX_CODE = re.compile(r"[A-Z0-9]{11,16}")  # FatturaPA's CodiceFiscaleType
@@ -112,32 +109,15 @@ def load_address_book(path: Path, csv: CsvConfig) -> AddressBook:
     """Read `path` (.csv or .yaml); raise ConfigError only when the whole file is unusable."""
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
-        rows = _yaml_rows(path)
+        rows = yaml_rows(path)
     elif suffix == ".csv":
-        rows = _csv_rows(path, csv)
+        rows = csv_rows(path, csv)
     else:
         raise ConfigError(str(path), f"expected a .csv or .yaml file, got {path.name}")
     return _assemble(rows)
 
 
-@dataclass
-class _Row:
-    """One customer as written, before validation."""
-
-    line: int
-    values: dict[str, Any]
-    keys: dict[str, str] = field(default_factory=dict)  # field → the name the file uses
-    lines: dict[str, int] = field(default_factory=dict)  # field → its own line (YAML)
-    problems: list[Problem] = field(default_factory=list)  # found while reading the row
-    from_excel: bool = False
-
-    def problem(self, name: str, message: str) -> None:
-        self.problems.append(
-            Problem(self.lines.get(name, self.line), self.keys.get(name, name), message)
-        )
-
-
-def _assemble(rows: list[_Row]) -> AddressBook:
+def _assemble(rows: list[Row]) -> AddressBook:
     """Validate each row, then the rules across rows; the first row of a code wins."""
     customers: list[Customer] = []
     problems: list[Problem] = []
@@ -172,7 +152,7 @@ def _assemble(rows: list[_Row]) -> AddressBook:
     return AddressBook(customers, problems, skipped)
 
 
-def _customer(row: _Row) -> Customer | None:
+def _customer(row: Row) -> Customer | None:
     """Build the customer of `row`, or record on the row what is wrong with it."""
     parsed: dict[str, Any] = {}
     for name, parse in _PARSERS.items():
@@ -282,131 +262,6 @@ _PARSERS = {
     "send": _send,
     "prefer": _prefer,
 }
-
-
-# --- CSV ------------------------------------------------------------------------------------
-
-
-def _csv_rows(path: Path, config: CsvConfig) -> list[_Row]:
-    text = _decode(path, config.encoding)
-    if not text.strip():
-        raise ConfigError(str(path), "is empty; expected a header row such as Codice;Email;PEC")
-    stream = io.StringIO(text, newline="")
-    head = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
-    offset, delimiter = 0, config.delimiter
-    sep = re.fullmatch(r'"?sep=(.)"?\s*', head, re.IGNORECASE)  # Excel's own delimiter hint
-    if sep:
-        stream.readline()
-        offset, delimiter = 1, sep.group(1)
-    elif delimiter == "auto":
-        delimiter = ";" if head.count(";") >= head.count(",") else ","
-    reader = csvlib.reader(stream, delimiter=delimiter)
-    try:
-        header = next(reader, [])
-        columns = _columns(path, header, config, offset + 1)
-        rows, previous = [], reader.line_num
-        for cells in reader:
-            line, previous = offset + previous + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue  # Excel writes ";;;;" for rows emptied by hand
-            values = {name: cells[i] if i < len(cells) else "" for name, i in columns.items()}
-            keys = {name: header[i].strip() for name, i in columns.items()}
-            rows.append(_Row(line, values, keys, from_excel=True))
-    except csvlib.Error as exc:
-        raise ConfigError(
-            str(path), [Problem(offset + reader.line_num, "", f"not valid CSV ({exc})")]
-        ) from None
-    return rows
-
-
-def _columns(path: Path, header: list[str], config: CsvConfig, line: int) -> dict[str, int]:
-    """Field → column index, matching headings case-insensitively; the first duplicate wins."""
-    found: dict[str, int] = {}
-    for index, heading in enumerate(header):
-        found.setdefault(heading.strip().casefold(), index)
-    names = config.columns
-    columns = {f: found[h] for f in FIELDS if (h := getattr(names, f).strip().casefold()) in found}
-    headings = ", ".join(repr(h.strip()) for h in header) or "none"
-    hint = f"(headings found: {headings})"
-    if len(header) == 1 and any(ch in header[0] for ch in ";,\t"):
-        hint += "; is customers.csv.delimiter right?"
-    problems = []
-    if "code" not in columns:
-        message = f"no column {names.code!r} for the customer code {hint}"
-        problems.append(
-            Problem(line, "", f"{message}; rename it or set customers.csv.columns.code")
-        )
-    if "email" not in columns and "pec" not in columns:
-        message = f"no column {names.email!r} or {names.pec!r} for the addresses {hint}"
-        problems.append(Problem(line, "", f"{message}; set customers.csv.columns.email or .pec"))
-    if problems:
-        raise ConfigError(str(path), problems)
-    return columns
-
-
-def _decode(path: Path, encoding: str) -> str:
-    """Text of the file; auto is UTF-8 (BOM or not), else Windows-1252 as Excel writes in Italy."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(str(path), "does not exist") from None
-    except PermissionError:
-        raise ConfigError(str(path), "cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
-    if encoding != "auto":
-        choices = [encoding]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        choices = ["utf-16"]  # Excel's "Unicode text"
-    else:
-        choices = ["utf-8-sig", "cp1252"]
-    for choice in choices:
-        try:
-            return data.decode(choice).removeprefix("\ufeff")
-        except UnicodeDecodeError as exc:
-            error = exc
-    line = data[: error.start].count(b"\n") + 1
-    names = [{"utf-8-sig": "UTF-8", "cp1252": "Windows-1252"}.get(c, c) for c in choices]
-    what = f"neither {names[0]} nor {names[1]}" if len(names) == 2 else f"not {names[0]}"
-    message = f"the text is {what} (byte {error.start}); set customers.csv.encoding"
-    raise ConfigError(str(path), [Problem(line, "", message)])
-
-
-# --- YAML -----------------------------------------------------------------------------------
-
-
-def _yaml_rows(path: Path) -> list[_Row]:
-    """A list of customers, or `customers:` holding one; lines as read_yaml indexes them."""
-    try:
-        data, lines = ys.read_yaml(path)
-    except ys.Invalid as exc:
-        raise ConfigError(str(path), str(exc)) from None
-    expected = "expected a list of customers (- code: C001 …), or customers: holding one"
-    if data is None:
-        raise ConfigError(str(path), f"is empty; {expected}")
-    prefix = ""
-    if isinstance(data, dict):
-        unknown = [str(key) for key in data if key != "customers"]
-        if unknown:
-            line = lines.get(unknown[0])
-            raise ConfigError(str(path), [Problem(line, unknown[0], f"unknown key; {expected}")])
-        data, prefix = data.get("customers") or [], "customers"
-    if not isinstance(data, list):
-        raise ConfigError(str(path), expected)
-    rows = []
-    for index, item in enumerate(data):
-        here = f"{prefix}[{index}]"
-        row = _Row(lines.get(here, 0), {})
-        rows.append(row)
-        if not isinstance(item, dict):
-            row.problem(here, f"expected a mapping with keys {', '.join(FIELDS)}")
-            continue
-        row.values = {str(key): value for key, value in item.items()}
-        row.lines = {key: lines[f"{here}.{key}"] for key in row.values if f"{here}.{key}" in lines}
-        for key in row.values:
-            if key not in FIELDS:
-                row.problem(key, f"unknown key (valid keys: {', '.join(FIELDS)})")
-    return rows
 
 
 # --- The service's current book ---------------------------------------------------------------

@@ -63,6 +63,15 @@ def quick_retry_policy(
         retry=retry_if_exception(transient),
         reraise=True,
         sleep=interruptible_sleep,
+        before_sleep=_log_quick_retry,
+    )
+
+
+def _log_quick_retry(state) -> None:
+    """The admin sees every retry with the server's reply (STYLE: warnings for retries)."""
+    seconds = state.next_action.sleep if state.next_action else 0
+    log.warning(
+        "%s; quick retry %d in %.1f s", state.outcome.exception(), state.attempt_number, seconds
     )
 
 

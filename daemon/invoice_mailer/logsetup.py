@@ -37,3 +37,5 @@ def configure(level: str = "info", verbose: bool = False) -> None:
                 logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
             )
         root.addHandler(handler)
+    # watchdog warns on stderr about events racing its own shutdown: noise for the admin.
+    logging.getLogger("watchdog").setLevel(logging.ERROR)

@@ -30,7 +30,8 @@ def plan_delivery(
     bcc = config.copy_to if config.copy_mode == "bcc" else ()
     rows = [(purpose, to, cc, bcc)]
     if config.copy_mode == "separate" and config.copy_to:
-        rows.append(("copy", tuple(config.copy_to), (), ()))
+        # A bundle's copy is a bundle (pre-rendered text), not a customer message's copy.
+        rows.append(("copy" if purpose == "customer" else purpose, tuple(config.copy_to), (), ()))
     ids = []
     for row_purpose, row_to, row_cc, row_bcc in rows:
         cursor = db.execute(

@@ -72,8 +72,17 @@ def key_path(smtp: SmtpConfig | None, override: Path | None = None) -> Path:
     return smtp.key_file
 
 
+def _is_credential(path: Path) -> bool:
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    return bool(credentials) and path.parent == Path(credentials)
+
+
 def read_key(path: Path) -> Fernet:
-    """Load a key file, refusing one that group or others can read."""
+    """Load a key file, refusing one that group or others can read.
+
+    A systemd credential is exempt from the group check: newer systemd hands it over as a
+    root-owned 0400 file with an ACL for the service user, which stat() shows as 0440.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -86,7 +95,7 @@ def read_key(path: Path) -> Fernet:
         mode = os.fstat(source.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise SecretError(f"key file {path} is not a regular file")
-        if mode & 0o077:
+        if mode & (0o007 if _is_credential(path) else 0o077):
             raise SecretError(
                 f"key file {path} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
                 f"run: chmod 600 {path}"

@@ -160,8 +160,12 @@ class Service:
         intake.tracker.closes = watcher.reports_close
         log.info(
             "invoice-mailer starting: config %s; watching %s (%s); sending via %s:%d (%s)",
-            config.source, config.watch.folder, watcher.reason, config.smtp.host,
-            config.smtp.port, config.smtp.security,
+            config.source,
+            config.watch.folder,
+            watcher.reason,
+            config.smtp.host,
+            config.smtp.port,
+            config.smtp.security,
         )
         watcher.start()
         watcher.scan()
@@ -240,8 +244,10 @@ class Service:
 
     def install_signal_handlers(self) -> None:
         def terminate(signum: int, _frame: object) -> None:
-            log.info("received %s: finishing the message in flight, then stopping",
-                     signal.Signals(signum).name)
+            log.info(
+                "received %s: finishing the message in flight, then stopping",
+                signal.Signals(signum).name,
+            )
             self.stop.set()
             self.wake.set()
 

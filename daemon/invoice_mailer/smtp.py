@@ -16,49 +16,13 @@ from typing import BinaryIO
 
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
+from .smtpfailure import ENVELOPE_PHASES, SmtpFailure, classify, reply_text, sentence
+
+__all__ = ["CHUNK_SIZE", "SendResult", "SmtpFailure", "SmtpTransport", "classify", "dot_stuff"]
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
-ENVELOPE_PHASES = frozenset({"mail", "rcpt", "data", "end_of_data"})
-# A connection cut during the TLS handshake is worth retrying; a refused certificate is not.
-_CUT_SHORT = (
-    ssl.SSLEOFError,
-    ssl.SSLZeroReturnError,
-    ConnectionError,
-    TimeoutError,
-    smtplib.SMTPServerDisconnected,
-)
-_HINTS = {
-    "tls": "nothing was sent; check smtp.host and smtp.security, or set smtp.ca_file "
-    "for a relay with a private CA",
-    "auth": "check smtp.username and the password (invoice-mailer encrypt-password)",
-    "ambiguous": "the message may have been delivered",
-}
-
-
-class SmtpFailure(InvoiceMailerError):
-    """A classified SMTP failure: the delivery stage retries, fails, pauses or re-sends by kind.
-
-    kind: transient | permanent | auth | tls | ambiguous. phase: connect, tls, ehlo, auth,
-    mail, rcpt, data, end_of_data. `refused` lists per-recipient replies when RCPT failed.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        phase: str,
-        code: int | None,
-        reply: str,
-        message: str,
-        refused: dict[str, tuple[int, str]] | None = None,
-    ):
-        super().__init__(message)
-        self.kind = kind
-        self.phase = phase
-        self.code = code
-        self.reply = reply
-        self.refused = dict(refused or {})
 
 
 @dataclass(frozen=True)
@@ -68,37 +32,6 @@ class SendResult:
     accepted: tuple[str, ...]
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
     reply: str = ""
-
-
-def classify(phase: str, code: int | None, error: BaseException | None) -> str:
-    """Map where a failure happened and the server's code to what the service does about it.
-
-    Every smtplib exception is an OSError: the phase and the code decide, not the type.
-    """
-    if code is None:
-        if phase == "end_of_data":
-            return "ambiguous"  # lost or timed out after the final ".": RFC 1047
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return "tls"  # not trusted, or issued for another host name
-        if isinstance(error, _CUT_SHORT):
-            return "transient"  # refused, reset, timed out, handshake cut
-        if phase == "auth":
-            return "auth"  # no AUTH offered, no mechanism in common
-        if phase == "tls" or isinstance(error, ssl.SSLError):
-            return "tls"  # STARTTLS not offered, TLS on a plain port, no common protocol
-        return "transient"
-    if 400 <= code < 500:
-        return "transient"  # 421, greylisting, 452 too many recipients, 454 TLS unavailable
-    if phase == "auth" or code in (530, 534, 535):
-        return "auth"
-    if phase == "tls":
-        return "tls"
-    if phase == "rcpt" and code == 552:
-        return "transient"  # "too many recipients" (RFC 5321 §4.5.3.1.10): send the rest later
-    if phase in ENVELOPE_PHASES:
-        return "permanent"
-    # 5xx in the greeting or EHLO says nothing about the document: retry, alert after max_age.
-    return "transient"
 
 
 def dot_stuff(chunk: bytes, tail: bytes) -> bytes:
@@ -178,7 +111,7 @@ class SmtpTransport:
                 code, reply = self._final_reply(smtp)
                 if code != 250:
                     raise self._refusal(code, reply)
-        return SendResult(tuple(accepted), refused, f"{code} {_text(reply)}")
+        return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
 
     def close(self) -> None:
         """QUIT politely; the next send() opens a new connection."""
@@ -219,8 +152,9 @@ class SmtpTransport:
             if not smtp.has_extn("starttls"):
                 raise SmtpFailure(
                     "tls", "tls", None, "",
-                    f"{self._where} does not offer STARTTLS (smtp.security is starttls): "
-                    f"{_HINTS['tls']}; never falls back to clear text",
+                    f"{self._where} does not offer STARTTLS and smtp.security is starttls: "
+                    "nothing was sent (never falls back to clear text); check smtp.port "
+                    "and smtp.security",
                 )  # fmt: skip
             smtp.starttls(context=self._context)
             self._ehlo(smtp)
@@ -280,9 +214,11 @@ class SmtpTransport:
                 continue
             if code == 421:
                 raise self._refusal(code, reply)  # the server is closing: nothing more to do
-            refused[recipient] = (code, _text(reply))
+            refused[recipient] = (code, reply_text(reply))
             if code in (452, 552):  # too many recipients: the rest would be refused as well
-                refused.update({rest: (code, _text(reply)) for rest in recipients[index + 1 :]})
+                refused.update(
+                    {rest: (code, reply_text(reply)) for rest in recipients[index + 1 :]}
+                )
                 break
         if not accepted:
             kinds = {classify("rcpt", code, None) for code, _ in refused.values()}
@@ -319,9 +255,9 @@ class SmtpTransport:
         self._phase, self._doing = phase, doing
 
     def _refusal(self, code: int, reply: bytes | str) -> SmtpFailure:
-        text = _text(reply)
+        text = reply_text(reply)
         kind = classify(self._phase, code, None)
-        return SmtpFailure(kind, self._phase, code, text, _sentence(kind, code, text, self._doing))
+        return SmtpFailure(kind, self._phase, code, text, sentence(kind, code, text, self._doing))
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -341,12 +277,12 @@ class SmtpTransport:
             self._discard(polite=False)
             code = getattr(err, "smtp_code", None)
             code = code if isinstance(code, int) and code >= 100 else None
-            text = _text(getattr(err, "smtp_error", "")) if code else ""
+            text = reply_text(getattr(err, "smtp_error", "")) if code else ""
             phase = self._phase
             if phase == "connect" and isinstance(err, ssl.SSLError):
                 phase = "tls"  # the implicit-TLS handshake happens inside connect()
             kind = classify(phase, code, err)
-            message = _sentence(kind, code, text, self._doing, err)
+            message = sentence(kind, code, text, self._doing, err)
             raise SmtpFailure(kind, phase, code, text, message) from err
 
     def _discard(self, polite: bool) -> None:
@@ -374,20 +310,3 @@ def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
                 "tls", "tls", None, "", f"cannot use smtp.ca_file {config.ca_file}: {err}"
             ) from err
     return context
-
-
-def _text(reply: bytes | str) -> str:
-    if isinstance(reply, bytes):
-        reply = reply.decode("utf-8", "replace")
-    return " ".join(reply.split())  # multi-line replies on one line, no CR/LF in log lines
-
-
-def _sentence(
-    kind: str, code: int | None, text: str, doing: str, err: BaseException | None = None
-) -> str:
-    """What the admin reads: '550 5.1.1 user unknown (RCPT TO mario@x.it)'."""
-    what = f"{code} {text} ({doing})" if code else f"{doing}: {err or 'failed'}"
-    if kind == "ambiguous":
-        what = f"connection lost after the final '.' before the server replied ({doing}: {err})"
-    hint = _HINTS.get(kind)
-    return f"{what}; {hint}" if hint else what

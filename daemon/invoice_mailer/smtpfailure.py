@@ -1,0 +1,106 @@
+"""What an SMTP failure means: the pure classification of DESIGN.md's failure table, and the
+exception that carries it with a sentence an admin understands. No sockets in here.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+
+from .errors import InvoiceMailerError
+
+KINDS = ("transient", "permanent", "auth", "tls", "ambiguous")
+PHASES = ("connect", "tls", "ehlo", "auth", "mail", "rcpt", "data", "end_of_data")
+ENVELOPE_PHASES = frozenset({"mail", "rcpt", "data", "end_of_data"})
+# A connection cut during the TLS handshake is worth retrying; a refused certificate is not.
+CUT_SHORT = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionError,
+    TimeoutError,
+    smtplib.SMTPServerDisconnected,
+)
+HINTS = {
+    "tls": "nothing was sent; check smtp.host, smtp.port and smtp.security, or set "
+    "smtp.ca_file for a relay with a private CA",
+    "auth": "check smtp.username and the password (invoice-mailer encrypt-password)",
+    "ambiguous": "the message may have been delivered",
+}
+
+
+class SmtpFailure(InvoiceMailerError):
+    """A classified SMTP failure: the delivery stage retries, fails, pauses or re-sends by kind.
+
+    kind: transient | permanent | auth | tls | ambiguous. phase: connect, tls, ehlo, auth,
+    mail, rcpt, data, end_of_data. `refused` lists per-recipient replies when RCPT failed.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        phase: str,
+        code: int | None,
+        reply: str,
+        message: str,
+        refused: dict[str, tuple[int, str]] | None = None,
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.phase = phase
+        self.code = code
+        self.reply = reply
+        self.refused = dict(refused or {})
+
+
+def classify(phase: str, code: int | None, error: BaseException | None) -> str:
+    """Map where a failure happened and the server's code to what the service does about it.
+
+    Every smtplib exception is an OSError: the phase and the code decide, not the type.
+    """
+    if code is None:
+        if phase == "end_of_data":
+            return "ambiguous"  # lost or timed out after the final ".": RFC 1047
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return "tls"  # not trusted, or issued for another host name
+        if isinstance(error, CUT_SHORT):
+            return "transient"  # refused, reset, timed out, handshake cut
+        if phase == "auth":
+            return "auth"  # no AUTH offered, no mechanism in common
+        if phase == "tls" or isinstance(error, ssl.SSLError):
+            return "tls"  # STARTTLS not offered, TLS on a plain port, no common protocol
+        return "transient"
+    if 400 <= code < 500:
+        return "transient"  # 421, greylisting, 452 too many recipients, 454 TLS unavailable
+    if phase == "auth" or code in (530, 534, 535):
+        return "auth"
+    if phase == "tls":
+        return "tls"
+    if phase == "rcpt" and code == 552:
+        return "transient"  # "too many recipients" (RFC 5321 §4.5.3.1.10): send the rest later
+    if phase in ENVELOPE_PHASES:
+        return "permanent"
+    # 5xx in the greeting or EHLO says nothing about the document: retry, alert after max_age.
+    return "transient"
+
+
+def reply_text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())  # multi-line replies on one line, no CR/LF in log lines
+
+
+def sentence(
+    kind: str, code: int | None, text: str, doing: str, err: BaseException | None = None
+) -> str:
+    """What the admin reads: '550 5.1.1 user unknown (RCPT TO mario@x.it)'."""
+    if code:
+        what = f"{code} {text} ({doing})"
+    elif kind == "ambiguous":
+        what = f"no reply after the final '.' ({doing}: {err})"
+    elif isinstance(err, ssl.SSLCertVerificationError):
+        reason = (err.verify_message or str(err)).rstrip(".")
+        what = f"{doing}: TLS certificate not accepted: {reason}"
+    else:
+        what = f"{doing}: {err or 'failed'}"
+    hint = HINTS.get(kind)
+    return f"{what}; {hint}" if hint else what
