@@ -42,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for problem in book.problems:
             print(f"{book_path}: {problem}", file=sys.stderr)
         skipped = f" ({book.skipped} rows skipped)" if book.skipped else ""
-        customers = f"{len(book)} customers{skipped}"
+        customers = f"{len(book)} customer{'s' if len(book) != 1 else ''}{skipped}"
     smtp = config.smtp
     if args.smtp:
         from .smtp import SmtpTransport

@@ -89,6 +89,11 @@ def read_key(path: Path) -> Fernet:
         raise SecretError(
             f"key file {path} does not exist; create it with `invoice-mailer genkey`"
         ) from None
+    except PermissionError:
+        raise SecretError(
+            f"cannot read key file {path}: permission denied (it is root's; the service gets it "
+            "through systemd's LoadCredential=, so run this command as root)"
+        ) from None
     except OSError as exc:
         raise SecretError(f"cannot read key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as source:
