@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -70,7 +71,11 @@ def is_running(state_dir: Path) -> bool:
 
 def make_transport(config: Config) -> SmtpTransport:
     password = secret_store.smtp_password(config.smtp)
-    return SmtpTransport(config.smtp, password.reveal() if password else None)
+    # smtplib would look up the fully qualified name on every connection (slow when DNS is
+    # broken); the plain host name is what mail clients send in EHLO anyway.
+    return SmtpTransport(
+        config.smtp, password.reveal() if password else None, socket.gethostname() or "localhost"
+    )
 
 
 class Service:

@@ -10,28 +10,18 @@ import smtplib
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
-from .smtpfailure import ENVELOPE_PHASES, SmtpFailure, classify, reply_text, sentence
+from .smtpoutcome import ENVELOPE_PHASES, SendResult, SmtpFailure, classify, reply_text, sentence
 
 __all__ = ["CHUNK_SIZE", "SendResult", "SmtpFailure", "SmtpTransport", "classify", "dot_stuff"]
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """The server took the message for `accepted`; `refused` maps the others to (code, text)."""
-
-    accepted: tuple[str, ...]
-    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
-    reply: str = ""
 
 
 def dot_stuff(chunk: bytes, tail: bytes) -> bytes:

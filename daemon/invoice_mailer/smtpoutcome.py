@@ -1,11 +1,12 @@
-"""What an SMTP failure means: the pure classification of DESIGN.md's failure table, and the
-exception that carries it with a sentence an admin understands. No sockets in here.
+"""What an SMTP attempt came to: a SendResult, or an SmtpFailure classified by DESIGN.md's
+failure table with a sentence an admin understands. Pure: no sockets in here.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import dataclass, field
 
 from .errors import InvoiceMailerError
 
@@ -50,6 +51,24 @@ class SmtpFailure(InvoiceMailerError):
         self.code = code
         self.reply = reply
         self.refused = dict(refused or {})
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The server took the message for `accepted`; `refused` maps the others to (code, text)."""
+
+    accepted: tuple[str, ...]
+    refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    reply: str = ""
+
+    @property
+    def deferred(self) -> dict[str, tuple[int, str]]:
+        """The refused recipients worth sending later: 4xx, and 552 "too many recipients"."""
+        return {
+            rcpt: refusal
+            for rcpt, refusal in self.refused.items()
+            if classify("rcpt", refusal[0], None) == "transient"
+        }
 
 
 def classify(phase: str, code: int | None, error: BaseException | None) -> str:
