@@ -46,8 +46,15 @@ class Alerts:
             db.execute(
                 "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
                 "created_at, next_attempt_at) VALUES ('alert', ?, ?, ?, ?, ?, ?, ?)",
-                (QUEUED, json.dumps([to]), subject, body,
-                 new_message_id(self.config.sender.address), now, now),
+                (
+                    QUEUED,
+                    json.dumps([to]),
+                    subject,
+                    body,
+                    new_message_id(self.config.sender.address),
+                    now,
+                    now,
+                ),
             )
             db.execute(
                 "UPDATE notices SET sent_at = ? WHERE sent_at IS NULL AND id <= ?",

@@ -8,6 +8,7 @@ the rename (`moving_to`), so a crash in between is finished by `recover()`. Noth
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import os
 import sqlite3
@@ -15,9 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import storage
+from . import outbox, storage
 from .config import Config
-from .ledger import DOC_DONE, DOC_FAILED, DOC_ROUTED, FAILED, PENDING_DELIVERY, Ledger
+from .ledger import DOC_DONE, DOC_FAILED, DOC_ROUTED, FAILED, PENDING_DELIVERY, SENT, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +54,46 @@ class Archive:
                 break
         return moved
 
-    def _verdict(self, row: sqlite3.Row) -> tuple[bool, str | None, int]:
-        """(failed, reason, attempts) for a document whose deliveries are all finished."""
+    def _verdict(self, row: sqlite3.Row) -> tuple[bool, str | None, sqlite3.Row | None]:
+        """(failed, reason, the failed delivery) for a document whose deliveries are finished.
+
+        Failed means the customer did not get it; a failed copy or bundle is a notice of its
+        own (deliveryrecord.py) and the document is filed as sent.
+        """
         if row["state"] == DOC_FAILED:
-            return True, row["reason"], 0
+            return True, row["reason"], None
         failure = None
         if row["state"] == DOC_ROUTED:
             failure = self.ledger.one(
                 "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-                "WHERE a.document_id = ? AND v.state = ? AND v.purpose IN ('customer', 'copy') "
+                "WHERE a.document_id = ? AND v.state = ? AND v.purpose = 'customer' "
                 "ORDER BY v.id LIMIT 1",
                 row["id"],
                 FAILED,
             )
         if failure is None:
-            return False, row["reason"], 0
-        return True, failure["last_error"] or "the mail server refused it", failure["attempts"]
+            return False, row["reason"], None
+        return True, failure["last_error"] or "the mail server refused it", failure
 
     def _file(self, row: sqlite3.Row) -> None:
-        failed, reason, attempts = self._verdict(row)
+        failed, reason, delivery = self._verdict(row)
         target = self._target(row["name"], failed)
         relative = storage.relative(self.state_dir, target)
         with self.ledger.transaction() as db:
             db.execute("UPDATE documents SET moving_to = ? WHERE id = ?", (relative, row["id"]))
         self._move(row, target)
-        self._finish(row, target, failed, reason, attempts)
+        self._finish(row, target, failed, reason, delivery)
 
     def _finish(
-        self, row: sqlite3.Row, target: Path, failed: bool, reason: str | None, attempts: int
+        self,
+        row: sqlite3.Row,
+        target: Path,
+        failed: bool,
+        reason: str | None,
+        delivery: sqlite3.Row | None,
     ) -> None:
         if failed:
-            self._write_reason(target, row, reason or "unknown", attempts)
+            self._write_reason(target, row, reason or "unknown", delivery)
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE documents SET location = ?, moving_to = NULL, state = ?, reason = ?, "
@@ -120,15 +130,33 @@ class Archive:
         if source.exists():
             storage.move(source, target)
 
-    def _write_reason(self, target: Path, row: sqlite3.Row, reason: str, attempts: int) -> None:
+    def _write_reason(
+        self, target: Path, row: sqlite3.Row, reason: str, delivery: sqlite3.Row | None
+    ) -> None:
+        """NAME.reason.txt: what failed, what the server said, when, how often, what to do."""
         when = datetime.datetime.fromtimestamp(self.clock()).strftime("%Y-%m-%d %H:%M:%S")
+        if delivery is None:
+            what = "the file itself: it cannot be sent as it is"
+            attempts, reply = 0, "none (nothing was sent)"
+            fix = "replace the file in the export folder with a good one, or"
+        else:
+            to = ", ".join(
+                address
+                for column in ("to_addrs", "cc_addrs", "bcc_addrs")
+                for address in json.loads(delivery[column])
+            )
+            what = f"the message to {to} (Message-ID {delivery['message_id']})"
+            attempts, reply = delivery["attempts"], delivery["reply"] or "none"
+            fix = "fix the cause (the address in the address book, the mail server), then"
         text = (
             f"{row['name']} was not sent.\n\n"
-            f"Reason:    {reason}\n"
-            f"When:      {when}\n"
-            f"Attempts:  {attempts}\n"
-            f"Document:  {row['id']} (taken from {row['source']})\n\n"
-            f"After fixing the cause, send it again with:\n"
+            f"What failed:   {what}\n"
+            f"Reason:        {reason}\n"
+            f"Server reply:  {reply}\n"
+            f"When:          {when}\n"
+            f"Attempts:      {attempts}\n"
+            f"Document:      {row['id']} (taken from {row['source']})\n\n"
+            f"To send it again, {fix} run:\n"
             f"    invoice-mailer retry {row['id']}\n"
         )
         storage.write_text_durably(target.with_name(target.name + ".reason.txt"), text)
@@ -147,6 +175,12 @@ class Archive:
         folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = storage.unique_path(folder, f"{label}.eml")
+        # The row names the target before the move, so recover() can finish a move cut short.
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET eml = ? WHERE id = ?",
+                (storage.relative(self.state_dir, target), delivery["id"]),
+            )
         storage.move(source, target)
         return storage.relative(self.state_dir, target)
 
@@ -160,6 +194,19 @@ class Archive:
                 with self.ledger.transaction() as db:
                     db.execute("UPDATE documents SET moving_to = NULL WHERE id = ?", (row["id"],))
             else:
-                failed, reason, attempts = self._verdict(row)
-                self._finish(row, target, failed, reason, attempts)
+                failed, reason, delivery = self._verdict(row)
+                self._finish(row, target, failed, reason, delivery)
+        # Sent messages that a crash kept out of the archive (file_message cut short).
+        for entry in os.scandir(self.state_dir / storage.OUTGOING):
+            number = entry.name.removesuffix(".eml")
+            row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
+            if not number.isdigit() or row is None:
+                continue
+            if (row["eml"] or "").startswith(f"{storage.SENT}/"):
+                storage.move(Path(entry.path), self.state_dir / row["eml"])
+            elif row["state"] == SENT and row["eml"] == f"{storage.OUTGOING}/{entry.name}":
+                label = outbox.label_of(row, outbox.documents_of(self.ledger, row["id"]))
+                eml = self.file_message(row, label)
+                with self.ledger.transaction() as db:
+                    db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (eml, row["id"]))
         return len(rows)

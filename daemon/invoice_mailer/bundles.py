@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import messages
 from .config import Config, TemplatesConfig
 from .errors import InvoiceMailerError
+from .ledger import info_of
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,43 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
     return "non previsto per il cliente"
 
 
+def member_of(config: Config, row: Mapping, deliveries: Sequence[dict], joined: bool) -> Member:
+    """A document row as the bundle lists it. `joined`: False for a file refused at intake,
+    listed so the accountant sees the gap in the numbering explained, never attached."""
+    facts = info_of(row)
+    limit = config.smtp.max_message_size
+    encoded = messages.encoded_length(row["size"])
+    if not joined:
+        status = f"non inviato: scartato all'arrivo ({row['reason']})"
+    elif too_big(config, row["size"]):
+        status = f"non inviato: troppo grande ({_n(encoded)} byte in base64, limite {_n(limit)})"
+    else:
+        status = customer_status(row["state"], row["reason"], deliveries)
+    return Member(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        size=row["size"],
+        doc=facts.get("doc", "Documento"),
+        number=facts.get("number") or row["number"] or "",
+        date=facts.get("date", ""),
+        customer_name=facts.get("customer_name") or row["customer_name"] or "",
+        status=status,
+        attachable=joined and not too_big(config, row["size"]),
+    )
+
+
+def _n(number: int) -> str:
+    """Thousands with dots, as an Italian reader writes them."""
+    return f"{number:,}".replace(",", ".")
+
+
 def _looked_up(reason: str | None) -> str:
     match = _LOOKED_UP.search(reason or "")
-    if match:
-        return f"cercato per {match.group(1) or match.group(2)}"
-    return reason or "nessun dato per cercarlo"
+    looked_up = (match.group(1) or match.group(2)) if match else ""
+    if looked_up and not looked_up.startswith("nothing"):
+        return f"cercato per {looked_up}"
+    return "nessun dato per cercarlo" if match or not reason else reason
 
 
 def text_chars(config: Config, members: Sequence[Member]) -> int:

@@ -57,6 +57,40 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+_SEND_TEST_HINTS = {
+    "transient": "the server is unreachable or busy: check smtp.host and smtp.port (and the "
+    "firewall), then try again",
+    "permanent": "the server refused this message: check the address and sender.address "
+    "(PEC boxes often refuse ordinary addresses)",
+}
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .outbox import write_test_message
+    from .smtp import SmtpFailure, SmtpTransport
+
+    config = _load(args)
+    smtp = config.smtp
+    password = secret_store.smtp_password(smtp)
+    with (
+        tempfile.TemporaryDirectory(prefix="invoice-mailer-") as folder,
+        SmtpTransport(smtp, password.reveal() if password else None) as transport,
+    ):
+        path, size = write_test_message(config, args.address, Path(folder))
+        try:
+            result = transport.send(config.sender.address, (args.address,), path, size)
+        except SmtpFailure as failure:
+            print(f"invoice-mailer: test message not sent: {failure}", file=sys.stderr)
+            if failure.kind in _SEND_TEST_HINTS:
+                print(f"hint: {_SEND_TEST_HINTS[failure.kind]}", file=sys.stderr)
+            return 1
+    print(f"test message sent to {args.address} via {smtp.host}:{smtp.port} ({smtp.security})")
+    print(f"the server replied: {result.reply}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .service import run_service
 
@@ -94,6 +128,78 @@ def cmd_encrypt_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import status
+
+    report = status.gather(_load(args), find=args.find)
+    print(status.render_json(report) if args.json else status.render_text(report))
+    return 1 if args.find is not None and not report["documents"] else 0
+
+
+def _document_id(text: str) -> int:
+    try:
+        return int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a document id like 12, got {text!r}") from None
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from .admin import retry
+
+    done = retry(_load(args), args.ids, failed=args.failed, held=args.held)
+    for prefix, lines in (
+        ("queued again", done.requeued),
+        ("routed again", done.released),
+        ("sent again", done.resent),
+    ):
+        for line in lines:
+            print(f"{prefix}: {line}")
+    if done.due_now:
+        print(f"{done.due_now} deferred message(s) are due now")
+    if done.unpaused:
+        print("the paused queue checks the mail server again now")
+    for line in done.skipped:
+        print(f"not retried: {line}", file=sys.stderr)
+    print(
+        "the service acts on it within a second"
+        if done.running
+        else "the service is not running: it acts on it when it starts"
+    )
+    return 0
+
+
+def cmd_flush(args: argparse.Namespace) -> int:
+    from .admin import flush
+
+    done = flush(_load(args))
+    when = "within a second" if done.running else "as soon as the service starts"
+    print(f"the Tutto a session {done.session_id} ({done.documents} documents) closes {when}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import Demo, render_table
+
+    script = Path(sys.executable).with_name("invoice-mailer")
+    program = str(script) if script.exists() else "invoice-mailer"
+    with Demo(say=print) as demo:
+        result = demo.run()
+        heading = "Delivered" if result.delivered else "NOT everything was delivered"
+        print(f"\n{heading} in {result.seconds:.1f} s:\n{render_table(result)}\n")
+        print(f"The {result.messages} messages the mail server received: {demo.received}/")
+        print(f"The archive (originals and the exact messages sent): {demo.state}/sent/")
+        print(f"The config used, with comments: {demo.config}")
+        print(f"Try: {program} -c {demo.config} status --find Bianchi")
+        if args.keep:
+            print(f"\nStill running. Drop your own PDF or XML files into {demo.export}")
+            print(f"(named like Fattura_1_2026_C002.pdf; the customers: {demo.folder}/clienti.csv)")
+            print("Ctrl-C stops the service and the mail server.", flush=True)
+            demo.wait_until_interrupted()
+    for line in result.undelivered:
+        print(f"invoice-mailer: not delivered: {line}", file=sys.stderr)
+    return 0 if result.delivered else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="invoice-mailer",
@@ -116,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--smtp", action="store_true", help="also connect, start TLS and log in")
     check.set_defaults(func=cmd_check)
 
+    send_test = commands.add_parser("send-test", help="send one test message to ADDRESS")
+    send_test.add_argument("address", metavar="ADDRESS")
+    send_test.set_defaults(func=cmd_send_test)
+
     run = commands.add_parser("run", help="run the service in the foreground (systemd)")
     run.set_defaults(func=cmd_run)
 
@@ -128,6 +238,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encrypt.add_argument("--key-file", metavar="F", help="key to use (default: the config's)")
     encrypt.set_defaults(func=cmd_encrypt_password)
+
+    status = commands.add_parser("status", help="what was sent, what waits and why")
+    status.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+    status.add_argument(
+        "--find", metavar="TEXT", help="documents by file name, number, customer or address"
+    )
+    status.set_defaults(func=cmd_status)
+
+    retry = commands.add_parser(
+        "retry", help="put documents back in the queue (no arguments: deferred ones, now)"
+    )
+    retry.add_argument("ids", nargs="*", type=_document_id, metavar="ID", help="document ids")
+    retry.add_argument("--failed", action="store_true", help="every failed document")
+    retry.add_argument("--held", action="store_true", help="every held document")
+    retry.set_defaults(func=cmd_retry)
+
+    flush = commands.add_parser("flush", help="close the open Tutto a session now")
+    flush.set_defaults(func=cmd_flush)
+
+    demo = commands.add_parser("demo", help="the whole thing with a local mail server")
+    demo.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

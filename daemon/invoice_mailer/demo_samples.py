@@ -8,6 +8,7 @@ variant it means in one line.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
@@ -140,3 +141,44 @@ def _pdf(content: bytes) -> bytes:
         xref,
     )
     return bytes(out)
+
+
+# -- what the demo writes ------------------------------------------------------------------
+
+# Invented customers: code, name, e-mail, PEC, P.IVA (as the invoicing program exports them).
+DEMO_CUSTOMERS = (
+    (
+        "C001",
+        "Bianchi Costruzioni S.r.l.",
+        "ufficio@bianchi.example",
+        "bianchi@pec.example",
+        "IT01987650321",
+    ),
+    ("C002", "Verdi Alimentari S.n.c.", "amministrazione@verdi.example", "", "IT04455660778"),
+    ("C003", "Studio Tecnico Neri", "", "studio.neri@pec.example", "IT07788990011"),
+)
+
+
+def demo_address_book() -> str:
+    """The "Anagrafico Clienti" as a CSV export: ';' separated, with a header row."""
+    rows = ["Codice;RagioneSociale;Email;PEC;PartitaIVA;CodiceFiscale"]
+    rows += [";".join((*customer, "")) for customer in DEMO_CUSTOMERS]
+    return "\n".join(rows) + "\n"
+
+
+def demo_documents(day: datetime.date) -> list[tuple[str, bytes]]:
+    """Invoices and an order as PDFs (named as the program names them) and two FatturaPA XML."""
+    year = day.year
+    documents = [
+        (f"Fattura_101_{year}_C001.pdf", make_pdf(text=f"Fattura 101/{year} - Bianchi")),
+        (f"Fattura_102_{year}_C002.pdf", make_pdf(text=f"Fattura 102/{year} - Verdi")),
+        (f"Ordine_17_{year}_C003.pdf", make_pdf(text=f"Ordine 17/{year} - Studio Neri")),
+    ]
+    for number, (_code, name, _email, _pec, vat) in zip(
+        ("101", "102"), DEMO_CUSTOMERS, strict=False
+    ):
+        xml = make_fattura_xml(
+            number=number, date=day.isoformat(), customer_vat=(vat[:2], vat[2:]), customer_name=name
+        )
+        documents.append((f"IT01234567890_00{number}.xml", xml))
+    return documents

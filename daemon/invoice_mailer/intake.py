@@ -1,33 +1,41 @@
-"""Intake: take every finished file from the export folder into the spool and the ledger.
+"""Intake: turn the watcher's events into documents, once each file is finished.
 
-Order of steps (crash-safe): the file is checked and hashed through one open descriptor, then
-renamed into spool/ (or copied there, fsynced, when originals are kept or the spool is on
-another filesystem), then its row is committed. A crash after the rename leaves a spool file
-without a row: `recover()` adopts it at start. A crash before the source of a copy is removed
-leaves an `originals` row that says it was already taken. So no file is lost and none is
-taken twice.
+The watcher only names paths (queue puts on its thread). Here, on the intake's own thread, each
+named path is looked at with lstat (symlinks, FIFOs, folders and hard-linked files are refused
+and logged once, never opened), fed to the readiness policy, and when it is finished its
+content is checked through one safely opened descriptor. A file that fails the check is looked
+at again a few times (it may still be growing), then taken anyway to end in failed/ with the
+reason. taking.py moves it into the spool and records it, crash-safely; `recover()` finishes
+what a crash interrupted. An error on one file (disk full, ledger busy) never stops the others:
+that file is tried again a little later, and nothing is forgotten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import queue
+import sqlite3
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from . import content, storage
+from . import content
 from .config import Config
 from .errors import DocumentError
-from .ledger import DOC_DONE, DOC_FAILED, DOC_TAKEN, Ledger
+from .ledger import Ledger
 from .readiness import Observation, ReadinessTracker, RecheckPolicy
+from .taking import Oversize, Taken, Taker, check
 
 log = logging.getLogger(__name__)
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+RETRY_DELAY = 5.0  # after an error that is not the file's fault (disk full, ledger locked)
+BATCH = 100  # files recorded per transaction: one ledger fsync for many files
+_RECHECK = "recheck"
 
 
 class Intake:
@@ -44,25 +52,41 @@ class Intake:
         self.config = config
         self.ledger = ledger
         self.clock = clock
-        self.state_dir = config.state_dir
-        self.spool = config.state_dir / storage.SPOOL
+        self.taker = Taker(config, ledger)
         self.events: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self.tracker = ReadinessTracker(config.watch.settle, closes=closes)
         self.rechecks = RecheckPolicy(attempts=3, delay=config.watch.settle)
-        self._failures: dict[str, int] = {}
-        self._recheck_at: dict[str, float] = {}
-        self._refused: set[tuple[str, int, int]] = set()
+        # path -> (failed checks of this very content, the content's observation)
+        self._failures: dict[str, tuple[int, Observation]] = {}
+        self._retry_at: dict[str, float] = {}  # rechecks, and retries after an error
+        self._refused: dict[str, tuple[int, str]] = {}  # path -> (inode, why): logged once
+        self._troubles: set[str] = set()  # error kinds already logged since the last success
+        self._repair = False  # an error may have left a spool file without its row
 
     def offer(self, path: str, event: str) -> None:
         """Called on the watcher's thread: only a queue put, no I/O."""
         self.events.put((path, event))
 
+    def recover(self) -> int:
+        """At start: finish interrupted copies and adopt spool files that lost their row."""
+        return self.taker.recover()
+
+    def pending(self) -> int:
+        """Paths waiting to be finished, re-checked or retried."""
+        return self.tracker.pending() + len(self._retry_at)
+
     def step(self, max_wait: float = 1.0) -> int:
         """Wait for events (at most `max_wait`), look at what changed, take what is finished."""
+        if self._repair:
+            self._repair = False
+            try:
+                self.taker.recover()
+            except (OSError, sqlite3.Error) as exc:
+                self._repair = True
+                log.error("cannot check the spool right now: %s; trying again", exc)
         now = self.clock()
-        deadlines = [
-            d for d in (self.tracker.next_deadline(), *self._recheck_at.values()) if d is not None
-        ]
+        deadlines = [self.tracker.next_deadline(), *self._retry_at.values()]
+        deadlines = [d for d in deadlines if d is not None]
         timeout = max(0.0, min([max_wait, *[d - now for d in deadlines]]))
         try:
             batch = [self.events.get(timeout=timeout)]
@@ -79,229 +103,193 @@ class Intake:
         for path in self.tracker.needs_stat(now):
             self._observe(path, "scan", now)
         due = self.tracker.due(now)
-        due += [path for path, at in self._recheck_at.items() if at <= now and path not in due]
-        taken = 0
+        due += [path for path, at in self._retry_at.items() if at <= now and path not in due]
         for path in due:
             self.tracker.forget(path)
-            self._recheck_at.pop(path, None)
-            taken += self._take(Path(path))
-        return taken
-
-    def pending(self) -> int:
-        return self.tracker.pending() + len(self._recheck_at)
+            self._retry_at.pop(path, None)
+        return sum(self._take_all(due[i : i + BATCH], now) for i in range(0, len(due), BATCH))
 
     # -- looking --------------------------------------------------------------------------
 
     def _observe(self, path: str, event: str, now: float) -> None:
         try:
             info = os.lstat(path)
+            if why := refusal(info):
+                self._refuse(path, info, why)
+            elif self._already_taken(Path(path), info):
+                pass
+            elif not self._waiting_for_recheck(path, info):
+                self.tracker.seen(path, now, Observation(info.st_size, info.st_mtime_ns), event)
+                return
         except FileNotFoundError:
             self.tracker.seen(path, now, None, event)
+            self._refused.pop(path, None)
+            self._failures.pop(path, None)
             return
-        except OSError as exc:
-            log.warning("cannot look at %s: %s", path, exc.strerror)
-            return
-        if self._refuse_if_unsafe(path, info):
-            self.tracker.forget(path)
-            return
-        if self._already_taken(path, info):
-            self.tracker.forget(path)
-            return
-        self.tracker.seen(path, now, Observation(info.st_size, info.st_mtime_ns), event)
+        except (OSError, sqlite3.Error) as exc:
+            self._trouble(path, exc)
+            self._retry_at[path] = now + RETRY_DELAY
+        self.tracker.forget(path)
 
-    def _refuse_if_unsafe(self, path: str, info: os.stat_result) -> bool:
-        """Symlinks, FIFOs, devices, folders and hard-linked files are never opened."""
-        if stat.S_ISLNK(info.st_mode):
-            why = "it is a symbolic link"
-        elif stat.S_ISDIR(info.st_mode):
-            why = "it is a folder"
-        elif not stat.S_ISREG(info.st_mode):
-            why = "it is not a regular file (FIFO, socket or device)"
-        elif info.st_nlink != 1:
-            why = f"it has {info.st_nlink} hard links (another name could change it)"
-        else:
+    def _waiting_for_recheck(self, path: str, info: os.stat_result) -> bool:
+        """Unchanged since its failed check: the scheduled re-check will look; changed: now."""
+        if path not in self._retry_at or path not in self._failures:
             return False
-        key = (path, info.st_ino, info.st_mtime_ns)
-        if key not in self._refused:
-            self._refused.add(key)
-            log.warning("ignoring %s: %s; it is left where it is and never read", path, why)
-        return True
+        if self._failures[path][1] == Observation(info.st_size, info.st_mtime_ns):
+            return True
+        del self._retry_at[path]
+        return False
 
-    def _already_taken(self, path: str, info: os.stat_result) -> bool:
-        row = self.ledger.one(
-            "SELECT document_id FROM originals WHERE path = ? AND size = ? AND mtime_ns = ?",
-            path,
-            info.st_size,
-            info.st_mtime_ns,
-        )
-        if row is None:
+    def _refuse(self, path: str, info: os.stat_result, why: str) -> None:
+        """Symlinks, FIFOs, devices, folders and hard-linked files: logged once, never read."""
+        self._retry_at.pop(path, None)
+        if self._refused.get(path) != (info.st_ino, why):
+            self._refused[path] = (info.st_ino, why)
+            log.warning("ignoring %s: %s; it is left where it is and never read", path, why)
+
+    def _already_taken(self, path: Path, info: os.stat_result) -> bool:
+        """A copy of this very file is in the ledger (`originals: keep`, or a cut-short move)."""
+        document_id = self.taker.already_taken(path, info)
+        if document_id is None:
             return False
         if self.config.watch.originals == "move":
-            # A copy across filesystems committed before the source was removed (crash).
-            log.info("removing %s: already taken as document %d", path, row[0])
-            os.unlink(path)
+            log.info("removing %s: already taken as document %d", path, document_id)
+            self.taker.remove_originals([(path, info.st_size, info.st_mtime_ns)])
         return True
 
     # -- taking ---------------------------------------------------------------------------
 
-    def _take(self, source: Path) -> int:
+    def _take_all(self, paths: list[str], now: float) -> int:
+        batch: list[Taken] = []
+        for path in paths:
+            try:
+                taken = self._take(Path(path), now)
+            except Exception as exc:  # one file's trouble never stops the others
+                self._trouble(path, exc)
+                self._retry_at[path] = now + RETRY_DELAY
+                continue
+            if taken is not None:
+                batch.append(taken)
+        if not batch:
+            return 0
+        try:
+            self.taker.commit(batch)
+        except (OSError, sqlite3.Error) as exc:
+            for taken in batch:  # copies are dropped and their sources still there: retry
+                self._trouble(str(taken.source), exc)
+                self._retry_at[str(taken.source)] = now + RETRY_DELAY
+            return 0
+        self._troubles.clear()
+        for taken in batch:
+            self._failures.pop(str(taken.source), None)
+        return len(batch)
+
+    def _take(self, source: Path, now: float) -> Taken | None:
         kind = content.kind_of(source.name)
         if kind is None:
-            return 0
+            return None
         try:
-            fd = os.open(source, _OPEN_FLAGS)
+            with open_document(source) as (stream, info):
+                if self._already_taken(source, info):
+                    return None
+                reason = self._verdict(str(source), kind, stream, info, now)
+                if reason == _RECHECK:
+                    return None
+                return self.taker.take(source, kind, stream, info, reason)
         except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                self._refuse_if_unsafe(str(source), os.lstat(source))
-            else:
-                log.warning("cannot open %s: %s", source, exc.strerror)
-            return 0
-        with os.fdopen(fd, "rb") as stream:
-            info = os.fstat(stream.fileno())
-            if self._refuse_if_unsafe(str(source), info):
-                return 0
-            reason = self._problem(source, kind, stream, info)
-            if reason == "recheck":
-                return 0
-            stream.seek(0)
-            return self._own(source, kind, stream, info, reason)
+            if os.path.lexists(source):
+                raise  # the spool is missing, not the file: trouble, retried after repair
+            return None  # gone: nothing to take
+        except Unsafe as exc:
+            self._refuse(str(source), exc.info, exc.why)
+            return None
 
-    def _problem(self, source: Path, kind: str, stream, info: os.stat_result) -> str | None:
-        """None when the file is fine; "recheck" to look again later; else the failure reason."""
-        limit = self.config.smtp.max_message_size
-        if info.st_size > limit:
-            return f"the file is {info.st_size:,} bytes, over smtp.max_message_size ({limit:,})"
+    def _verdict(
+        self, path: str, kind: str, stream, info: os.stat_result, now: float
+    ) -> str | None:
+        """None when sendable; _RECHECK to look again later; else the reason it failed."""
         try:
-            content.check_document(kind, stream, info.st_size)
-        except DocumentError as exc:
-            failures = self._failures.get(str(source), 0) + 1
-            self._failures[str(source)] = failures
-            if self.rechecks.should_retry(failures):
-                log.info("%s is not sendable yet (%s); checking again soon", source.name, exc)
-                self._recheck_at[str(source)] = self.rechecks.next_check(self.clock(), failures)
-                return "recheck"
+            check(kind, stream, info.st_size, self.config.smtp.max_message_size)
+        except Oversize as exc:
             return str(exc)
-        self._failures.pop(str(source), None)
+        except DocumentError as exc:
+            observed = Observation(info.st_size, info.st_mtime_ns)
+            failures, before = self._failures.get(path, (0, observed))
+            # Only failures of the same content count: a file still growing starts over.
+            failures = failures + 1 if before == observed else 1
+            if not self.rechecks.should_retry(failures):
+                return str(exc)
+            self._failures[path] = (failures, observed)
+            self._retry_at[path] = self.rechecks.next_check(now, failures)
+            log.info("%s is not sendable yet (%s); checking again soon", Path(path).name, exc)
+            return _RECHECK
         return None
 
-    def _own(
-        self, source: Path, kind: str, stream, info: os.stat_result, reason: str | None
-    ) -> int:
-        self._failures.pop(str(source), None)
-        target = self.spool / storage.spool_name(source.name)
-        copied = self.config.watch.originals == "keep"
-        if copied:
-            sha256 = self._copy_in(stream, target)
-        else:
-            sha256 = storage.hash_stream(stream)
-            try:
-                os.rename(source, target)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                stream.seek(0)
-                sha256, copied = self._copy_in(stream, target), True
-            else:
-                moved = os.lstat(target)
-                if (moved.st_ino, moved.st_size) != (info.st_ino, info.st_size):
-                    # Swapped between our open and our rename: hash what we really own.
-                    with open(target, "rb") as really:
-                        sha256 = storage.hash_stream(really)
-                storage.fsync_dir(self.spool)
-                storage.fsync_dir(source.parent)
-        document_id = self._record(source, kind, target, info, sha256, reason, copied)
-        if copied and self.config.watch.originals == "move":
-            os.unlink(source)
-            storage.fsync_dir(source.parent)
-        return 1 if document_id else 0
+    def _trouble(self, path: str, exc: Exception) -> None:
+        """Log each kind of error once until things work again; the file is retried later."""
+        self._repair = True
+        kind = f"{type(exc).__name__}:{getattr(exc, 'errno', None) or exc}"
+        why = getattr(exc, "strerror", None) or str(exc)
+        if kind in self._troubles:
+            log.debug("cannot take %s right now: %s", path, why)
+            return
+        self._troubles.add(kind)
+        unexpected = not isinstance(exc, (OSError, sqlite3.Error))
+        log.error(
+            "cannot take %s right now: %s; trying again every %d s",
+            path, why, RETRY_DELAY, exc_info=unexpected,
+        )  # fmt: skip
 
-    def _copy_in(self, stream, target: Path) -> str:
-        partial = target.with_name(f".{target.name}.part")
-        sha256 = storage.copy_hashing(stream, partial)
-        os.rename(partial, target)
-        storage.fsync_dir(self.spool)
-        return sha256
 
-    def _record(
-        self,
-        source: Path,
-        kind: str,
-        target: Path,
-        info: os.stat_result,
-        sha256: str,
-        reason: str | None,
-        copied: bool,
-    ) -> int:
-        state, duplicate_of = (DOC_FAILED, None) if reason else (DOC_TAKEN, None)
-        now = time.time()
-        with self.ledger.transaction() as db:
-            if state == DOC_TAKEN and self.config.watch.duplicates == "skip":
-                earlier = db.execute(
-                    "SELECT id FROM documents WHERE sha256 = ? AND state != ? "
-                    "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-                    (sha256, DOC_FAILED),
-                ).fetchone()
-                if earlier:
-                    duplicate_of = earlier[0]
-                    state, reason = DOC_DONE, f"same content as document {duplicate_of}; not sent"
-            cursor = db.execute(
-                "INSERT INTO documents(name, source, location, kind, size, mtime_ns, sha256, "
-                "taken_at, state, reason, duplicate_of, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source.name,
-                    str(source),
-                    storage.relative(self.state_dir, target),
-                    kind,
-                    info.st_size,
-                    info.st_mtime_ns,
-                    sha256,
-                    now,
-                    state,
-                    reason,
-                    duplicate_of,
-                    now,
-                ),
-            )
-            document_id = cursor.lastrowid
-            if copied:
-                db.execute(
-                    "INSERT OR REPLACE INTO originals(path, size, mtime_ns, document_id) "
-                    "VALUES (?, ?, ?, ?)",
-                    (str(source), info.st_size, info.st_mtime_ns, document_id),
-                )
-        if duplicate_of:
-            log.info(
-                "%s has the same content as document %d: not sent again", source.name, duplicate_of
-            )
-        elif reason:
-            log.error("%s cannot be sent: %s", source.name, reason)
-        else:
-            log.info("took %s as document %d (%d bytes)", source.name, document_id, info.st_size)
-        return document_id
+# -- looking without reading ------------------------------------------------------------
 
-    # -- after a crash --------------------------------------------------------------------
 
-    def recover(self) -> int:
-        """Adopt spool files that lost their row in a crash; drop half-written copies."""
-        storage.prepare(self.state_dir)
-        known = {row[0] for row in self.ledger.query("SELECT location FROM documents")}
-        adopted = 0
-        for entry in os.scandir(self.spool):
-            relative = f"{storage.SPOOL}/{entry.name}"
-            if entry.name.startswith(".") and entry.name.endswith(".part"):
-                os.unlink(entry.path)  # the source still exists: its row was never committed
-                continue
-            if relative in known or not entry.is_file(follow_symlinks=False):
-                continue
-            name = storage.original_name(entry.name)
-            kind = content.kind_of(name) or "pdf"
-            with open(entry.path, "rb") as stream:
-                info = os.fstat(stream.fileno())
-                sha256 = storage.hash_stream(stream)
-            self._record(Path(name), kind, Path(entry.path), info, sha256, None, False)
-            log.warning("recovered %s after an interrupted intake", name)
-            adopted += 1
-        return adopted
+class Unsafe(Exception):
+    """A directory entry that is never opened for reading (symlink, FIFO, folder, hard link)."""
+
+    def __init__(self, why: str, info: os.stat_result):
+        super().__init__(why)
+        self.why, self.info = why, info
+
+
+def refusal(info: os.stat_result) -> str | None:
+    """Why an entry with this lstat/fstat must not be read, or None for one plain file."""
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link"
+    if stat.S_ISDIR(info.st_mode):
+        return "it is a folder"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file (FIFO, socket or device)"
+    if info.st_nlink != 1:
+        return f"it has {info.st_nlink} hard links (another name could change it)"
+    return None
+
+
+@contextlib.contextmanager
+def open_document(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """Open `path` for reading only once it is proven one regular file with one name.
+
+    O_PATH opens the name without opening the file: no FIFO reader appears, no device wakes.
+
+    Raises Unsafe (never opened for reading) or FileNotFoundError (gone, or replaced while
+    being opened: its own events bring the new entry back).
+    """
+    handle = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)  # Linux only, as systemd
+    try:
+        info = os.fstat(handle)
+        if why := refusal(info):
+            raise Unsafe(why, info)
+        try:
+            # The same inode, whatever happens to the name meanwhile.
+            fd = os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:  # no /proc: open the name, and compare below
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    finally:
+        os.close(handle)
+    with os.fdopen(fd, "rb") as stream:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+            raise FileNotFoundError(errno.ENOENT, "replaced while being opened", str(path))
+        if why := refusal(opened):
+            raise Unsafe(why, opened)
+        yield stream, opened

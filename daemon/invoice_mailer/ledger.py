@@ -71,7 +71,7 @@ _MIGRATIONS: dict[int, str] = {
         bcc_addrs TEXT NOT NULL DEFAULT '[]',
         subject TEXT NOT NULL DEFAULT '',
         body TEXT NOT NULL DEFAULT '',
-        message_id TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,        -- shared by a delivery to recipients refused for now
         eml TEXT,                        -- the built message, relative to state_dir
         size INTEGER,
         created_at REAL NOT NULL,

@@ -16,11 +16,18 @@ _PRIORITY = {
 }
 
 
-class _JournalFormatter(logging.Formatter):
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        # A file name may hold a newline: what follows it must not pass for a record of its own.
+        first, *rest = super().format(record).split("\n")
+        return "\n".join([first, *(f"    {line}" for line in rest)])
+
+
+class _JournalFormatter(_PlainFormatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         prefix = f"<{_PRIORITY.get(record.levelno, 6)}>"
-        return "\n".join(prefix + line for line in text.splitlines())
+        return "\n".join(prefix + line for line in text.split("\n"))
 
 
 def configure(level: str = "info", verbose: bool = False) -> None:
@@ -34,7 +41,7 @@ def configure(level: str = "info", verbose: bool = False) -> None:
             handler.setFormatter(_JournalFormatter("%(message)s"))
         else:
             handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
+                _PlainFormatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
             )
         root.addHandler(handler)
     # watchdog warns on stderr about events racing its own shutdown: noise for the admin.

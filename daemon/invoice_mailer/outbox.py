@@ -6,6 +6,7 @@ bytes with the same Message-ID, and the archive keeps what was really sent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from . import messages, storage
 from .config import Config
+from .errors import InvoiceMailerError
 from .ledger import Ledger, info_of
 
 
@@ -54,19 +56,28 @@ def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
         return f"Tutto-a_sessione-{delivery['session_id']}_parte-{delivery['part'] or 1}"
     if delivery["purpose"] == "alert":
         return f"avviso-{delivery['id']}"
-    stem = messages.safe_filename(documents[0]["name"]) if documents else f"messaggio-{delivery['id']}"
+    stem = (
+        messages.safe_filename(documents[0]["name"]) if documents else f"messaggio-{delivery['id']}"
+    )
     return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
 
 
 def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
-    """Write the delivery's message into outgoing/ (once) and record it; return path and size."""
+    """Write the delivery's message into outgoing/ (once) and record it; return path and size.
+
+    Raises InvoiceMailerError when this message cannot be made (a template, an address, an
+    unreadable document); OSError only for outgoing/ itself (disk full), which is not its fault.
+    """
     if delivery["eml"]:
         path = config.state_dir / delivery["eml"]
         if path.exists():
             return path, delivery["size"]
     documents = documents_of(ledger, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
-    if delivery["purpose"] in ("customer", "copy"):
+    # Customer texts are rendered once, at the first build; a rebuild keeps what was rendered.
+    if delivery["purpose"] in ("customer", "copy") and not subject:
+        if not documents:
+            raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
         fields = customer_fields(config, documents[0])
         subject = messages.render(config.templates.customer_subject, fields)
         body = messages.render(config.templates.customer_body, fields)
@@ -93,18 +104,67 @@ def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, 
     outgoing = config.state_dir / storage.OUTGOING
     target = outgoing / f"{delivery['id']}.eml"
     partial = outgoing / f".{delivery['id']}.eml.part"
-    with open(partial, "wb") as out:
-        size = messages.write_message(envelope, attachments, config.signature, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(partial, target)
-    storage.fsync_dir(outgoing)
+    size = _write_durably(partial, target, envelope, attachments, config.signature)
     with ledger.transaction() as db:
         db.execute(
             "UPDATE deliveries SET eml = ?, size = ?, subject = ?, body = ? WHERE id = ?",
             (storage.relative(config.state_dir, target), size, subject, body, delivery["id"]),
         )
     return target, size
+
+
+def copy_for_rest(config: Config, delivery: sqlite3.Row) -> str:
+    """A copy of a delivery's built message for the recipients the server will take later:
+    the same bytes, so they get the same message with the same Message-ID."""
+    source = config.state_dir / delivery["eml"]
+    target = storage.unique_path(config.state_dir / storage.OUTGOING, f"{delivery['id']}-rest.eml")
+    with open(source, "rb") as stream:
+        storage.copy_hashing(stream, target)
+    storage.fsync_dir(target.parent)
+    return storage.relative(config.state_dir, target)
+
+
+def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path, int]:
+    """`invoice-mailer send-test`: one message with the current sender, signature and server."""
+    smtp = config.smtp
+    envelope = messages.Envelope(
+        sender=config.sender.address,
+        sender_name=config.sender.name,
+        to=(messages.check_address(address).addr_spec,),
+        subject="invoice-mailer: messaggio di prova",
+        body=(
+            "Questo è un messaggio di prova di invoice-mailer, inviato con le impostazioni "
+            f"attuali:\nserver {smtp.host}:{smtp.port} ({smtp.security}), "
+            f"utente {smtp.username}.\n"
+        ),
+        message_id=messages.new_message_id(config.sender.address),
+        date=datetime.datetime.now(datetime.UTC).astimezone(),
+    )
+    target = folder / "send-test.eml"
+    size = _write_durably(folder / ".send-test.eml.part", target, envelope, [], config.signature)
+    return target, size
+
+
+def _write_durably(
+    partial: Path,
+    target: Path,
+    envelope: messages.Envelope,
+    attachments: list[messages.Attachment],
+    signature: str,
+) -> int:
+    """The whole message or nothing under `target`: written aside, fsynced, renamed."""
+    try:
+        with open(partial, "wb") as out:
+            size = messages.write_message(envelope, attachments, signature, out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    os.rename(partial, target)
+    storage.fsync_dir(target.parent)
+    return size
 
 
 def _too_big(config: Config, document: sqlite3.Row) -> bool:

@@ -1,16 +1,64 @@
 """Planning a delivery: the rows that tell the delivery stage what to send, to whom, with what.
 
-Shared by routing (customer messages) and sessions (the accountant's bundles).
+Shared by routing (customer messages, with PDF+XML pairing) and sessions (the accountant's
+bundles).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from typing import Any
 
 from .config import Config
-from .ledger import QUEUED
+from .ledger import DOC_WAITING, QUEUED, info_of
 from .messages import new_message_id
+
+
+def kind_class(kind: str) -> str:
+    """The kinds the config speaks of: a signed .xml.p7m is an XML invoice."""
+    return "pdf" if kind == "pdf" else "xml"
+
+
+def pair_key(number: str, year: str | None) -> str | None:
+    """An invoice number as both halves of a pair may write it, reduced to one key.
+
+    "FPR 12/2026" (the XML's Numero), "FPR12-2026" and "fpr_0012" (file names, where "/" cannot
+    appear) are the same invoice of 2026: case, separators, leading zeros and a year part go.
+    """
+    parts = [part.lstrip("0") or "0" for part in re.split(r"[^0-9A-Z]+", number.upper()) if part]
+    if len(parts) > 1 and year:
+        parts = [part for part in parts if part not in (year, year[-2:])] or parts
+    return "".join(parts) or None
+
+
+def find_partner(
+    db: sqlite3.Connection, document: sqlite3.Row, facts: dict[str, Any]
+) -> sqlite3.Row | None:
+    """The waiting other half of `document`'s invoice, if it is there.
+
+    The same invoice: the other kind, the same number, and the same year or the same customer.
+    The recipients must be the same too, so that pairing never changes who receives a file.
+    """
+    mine = kind_class(document["kind"])
+    key = facts.get("pair")
+    if not key:
+        return None
+    for other in db.execute(
+        "SELECT * FROM documents WHERE state = ? AND id != ? ORDER BY id",
+        (DOC_WAITING, document["id"]),
+    ).fetchall():
+        theirs = info_of(other)
+        if kind_class(other["kind"]) == mine or theirs.get("pair") != key:
+            continue
+        if theirs.get("to") != facts.get("to"):
+            continue
+        same_year = theirs.get("year") == facts.get("year")
+        code = facts.get("customer_code")
+        if same_year or (code and theirs.get("customer_code") == code):
+            return other
+    return None
 
 
 def plan_delivery(
@@ -26,12 +74,14 @@ def plan_delivery(
     parts: int | None = None,
 ) -> list[int]:
     """Insert the delivery rows (and a separate copy when copy_mode says so) with their files."""
-    cc = config.copy_to if config.copy_mode == "cc" else ()
-    bcc = config.copy_to if config.copy_mode == "bcc" else ()
+    # An address already in To is not copied to again: one message, each recipient once.
+    in_to = {address.lower() for address in to}
+    copies = tuple(address for address in config.copy_to if address.lower() not in in_to)
+    cc = copies if config.copy_mode == "cc" else ()
+    bcc = copies if config.copy_mode == "bcc" else ()
     rows = [(purpose, to, cc, bcc)]
-    if config.copy_mode == "separate" and config.copy_to:
-        # A bundle's copy is a bundle (pre-rendered text), not a customer message's copy.
-        rows.append(("copy" if purpose == "customer" else purpose, tuple(config.copy_to), (), ()))
+    if config.copy_mode == "separate" and copies:
+        rows.append(("copy", copies, (), ()))
     ids = []
     for row_purpose, row_to, row_cc, row_bcc in rows:
         cursor = db.execute(

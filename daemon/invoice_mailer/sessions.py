@@ -17,7 +17,7 @@ from typing import Any
 
 from . import bundles, messages
 from .config import Config
-from .ledger import DOC_FAILED, DOC_TAKEN, Ledger, info_of
+from .ledger import DOC_FAILED, DOC_TAKEN, Ledger
 from .planning import plan_delivery
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,12 @@ class SessionKeeper:
                     "session %d closed without a bundle: all_to.address is not set", session_id
                 )
                 return 0
-            members, attached = self._members(db, session)
+            members, joined_ids = self._members(db, session)
             parts = bundles.split(self.config, members)
             day = datetime.datetime.fromtimestamp(now).strftime("%d/%m/%Y")
             for number, part in enumerate(parts, start=1):
                 subject, body = bundles.render(self.config, part, day, number, len(parts))
-                documents = [m.id for m in part if m.id in attached]
+                documents = [m.id for m in part if m.id in joined_ids]
                 ids = plan_delivery(
                     db,
                     self.config,
@@ -184,11 +184,13 @@ class SessionKeeper:
                     part=number,
                     parts=len(parts),
                 )
+                # Its separate copy (copy_mode: separate) is a bundle too: the same text, not
+                # a customer message's (outbox renders customer templates for purpose "copy").
                 db.executemany(
-                    "UPDATE deliveries SET subject = ?, body = ? WHERE id = ?",
+                    "UPDATE deliveries SET purpose = 'bundle', subject = ?, body = ? WHERE id = ?",
                     [(subject, body, delivery_id) for delivery_id in ids],
                 )
-            self._fail_too_big(db, members, attached, now)
+            self._fail_too_big(db, members, joined_ids, now)
         log.info(
             "closed session %d (%s): %d document(s) for %s in %d message(s)",
             session_id,
@@ -200,14 +202,14 @@ class SessionKeeper:
         return len(parts)
 
     def _members(self, db: sqlite3.Connection, session: sqlite3.Row):
-        """The session's documents as the bundle lists them, and the ids to attach.
-
+        """The session's documents as the bundle lists them, and the ids of its members (the
+        rows of the bundle's attachments table; outbox leaves out those too large to attach).
         Files refused at intake since the previous closing (not a document, too large) cannot
         be attached but are listed, so the accountant sees a gap in the numbering explained."""
         rows = db.execute(
             "SELECT * FROM documents WHERE session_id = ? ORDER BY id", (session["id"],)
         ).fetchall()
-        attached = {row["id"] for row in rows}
+        joined_ids = {row["id"] for row in rows}
         previous = db.execute(
             "SELECT MAX(closed_at) FROM sessions WHERE id != ? AND closed_at IS NOT NULL",
             (session["id"],),
@@ -224,59 +226,37 @@ class SessionKeeper:
                 "UPDATE documents SET session_id = ? WHERE id = ?",
                 [(session["id"], row["id"]) for row in refused],
             )
-        members = [self._member(db, row, row["id"] in attached) for row in [*rows, *refused]]
-        return members, attached
+        members = [self._member(db, row, row["id"] in joined_ids) for row in [*rows, *refused]]
+        return members, joined_ids
 
     def _member(self, db: sqlite3.Connection, row: sqlite3.Row, joined: bool) -> bundles.Member:
-        facts = info_of(row)
-        limit = self.config.smtp.max_message_size
-        encoded = messages.encoded_length(row["size"])
-        if not joined:
-            status = f"non inviato: scartato all'arrivo ({row['reason']})"
-        elif bundles.too_big(self.config, row["size"]):
-            status = (
-                f"non inviato: troppo grande ({_n(encoded)} byte in base64, limite {_n(limit)})"
-            )
-        else:
-            deliveries = db.execute(
-                "SELECT v.state, v.to_addrs, v.last_error FROM deliveries v JOIN attachments a "
-                "ON a.delivery_id = v.id WHERE a.document_id = ? AND v.purpose = 'customer' "
-                "ORDER BY v.id",
-                (row["id"],),
-            ).fetchall()
-            status = bundles.customer_status(
-                row["state"], row["reason"], [dict(d) for d in deliveries]
-            )
-        return bundles.Member(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            size=row["size"],
-            doc=facts.get("doc", "Documento"),
-            number=facts.get("number") or row["number"] or "",
-            date=facts.get("date", ""),
-            customer_name=facts.get("customer_name") or row["customer_name"] or "",
-            status=status,
-            attachable=joined and not bundles.too_big(self.config, row["size"]),
-        )
+        deliveries = db.execute(
+            "SELECT v.state, v.to_addrs, v.last_error FROM deliveries v JOIN attachments a "
+            "ON a.delivery_id = v.id WHERE a.document_id = ? AND v.purpose = 'customer' "
+            "ORDER BY v.id",
+            (row["id"],),
+        ).fetchall()
+        return bundles.member_of(self.config, row, [dict(d) for d in deliveries], joined)
 
-    def _fail_too_big(self, db, members: list[bundles.Member], attached: set[int], now: float):
+    def _fail_too_big(self, db, members: list[bundles.Member], joined_ids: set[int], now: float):
         """A document no message can carry fails (DESIGN: too large → failed/), named in the
         bundle; its other deliveries fail on their own size check."""
         limit = self.config.smtp.max_message_size
         for member in members:
-            if member.id not in attached or member.attachable:
+            if member.id not in joined_ids or member.attachable:
                 continue
             encoded = messages.encoded_length(member.size)
             reason = (
                 f"the file is {encoded:,} bytes once encoded for e-mail (base64), "
                 f"over smtp.max_message_size ({limit:,})"
             )
-            db.execute(
+            changed = db.execute(
                 "UPDATE documents SET state = ?, reason = ?, updated_at = ? "
                 "WHERE id = ? AND state != ?",
                 (DOC_FAILED, reason, now, member.id, DOC_FAILED),
-            )
+            ).rowcount
+            if not changed:
+                continue
             db.execute(
                 "INSERT INTO notices(created_at, text) VALUES (?, ?)",
                 (now, f"{member.name} cannot be sent: {reason}"),
@@ -284,8 +264,3 @@ class SessionKeeper:
             log.error(
                 "%s cannot be sent: %s; listed in the bundle, not attached", member.name, reason
             )
-
-
-def _n(number: int) -> str:
-    """Thousands with dots, as an Italian reader writes them."""
-    return f"{number:,}".replace(",", ".")

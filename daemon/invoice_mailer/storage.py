@@ -7,6 +7,7 @@ directories are fsynced, so a power cut leaves it in exactly one place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import time
@@ -39,9 +40,37 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# Room for the unique prefix and the ".NAME.part" of a copy within NAME_MAX (255 bytes).
+_MAX_ORIGINAL = 200
+# Archived names leave room for the ".NAME.reason.txt.part" written beside a failed one.
+_MAX_ARCHIVED = 255 - len("..reason.txt.part")
+
+
+def safe_name(name: str) -> str:
+    """The name as valid UTF-8 text (SQLite and mail headers need it): bad bytes become U+FFFD.
+
+    A Windows program writing through an old Samba can leave Latin-1 bytes in a file name.
+    """
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 def spool_name(original: str) -> str:
-    """A unique spool file name that still carries the original name (for adoption after a crash)."""
-    return f"{time.time_ns():x}-{os.getpid():x}_{original}"
+    """A unique spool file name that still carries the original name (for adoption after a crash).
+
+    A very long name is shortened in the middle: the ledger keeps the full one.
+    """
+    name = _shortened(safe_name(original), _MAX_ORIGINAL)
+    return f"{time.time_ns():x}-{os.getpid():x}_{name}"
+
+
+def _shortened(name: str, limit: int) -> str:
+    """`name`, cut in the middle (marked "~") to at most `limit` bytes of UTF-8."""
+    if len(name.encode()) <= limit:
+        return name
+    head, tail = name[: len(name) // 2], name[len(name) // 2 :]
+    while len(f"{head}~{tail}".encode()) > limit:
+        head, tail = head[:-1], tail[1:]
+    return f"{head}~{tail}"
 
 
 def original_name(spooled: str) -> str:
@@ -50,12 +79,15 @@ def original_name(spooled: str) -> str:
 
 
 def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem (2).ext` … when taken: nothing in the archive is overwritten."""
-    candidate = folder / name
+    """`folder/name`, else `folder/stem (2).ext` …: nothing in the archive is overwritten.
+
+    A name too long for the filesystem (with its NAME.reason.txt) is shortened in the middle.
+    """
+    candidate = folder / _shortened(name, _MAX_ARCHIVED)
     stem, dot, suffix = name.partition(".")
     counter = 2
     while candidate.exists() or candidate.is_symlink():
-        candidate = folder / f"{stem} ({counter}){dot}{suffix}"
+        candidate = folder / _shortened(f"{stem} ({counter}){dot}{suffix}", _MAX_ARCHIVED)
         counter += 1
     return candidate
 
@@ -90,7 +122,7 @@ def move(source: Path, target: Path) -> None:
     try:
         os.rename(source, target)
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: another filesystem
+        if exc.errno != errno.EXDEV:  # another filesystem: copy instead
             raise
         temporary = target.with_name(f".{target.name}.part")
         with open(source, "rb") as stream:

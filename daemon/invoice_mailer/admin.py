@@ -1,0 +1,301 @@
+"""`retry` and `flush`: the admin's hands on the queue, through the ledger only.
+
+The running service looks at the ledger at least once a second, so a change made here is acted
+on within a second; with the service stopped it is acted on at the next start. No second
+channel (socket, signal) has to be kept in sync.
+
+Retrying a failed document moves it from failed/ back into the spool and routes it again (so a
+corrected address book is used). Its failed messages stay in the ledger as history, in state
+`retried` with the server's reply (`status --find` shows them); the new attempt is a new
+message with a new Message-ID, since the old one was refused, not lost. Its NAME.reason.txt is
+removed: the reason is printed by `retry` and kept in the ledger as that history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import content, sessions, storage
+from .config import Config
+from .errors import DocumentError, NothingMatched
+from .ledger import DOC_FAILED, DOC_HELD, DOC_ROUTED, DOC_TAKEN, QUEUED, Ledger
+from .messages import new_message_id
+from .service import is_running
+
+log = logging.getLogger(__name__)
+
+RETRIED = "retried"  # a failed delivery superseded by a new attempt; kept as history
+
+
+@dataclass
+class RetryOutcome:
+    """What `retry` did, in sentences the admin reads (the CLI prints them)."""
+
+    requeued: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+    due_now: int = 0
+    unpaused: bool = False
+    skipped: list[str] = field(default_factory=list)
+    running: bool = False
+    reason_files: list[Path] = field(default_factory=list)  # removed once committed
+    handled: set[int] = field(default_factory=set)  # documents queued again (pairs: both)
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.requeued or self.released or self.resent or self.due_now or self.unpaused)
+
+
+def _open(config: Config, what: str) -> Ledger:
+    if not (config.state_dir / "ledger.db").exists():
+        raise NothingMatched(f"nothing to {what}: no ledger in {config.state_dir} yet")
+    return Ledger(config.state_dir)
+
+
+def retry(
+    config: Config,
+    ids: Sequence[int] = (),
+    *,
+    failed: bool = False,
+    held: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> RetryOutcome:
+    """Put documents back in the queue: given IDs, every failed or held one; with nothing
+    chosen, make deferred messages (and a paused queue's check) due now."""
+    outcome = RetryOutcome()
+    with _open(config, "retry") as ledger:
+        running = outcome.running = is_running(config.state_dir)
+        chosen = _chosen(ledger, ids, failed, held, running)
+        everything_due = not (ids or failed or held)
+        with ledger.transaction() as db:
+            now = clock()
+            for row in chosen:
+                if row["id"] not in outcome.handled:
+                    _retry_document(db, config, row, now, running, outcome)
+            if failed:
+                for row in db.execute(
+                    "SELECT * FROM deliveries WHERE state = 'failed' AND purpose IN "
+                    "('bundle', 'alert') ORDER BY id"
+                ).fetchall():
+                    _requeue_message(db, config, row, now, outcome)
+            if everything_due:
+                outcome.due_now = db.execute(
+                    "UPDATE deliveries SET next_attempt_at = ? WHERE state IN "
+                    "('deferred', 'sending') AND next_attempt_at > ?",
+                    (now, now),
+                ).rowcount
+            if everything_due or outcome.anything:
+                outcome.unpaused = (
+                    db.execute("UPDATE pauses SET check_at = ? WHERE check_at > ?", (now, now))
+                ).rowcount > 0
+        for path in outcome.reason_files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    if not outcome.anything:
+        what = _nothing_sentence(ids, failed, held)
+        details = "; ".join(outcome.skipped)
+        raise NothingMatched(f"{what}{': ' + details if details else ''}")
+    return outcome
+
+
+def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
+    if ids:
+        return "nothing to retry"
+    kinds = [k for k, chosen in (("failed", failed), ("held", held)) if chosen]
+    if kinds:
+        return f"no {' or '.join(kinds)} documents to retry"
+    return "nothing waits to be sent again: no deferred message and sending is not paused"
+
+
+def _chosen(
+    ledger: Ledger, ids: Sequence[int], failed: bool, held: bool, running: bool
+) -> list[sqlite3.Row]:
+    rows: dict[int, sqlite3.Row] = {}
+    if ids:
+        marks = ", ".join("?" for _ in ids)
+        found = {
+            r["id"]: r for r in ledger.query(f"SELECT * FROM documents WHERE id IN ({marks})", *ids)
+        }
+        missing = [str(i) for i in ids if i not in found]
+        if missing:
+            raise NothingMatched(
+                f"no document with id {', '.join(missing)}; `invoice-mailer status` lists them"
+            )
+        rows.update(found)
+    if failed:
+        # Documents not yet filed in failed/ are left to a running service's archive.
+        spool = "" if running else " OR (location LIKE 'spool/%' AND " + _HAS_FAILED + ")"
+        for row in ledger.query(f"SELECT * FROM documents WHERE state = 'failed'{spool}"):
+            rows.setdefault(row["id"], row)
+    if held:
+        for row in ledger.query("SELECT * FROM documents WHERE state = ?", DOC_HELD):
+            rows.setdefault(row["id"], row)
+    return [rows[key] for key in sorted(rows)]
+
+
+_HAS_FAILED = (
+    "EXISTS (SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
+    "WHERE a.document_id = documents.id AND v.state = 'failed' "
+    "AND v.purpose IN ('customer', 'copy'))"
+)
+
+
+def _retry_document(
+    db: sqlite3.Connection,
+    config: Config,
+    row: sqlite3.Row,
+    now: float,
+    running: bool,
+    outcome: RetryOutcome,
+) -> None:
+    row = db.execute("SELECT * FROM documents WHERE id = ?", (row["id"],)).fetchone()
+    label = f"#{row['id']} {row['name']}"
+    has_failed = db.execute(
+        f"SELECT 1 FROM documents WHERE id = ? AND {_HAS_FAILED}", (row["id"],)
+    ).fetchone()
+    if row["state"] == DOC_HELD:
+        db.execute(
+            "UPDATE documents SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
+            (DOC_TAKEN, now, row["id"]),
+        )
+        outcome.released.append(f"{label} (was held: {row['reason']})")
+    elif row["state"] == DOC_FAILED or (has_failed and row["location"].startswith("spool/")):
+        if row["moving_to"] or (running and not row["location"].startswith("failed/")):
+            outcome.skipped.append(f"{label} is being filed; try again in a moment")
+        else:
+            _requeue_document(db, config, row, now, outcome)
+    elif not has_failed:
+        when = f" (filed {_local(row['updated_at'])})" if row["state"] == "done" else ""
+        outcome.skipped.append(f"{label} is {row['state']}{when}, not failed or held")
+    for message in db.execute(
+        "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+        "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('bundle', 'alert')",
+        (row["id"],),
+    ).fetchall():
+        _requeue_message(db, config, message, now, outcome)
+    outcome.due_now += db.execute(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE state IN ('deferred', 'sending') "
+        "AND next_attempt_at > ? AND id IN (SELECT delivery_id FROM attachments "
+        "WHERE document_id = ?)",
+        (now, now, row["id"]),
+    ).rowcount
+
+
+def _requeue_document(
+    db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
+) -> None:
+    """Back to the spool and to routing; its failed messages become history (state retried),
+    and the other half of a PDF+XML pair that failed with it comes along."""
+    label = f"#{row['id']} {row['name']}"
+    source = config.state_dir / row["location"]
+    problem = _still_unsendable(config, row["kind"], source)
+    if problem:
+        outcome.skipped.append(f"{label} still cannot be sent: {problem}")
+        return
+    outcome.handled.add(row["id"])
+    location = row["location"]
+    if location.startswith(f"{storage.FAILED}/"):
+        target = config.state_dir / storage.SPOOL / storage.spool_name(row["name"])
+        # Inside the ledger's write transaction: a crash before COMMIT leaves a spool file
+        # without a row, which the service adopts at its next start (nothing is lost).
+        storage.move(source, target)
+        location = storage.relative(config.state_dir, target)
+        outcome.reason_files.append(source.with_name(source.name + ".reason.txt"))
+    failures = db.execute(
+        "SELECT v.id, v.last_error FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+        "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('customer', 'copy')",
+        (row["id"],),
+    ).fetchall()
+    ids = [failure["id"] for failure in failures]
+    db.executemany("UPDATE deliveries SET state = ? WHERE id = ?", [(RETRIED, i) for i in ids])
+    in_bundle = db.execute(
+        "SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
+        "WHERE a.document_id = ? AND v.purpose = 'bundle'",
+        (row["id"],),
+    ).fetchone()
+    # Never attached to the accountant's bundle (refused at intake): it joins the open session.
+    db.execute(
+        "UPDATE documents SET state = ?, reason = NULL, location = ?, session_id = ?, "
+        "updated_at = ? WHERE id = ?",
+        (DOC_TAKEN, location, row["session_id"] if in_bundle else None, now, row["id"]),
+    )
+    reason = row["reason"] or (failures[0]["last_error"] if failures else None) or "unknown"
+    outcome.requeued.append(f"{label} (it had failed: {reason})")
+    log.info("document %d (%s) is queued again; it had failed: %s", row["id"], row["name"], reason)
+    # A running service's archive owns what is still in the spool; it files pairs together.
+    where = "d.location LIKE 'failed/%'" if outcome.running else "1"
+    for partner in db.execute(
+        "SELECT DISTINCT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
+        f"WHERE a.delivery_id IN ({', '.join('?' for _ in ids)}) AND d.id NOT IN "
+        f"({', '.join(str(i) for i in outcome.handled)}) AND d.state IN (?, ?) AND {where}",
+        (*ids, DOC_FAILED, DOC_ROUTED),
+    ).fetchall():
+        _requeue_document(db, config, partner, now, outcome)
+
+
+def _still_unsendable(config: Config, kind: str, path: Path) -> str | None:
+    """The intake's checks again: a retry must not send what the intake would refuse."""
+    try:
+        with open(path, "rb") as stream:
+            size = path.stat().st_size
+            limit = config.smtp.max_message_size
+            if size > limit:
+                return f"the file is {size:,} bytes, over smtp.max_message_size ({limit:,})"
+            content.check_document(kind, stream, size)
+    except FileNotFoundError:
+        return f"{path} is missing"
+    except DocumentError as exc:
+        return str(exc)
+    return None
+
+
+def _requeue_message(
+    db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
+) -> None:
+    """A failed bundle or alert goes again as a new message (new Message-ID: the old one was
+    refused, not lost) with the same text and attachments; the failed one stays as history."""
+    cursor = db.execute(
+        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
+        "message_id, created_at, next_attempt_at, session_id, part, parts) "
+        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
+        "part, parts FROM deliveries WHERE id = ?",
+        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
+    )
+    db.execute(
+        "INSERT INTO attachments(delivery_id, document_id, position) "
+        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
+        (cursor.lastrowid, row["id"]),
+    )
+    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (RETRIED, row["id"]))
+    what = "Tutto a message" if row["purpose"] == "bundle" else f"{row['purpose']} message"
+    outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
+
+
+def _local(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(moment))
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    session_id: int
+    documents: int
+    running: bool
+
+
+def flush(config: Config) -> FlushOutcome:
+    """Ask the service to close the open all_to session now (it does so within a second)."""
+    if not config.all_to.address:
+        raise NothingMatched(
+            f"all_to.address is not set in {config.source}: there is no session to flush"
+        )
+    with _open(config, "flush") as ledger:
+        session = sessions.open_session(ledger, config)
+        if session is None or sessions.request_close(ledger) is None:
+            raise NothingMatched("no all_to session is open: nothing to flush")
+        return FlushOutcome(session["id"], session["count"], is_running(config.state_dir))

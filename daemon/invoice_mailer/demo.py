@@ -1,0 +1,328 @@
+"""`invoice-mailer demo`: the whole thing on one machine, in under a minute.
+
+In a new temporary folder (kept afterwards, so the messages can be read): a key, an encrypted
+password, a config, an address book of invented customers and an export folder; a local mail
+server with STARTTLS and AUTH (demo_smtp); the real service as a subprocess. Sample invoices
+are written into the export folder the way the invoicing program writes them, and the demo waits
+until every one is delivered, the accountant's bundle included.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import demo_samples
+from . import secrets as secret_store
+from .demo_smtp import DemoSmtpServer, make_certificates
+from .errors import InvoiceMailerError
+from .ledger import PENDING_DELIVERY, Ledger
+
+TIMEOUT = 45.0
+SENDER = "fatture@rossi-demo.example"
+ACCOUNTANT = "studio@commercialista.example"
+ARCHIVE_COPY = "archivio@rossi-demo.example"
+HOW = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
+# Variables of a real systemd service or shell that must not leak into the demo's service.
+_FOREIGN_ENV = (
+    "CREDENTIALS_DIRECTORY",
+    "JOURNAL_STREAM",
+    "INVOICE_MAILER_CONFIG",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+)
+
+
+class DemoError(InvoiceMailerError):
+    """The demo could not run to the end; says where the service's log is."""
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    document: str
+    recipient: str
+    how: str  # customer, cc, bcc, copy, Tutto a
+    state: str
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    folder: Path
+    rows: list[DemoRow]
+    messages: int
+    seconds: float
+    undelivered: list[str]
+
+    @property
+    def delivered(self) -> bool:
+        return not self.undelivered
+
+
+class Demo:
+    """Prepares, starts, runs and stops the demo; a context manager that always cleans up."""
+
+    def __init__(self, say: Callable[[str], None] = lambda _text: None, timeout: float = TIMEOUT):
+        self.folder = Path(tempfile.mkdtemp(prefix="invoice-mailer-demo-"))
+        self.export = self.folder / "export"
+        self.state = self.folder / "state"
+        self.received = self.folder / "received"
+        self.config = self.folder / "config.yaml"
+        self.log = self.folder / "service.log"
+        self.say = say
+        self.timeout = timeout
+        self.smtp: DemoSmtpServer | None = None
+        self.service: subprocess.Popen | None = None
+
+    def __enter__(self) -> Demo:
+        # SIGTERM ends the demo like Ctrl-C, so the service it started never outlives it.
+        self._previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(BaseException)
+            raise
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        status = self.stop()
+        signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if exc_type is None and status != 0:
+            raise DemoError(f"the service ended with status {status}; its log: {self.log}")
+
+    # -- set up -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.say(f"Demo folder: {self.folder}")
+        self.export.mkdir()
+        ca, cert, key = make_certificates(self.folder / "tls")
+        key_file = self.folder / "secret.key"
+        secret_store.generate_key(key_file)
+        password = secrets.token_urlsafe(16)
+        token = secret_store.encrypt_password(password, key_file)
+        book = self.folder / "clienti.csv"
+        book.write_text(demo_samples.demo_address_book(), encoding="utf-8")
+        self.smtp = DemoSmtpServer(self.received, (cert, key), SENDER, password).start()
+        self.say(
+            f"Mail server: {self.smtp.host}:{self.smtp.port}, STARTTLS and AUTH required; "
+            f"it stores what it receives in {self.received}"
+        )
+        self.config.write_text(
+            _config_text(self, self.smtp.port, token, key_file, ca, book), encoding="utf-8"
+        )
+        self._start_service()
+        self.say(f"Service: running (pid {self.service.pid}), log in {self.log}")
+
+    def _start_service(self) -> None:
+        """`invoice-mailer run` as systemd would start it, READY=1 telling it has started."""
+        name = f"invoice-mailer-demo-{os.getpid()}-{secrets.token_hex(4)}"
+        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+        env["NOTIFY_SOCKET"] = "@" + name
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind("\0" + name)
+            notify.settimeout(0.2)
+            with open(self.log, "ab") as log:
+                self.service = subprocess.Popen(
+                    [sys.executable, "-m", "invoice_mailer", "-c", str(self.config), "run"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,  # Ctrl-C reaches the demo, which stops it in order
+                )
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    if b"READY=1" in notify.recv(4096):
+                        return  # closing the socket: later notifications are dropped
+                except TimeoutError:
+                    pass
+                if self.service.poll() is not None:
+                    raise DemoError(
+                        f"the service did not start (status {self.service.returncode}):\n"
+                        + _tail(self.log)
+                    )
+        raise DemoError(f"the service did not start within 20 s; its log: {self.log}")
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run(self) -> DemoResult:
+        """Write the samples as the invoicing program does, wait for every delivery."""
+        started = time.monotonic()
+        samples = demo_samples.demo_documents(datetime.date.today())
+        for name, data in samples:
+            temporary = self.export / f"{name}.tmp"  # ignored by watch.ignore until renamed
+            temporary.write_bytes(data)
+            temporary.rename(self.export / name)
+        self.say(f"Wrote {len(samples)} documents into {self.export}; waiting for delivery…")
+        names = [name for name, _data in samples]
+        deadline = time.monotonic() + self.timeout
+        reported = -1
+        while not self._finished(names):
+            if self.service.poll() is not None:
+                raise DemoError(f"the service stopped unexpectedly:\n{_tail(self.log)}")
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"not everything was delivered within {self.timeout:g} s; "
+                    f"see the service log {self.log}"
+                )
+            if self.smtp.received != reported:
+                reported = self.smtp.received
+                if reported:
+                    self.say(f"  {reported} message(s) received by the mail server")
+            time.sleep(0.2)  # polling the ledger a real user would look at, not synchronising
+        return self._result(names, time.monotonic() - started)
+
+    def _finished(self, names: list[str]) -> bool:
+        """Every sample filed (done or failed) and nothing left to send: the bundle included,
+        since a document is filed only after its session's bundle went."""
+        if not (self.state / "ledger.db").exists():
+            return False
+        with Ledger(self.state, readonly=True) as ledger:
+            states = dict(ledger.query("SELECT name, state FROM documents"))
+            pending = ledger.one(
+                "SELECT COUNT(*) FROM deliveries WHERE state IN (?, ?, ?)", *PENDING_DELIVERY
+            )[0]
+        return pending == 0 and all(states.get(name) in ("done", "failed") for name in names)
+
+    def _result(self, names: list[str], seconds: float) -> DemoResult:
+        rows: list[DemoRow] = []
+        undelivered: list[str] = []
+        with Ledger(self.state, readonly=True) as ledger:
+            for document in ledger.query("SELECT * FROM documents ORDER BY id"):
+                deliveries = ledger.query(
+                    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+                    "WHERE a.document_id = ? ORDER BY v.id",
+                    document["id"],
+                )
+                if document["state"] != "done" or any(v["state"] != "sent" for v in deliveries):
+                    undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
+                rows += table_rows(document, deliveries)
+        missing = [name for name in names if name not in {row.document for row in rows}]
+        return DemoResult(self.folder, rows, self.smtp.received, seconds, undelivered + missing)
+
+    def wait_until_interrupted(self) -> None:
+        """--keep: serve until Ctrl-C or SIGTERM; fail if the service dies meanwhile."""
+        stop = threading.Event()
+        previous = {
+            signum: signal.signal(signum, lambda *_: stop.set())
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            while not stop.wait(0.5):
+                if self.service.poll() is not None:
+                    raise DemoError(f"the service stopped unexpectedly:\n{_tail(self.log)}")
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    # -- tear down ----------------------------------------------------------------------------
+
+    def stop(self) -> int:
+        """SIGTERM to the service (it finishes the message in flight), then the mail server."""
+        status = 0
+        service, self.service = self.service, None
+        if service is not None:
+            if service.poll() is None:
+                service.send_signal(signal.SIGTERM)
+            try:
+                status = service.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                status = service.wait()
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            smtp.stop()
+        return status
+
+
+def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[DemoRow]:
+    """Who received one document, each (recipient, role, state) once: the copy address is
+    on every message about it."""
+    rows: dict[DemoRow, None] = {}
+    for delivery in deliveries:
+        purpose = HOW.get(delivery["purpose"], delivery["purpose"])
+        for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
+            for address in json.loads(delivery[column]):
+                rows[DemoRow(document["name"], address, how, delivery["state"])] = None
+    return list(rows) or [DemoRow(document["name"], "-", "-", document["state"])]
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def render_table(result: DemoResult) -> str:
+    """document → recipient → state, as an office would check it, in 80 columns."""
+    from .status import fit
+
+    lines = [f"{'document':<28}  {'recipient':<30}  {'as':<8}  state", "-" * 78]
+    previous = None
+    for row in result.rows:
+        name = fit(row.document, 28) if row.document != previous else ""
+        previous = row.document
+        lines.append(f"{name:<28}  {fit(row.recipient, 30):<30}  {row.how:<8}  {row.state}")
+    return "\n".join(lines)
+
+
+def _config_text(demo: Demo, port: int, token: str, key: Path, ca: Path, book: Path) -> str:
+    """A commented config: what a newcomer copies and edits for the real one."""
+    q = json.dumps  # a JSON string is a valid YAML double-quoted string, whatever the path
+    return f"""\
+# invoice-mailer demo configuration: a real one differs only in the values.
+# config.example.yaml explains every key; [names] are the invoicing program's fields.
+watch:
+  # where the invoicing program writes its exports
+  folder: {q(str(demo.export))}
+  settle: 0.5s  # unchanged this long = completely written (default 2s)
+# spool/, sent/YYYY/MM/, failed/ and ledger.db (default /var/lib/invoice-mailer)
+state_dir: {q(str(demo.state))}
+sender:  # [Mittente]
+  address: {SENDER}
+  name: Rossi S.r.l. (demo)
+smtp:
+  host: 127.0.0.1      # [Server], e.g. smtps.pec.aruba.it
+  security: starttls   # [TLS/SSL] tls (port 465) | starttls (587) | none
+  port: {port}
+  # username: sender.address unless set  [Utente]
+  # [Password]: the token `invoice-mailer encrypt-password` prints
+  password: {q(token)}
+  # the key that decrypts it, made by `invoice-mailer genkey`
+  key_file: {q(str(key))}
+  # only for a self-hosted server with its own CA (here: the demo's)
+  ca_file: {q(str(ca))}
+  timeout: 10s
+signature: |  # [Firma]
+  --
+  Rossi S.r.l. - Amministrazione (demo)
+copy_to: [{ARCHIVE_COPY}]  # [Copia a]
+all_to:  # [Tutto a]: everything of a working session, in one message
+  address: {ACCOUNTANT}
+  session_gap: 3s  # default 10m; `invoice-mailer flush` closes a session at once
+customers:  # [Anagrafico Clienti]
+  address_book: {q(str(book))}
+  prefer: pec  # the PEC address when a customer has both
+retry:  # quick for the demo; the defaults are 3, 5m and 1h
+  attempts_now: 2
+  backoff_min: 2s
+  backoff_max: 5s
+"""

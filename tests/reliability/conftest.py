@@ -1,0 +1,42 @@
+"""Every test in this folder is marked `reliability` (`pytest -m reliability` runs them alone;
+`-m "not reliability"` skips them). The figures the issue's closing note needs are collected
+here, printed at the end of the run and written to a file under the temporary directory."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import FIGURES
+
+HERE = Path(__file__).parent
+FIGURES_FILE = Path(tempfile.gettempdir()) / "invoice-mailer-reliability-figures.txt"
+_started: list[float] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees every collected item, not only this folder's: mark ours only.
+    for item in items:
+        if HERE in Path(item.path).parents:
+            item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(autouse=True)
+def _suite_clock():
+    """The suite's wall time runs from its first test to its last."""
+    if not _started:
+        _started.append(time.monotonic())
+    yield
+    FIGURES.set("suite time", f"{time.monotonic() - _started[0]:.0f} s (reliability tests only)")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not FIGURES.lines():
+        return
+    text = "\n".join(FIGURES.lines()) + "\n"
+    FIGURES_FILE.write_text(text, encoding="utf-8")
+    terminalreporter.write_sep("-", f"reliability figures (also in {FIGURES_FILE})")
+    terminalreporter.write(text)
