@@ -52,9 +52,8 @@ def big_file(root: Path, size: int) -> dict[str, float]:
     workspace = Workspace(root / "bigfile")
     sink = Sink(workspace.root)
     limit = f"{(size * 3) // 1_000_000}MB"  # base64 makes it 4/3 bigger: room for the message
-    service = Service(
-        workspace.config(sink.port, smtp={"max_message_size": limit}), workspace.root / "service.log"
-    )
+    config = workspace.config(sink.port, smtp={"max_message_size": limit})
+    service = Service(config, workspace.root / "service.log")
     try:
         service.wait_started()
         warm_up(service, sink, workspace, "W")

@@ -112,9 +112,9 @@ class Service:
         self.config, self.log_path = config, log
         self._log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.started = time.monotonic()
+        program = [LAUNCHER] if LAUNCHER else ["-m", "invoice_mailer"]
         self.process = subprocess.Popen(
-            [sys.executable, *([LAUNCHER] if LAUNCHER else ["-m", "invoice_mailer"]),
-             "-c", str(config), "run"],  # fmt: skip
+            [sys.executable, *program, "-c", str(config), "run"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -27,7 +27,7 @@ class _Recorder:
     def __init__(self, out) -> None:
         self.out = out
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope) -> str:
         arrived = time.monotonic()
         content = envelope.content
         head = content[: content.find(b"\r\n\r\n") + 2]

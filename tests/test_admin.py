@@ -215,7 +215,8 @@ def test_retry_failed_sends_a_refused_accountant_bundle_again(tmp_path, server):
             15,
         )
         shown = run_cli("-c", str(config), "status")
-        assert "Tutto a, 1 document(s)" in shown.stdout and "554 5.7.1 message rejected" in shown.stdout
+        assert "Tutto a, 1 document(s)" in shown.stdout
+        assert "554 5.7.1 message rejected" in shown.stdout
 
         server.reset_faults()
         retried = run_cli("-c", str(config), "retry", "--failed")

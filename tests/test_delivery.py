@@ -301,6 +301,30 @@ def test_too_many_recipients_the_rest_get_the_same_message_in_a_new_transaction(
     ] * 3
 
 
+def test_a_greylisted_customer_gets_the_same_message_after_the_backoff(
+    tmp_path, start_smtp_server, benches
+):
+    server = start_smtp_server("none")
+    bench = benches(bench_config(tmp_path, server, copy_to=[COPY]))
+    bench.add_invoice()
+    server.reject_recipient(CUSTOMER, "450 4.2.0 greylisted, try again later")
+    wait = bench.run()
+    (copy,) = server.wait_for_messages(1)
+    assert copy.rcpt_tos == (COPY,)
+    first, rest = bench.deliveries()
+    assert first["state"] == "sent" and rest["state"] == "queued"
+    assert rest["to_addrs"] == f'["{CUSTOMER}"]' and 240 <= wait <= 360
+    assert bench.sent_files()[0].suffix == ".eml"  # the document waits for the customer
+
+    server.reset_faults()
+    bench.clock.advance(wait)
+    bench.run()
+    _, customer = server.wait_for_messages(2)
+    assert customer.rcpt_tos == (CUSTOMER,) and customer.data == copy.data
+    assert [row["state"] for row in bench.deliveries()] == ["sent", "sent"]
+    assert "Fattura_123_2026_C042.pdf" in [p.name for p in bench.sent_files()]
+
+
 def test_rate_limit_per_minute_holds_with_an_injected_clock(
     tmp_path, start_smtp_server, benches, caplog
 ):

@@ -59,7 +59,7 @@ def deliveries(state_dir) -> list[dict]:
     ("waiting", "attempts_now", "log_line"),
     [
         ("in tenacity's quick wait", 5, "quick retry 1 of 4"),
-        ("in the durable deferral", 1, "next attempt in 10 min"),
+        ("in the durable deferral", 1, "; next attempt in "),
     ],
 )
 def test_sigterm_while_waiting_for_a_retry_exits_0_and_the_delivery_survives(

@@ -231,7 +231,7 @@ def test_a_file_becoming_a_symlink_after_it_was_seen_is_not_followed(tmp_path, f
     secret.write_bytes(pdf_bytes("secret"))
     with IntakeRunner(config) as runner:
         (folder / "swap.pdf").write_bytes(pdf_bytes("innocent"))
-        wait_until(lambda: runner.scans_of("swap.pdf") == 0 and runner.intake.pending())
+        wait_until(lambda: ("swap.pdf", "closed") in runner.offers)  # seen, settling
         (folder / "swap.pdf").unlink()
         (folder / "swap.pdf").symlink_to(secret)
         settle_with_sentinel(runner, folder)

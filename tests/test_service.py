@@ -111,11 +111,14 @@ def test_sigterm_during_a_retry_wait_exits_promptly(tmp_path, start_smtp_server)
     data["smtp"]["port"] = free_port()  # nobody listens: connection refused, a transient error
     config.write_text(yaml.safe_dump(data))
     service = ServiceProcess(config).start()
-    drop(tmp_path / "export", "Fattura_5_2026_C042.pdf", make_pdf(text="Fattura 5"))
-    wait_until(lambda: "quick retry 1" in service.log(), 15)
-    asked = time.monotonic()
-    service.signal(signal.SIGTERM)
-    code = service.stop(timeout=5)  # a TimeoutExpired here fails the test: it did not stop
+    try:
+        drop(tmp_path / "export", "Fattura_5_2026_C042.pdf", make_pdf(text="Fattura 5"))
+        wait_until(lambda: "quick retry 1" in service.log(), 15)
+        asked = time.monotonic()
+        service.signal(signal.SIGTERM)
+        code = service.stop(timeout=5)  # a TimeoutExpired here fails the test: it did not stop
+    finally:
+        service.stop()
     assert code == 0, service.log()
     assert time.monotonic() - asked < 5
     (row,) = service.query("SELECT state FROM deliveries")

@@ -109,7 +109,7 @@ def test_security_exposure_is_at_most_1_5(tmp_path: Path, source: str, name: str
     assert float(found.group(1)) <= MAX_EXPOSURE, output
 
 
-# The drop-in docs/install.md has the admin write for an export folder on a cifs mount.
+# The drop-in the README's install guide has the admin write for an export folder on a cifs mount.
 CIFS_DROP_IN = """\
 [Unit]
 RequiresMountsFor=/mnt/fatture

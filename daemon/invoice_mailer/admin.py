@@ -142,7 +142,7 @@ def _chosen(
 _HAS_FAILED = (
     "EXISTS (SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
     "WHERE a.document_id = documents.id AND v.state = 'failed' "
-    "AND v.purpose IN ('customer', 'copy'))"
+    "AND v.purpose = 'customer')"  # as archive.py: a failed copy alone does not fail it
 )
 
 

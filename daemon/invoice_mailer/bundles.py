@@ -76,7 +76,8 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
     for delivery in deliveries:
         if delivery["state"] == "sent":
             sent += [a for a in json.loads(delivery["to_addrs"]) if a not in sent]
-    pending = any(d["state"] != "sent" for d in deliveries)
+    # A "retried" row is history: its replacement row says what happens now.
+    pending = any(d["state"] not in ("sent", "retried") for d in deliveries)
     if sent and not pending:
         return "inviato a " + ", ".join(sent)
     if deliveries or state in ("taken", "waiting"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -273,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `status --json | head`: the reader went away; say nothing more (as cat does).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:  # the one place an unexpected error becomes one line
         if args.verbose:
             traceback.print_exc()

@@ -32,9 +32,6 @@ from .errors import InvoiceMailerError
 from .ledger import PENDING_DELIVERY, Ledger
 
 TIMEOUT = 45.0
-SENDER = "fatture@rossi-demo.example"
-ACCOUNTANT = "studio@commercialista.example"
-ARCHIVE_COPY = "archivio@rossi-demo.example"
 HOW = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 # Variables of a real systemd service or shell that must not leak into the demo's service.
 _FOREIGN_ENV = (
@@ -115,13 +112,16 @@ class Demo:
         token = secret_store.encrypt_password(password, key_file)
         book = self.folder / "clienti.csv"
         book.write_text(demo_samples.demo_address_book(), encoding="utf-8")
-        self.smtp = DemoSmtpServer(self.received, (cert, key), SENDER, password).start()
+        self.smtp = DemoSmtpServer(
+            self.received, (cert, key), demo_samples.SENDER, password
+        ).start()
         self.say(
             f"Mail server: {self.smtp.host}:{self.smtp.port}, STARTTLS and AUTH required; "
             f"it stores what it receives in {self.received}"
         )
         self.config.write_text(
-            _config_text(self, self.smtp.port, token, key_file, ca, book), encoding="utf-8"
+            demo_samples.demo_config(self, self.smtp.port, token, key_file, ca, book),
+            encoding="utf-8",
         )
         self._start_service()
         self.say(f"Service: running (pid {self.service.pid}), log in {self.log}")
@@ -282,47 +282,3 @@ def render_table(result: DemoResult) -> str:
         previous = row.document
         lines.append(f"{name:<28}  {fit(row.recipient, 30):<30}  {row.how:<8}  {row.state}")
     return "\n".join(lines)
-
-
-def _config_text(demo: Demo, port: int, token: str, key: Path, ca: Path, book: Path) -> str:
-    """A commented config: what a newcomer copies and edits for the real one."""
-    q = json.dumps  # a JSON string is a valid YAML double-quoted string, whatever the path
-    return f"""\
-# invoice-mailer demo configuration: a real one differs only in the values.
-# config.example.yaml explains every key; [names] are the invoicing program's fields.
-watch:
-  # where the invoicing program writes its exports
-  folder: {q(str(demo.export))}
-  settle: 0.5s  # unchanged this long = completely written (default 2s)
-# spool/, sent/YYYY/MM/, failed/ and ledger.db (default /var/lib/invoice-mailer)
-state_dir: {q(str(demo.state))}
-sender:  # [Mittente]
-  address: {SENDER}
-  name: Rossi S.r.l. (demo)
-smtp:
-  host: 127.0.0.1      # [Server], e.g. smtps.pec.aruba.it
-  security: starttls   # [TLS/SSL] tls (port 465) | starttls (587) | none
-  port: {port}
-  # username: sender.address unless set  [Utente]
-  # [Password]: the token `invoice-mailer encrypt-password` prints
-  password: {q(token)}
-  # the key that decrypts it, made by `invoice-mailer genkey`
-  key_file: {q(str(key))}
-  # only for a self-hosted server with its own CA (here: the demo's)
-  ca_file: {q(str(ca))}
-  timeout: 10s
-signature: |  # [Firma]
-  --
-  Rossi S.r.l. - Amministrazione (demo)
-copy_to: [{ARCHIVE_COPY}]  # [Copia a]
-all_to:  # [Tutto a]: everything of a working session, in one message
-  address: {ACCOUNTANT}
-  session_gap: 3s  # default 10m; `invoice-mailer flush` closes a session at once
-customers:  # [Anagrafico Clienti]
-  address_book: {q(str(book))}
-  prefer: pec  # the PEC address when a customer has both
-retry:  # quick for the demo; the defaults are 3, 5m and 1h
-  attempts_now: 2
-  backoff_min: 2s
-  backoff_max: 5s
-"""

@@ -1,5 +1,5 @@
-"""Sample documents the demo writes into its export folder (and the tests use): a FatturaPA
-XML and a minimal valid PDF, both made from scratch.
+"""What the demo writes: sample FatturaPA XML and valid PDFs (made from scratch; the tests use
+them too), an address book of invented customers, and a commented config.
 
 They live in the package because the installed `invoice-mailer demo` cannot import tests/.
 Each quirk seen in real exports is a keyword argument of make_fattura_xml, so a test states the
@@ -9,7 +9,10 @@ variant it means in one line.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 NS_V12 = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"
@@ -145,6 +148,10 @@ def _pdf(content: bytes) -> bytes:
 
 # -- what the demo writes ------------------------------------------------------------------
 
+SENDER = "fatture@rossi-demo.example"
+ACCOUNTANT = "studio@commercialista.example"
+ARCHIVE_COPY = "archivio@rossi-demo.example"
+
 # Invented customers: code, name, e-mail, PEC, P.IVA (as the invoicing program exports them).
 DEMO_CUSTOMERS = (
     (
@@ -182,3 +189,49 @@ def demo_documents(day: datetime.date) -> list[tuple[str, bytes]]:
         )
         documents.append((f"IT01234567890_00{number}.xml", xml))
     return documents
+
+
+def demo_config(demo: Any, port: int, token: str, key: Path, ca: Path, book: Path) -> str:
+    """The demo's config, commented: what a newcomer copies and edits for a real one.
+
+    `demo` is the running invoice_mailer.demo.Demo (its folders)."""
+    q = json.dumps  # a JSON string is a valid YAML double-quoted string, whatever the path
+    return f"""\
+# invoice-mailer demo configuration: a real one differs only in the values.
+# config.example.yaml explains every key; [names] are the invoicing program's fields.
+watch:
+  # where the invoicing program writes its exports
+  folder: {q(str(demo.export))}
+  settle: 0.5s  # unchanged this long = completely written (default 2s)
+# spool/, sent/YYYY/MM/, failed/ and ledger.db (default /var/lib/invoice-mailer)
+state_dir: {q(str(demo.state))}
+sender:  # [Mittente]
+  address: {SENDER}
+  name: Rossi S.r.l. (demo)
+smtp:
+  host: 127.0.0.1      # [Server], e.g. smtps.pec.aruba.it
+  security: starttls   # [TLS/SSL] tls (port 465) | starttls (587) | none
+  port: {port}
+  # username: sender.address unless set  [Utente]
+  # [Password]: the token `invoice-mailer encrypt-password` prints
+  password: {q(token)}
+  # the key that decrypts it, made by `invoice-mailer genkey`
+  key_file: {q(str(key))}
+  # only for a self-hosted server with its own CA (here: the demo's)
+  ca_file: {q(str(ca))}
+  timeout: 10s
+signature: |  # [Firma]
+  --
+  Rossi S.r.l. - Amministrazione (demo)
+copy_to: [{ARCHIVE_COPY}]  # [Copia a]
+all_to:  # [Tutto a]: everything of a working session, in one message
+  address: {ACCOUNTANT}
+  session_gap: 3s  # default 10m; `invoice-mailer flush` closes a session at once
+customers:  # [Anagrafico Clienti]
+  address_book: {q(str(book))}
+  prefer: pec  # the PEC address when a customer has both
+retry:  # quick for the demo; the defaults are 3, 5m and 1h
+  attempts_now: 2
+  backoff_min: 2s
+  backoff_max: 5s
+"""

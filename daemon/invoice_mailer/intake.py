@@ -61,7 +61,7 @@ class Intake:
         self._retry_at: dict[str, float] = {}  # rechecks, and retries after an error
         self._refused: dict[str, tuple[int, str]] = {}  # path -> (inode, why): logged once
         self._troubles: set[str] = set()  # error kinds already logged since the last success
-        self._repair = False  # an error may have left a spool file without its row
+        self._repair_at: float | None = None  # after an error: adopt what it left in the spool
 
     def offer(self, path: str, event: str) -> None:
         """Called on the watcher's thread: only a queue put, no I/O."""
@@ -77,15 +77,10 @@ class Intake:
 
     def step(self, max_wait: float = 1.0) -> int:
         """Wait for events (at most `max_wait`), look at what changed, take what is finished."""
-        if self._repair:
-            self._repair = False
-            try:
-                self.taker.recover()
-            except (OSError, sqlite3.Error) as exc:
-                self._repair = True
-                log.error("cannot check the spool right now: %s; trying again", exc)
         now = self.clock()
-        deadlines = [self.tracker.next_deadline(), *self._retry_at.values()]
+        if self._repair_at is not None and now >= self._repair_at:
+            self._repair()
+        deadlines = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
         deadlines = [d for d in deadlines if d is not None]
         timeout = max(0.0, min([max_wait, *[d - now for d in deadlines]]))
         try:
@@ -115,7 +110,7 @@ class Intake:
         try:
             info = os.lstat(path)
             if why := refusal(info):
-                self._refuse(path, info, why)
+                self._refuse(path, info.st_ino, why)
             elif self._already_taken(Path(path), info):
                 pass
             elif not self._waiting_for_recheck(path, info):
@@ -140,11 +135,11 @@ class Intake:
         del self._retry_at[path]
         return False
 
-    def _refuse(self, path: str, info: os.stat_result, why: str) -> None:
+    def _refuse(self, path: str, inode: int, why: str) -> None:
         """Symlinks, FIFOs, devices, folders and hard-linked files: logged once, never read."""
         self._retry_at.pop(path, None)
-        if self._refused.get(path) != (info.st_ino, why):
-            self._refused[path] = (info.st_ino, why)
+        if self._refused.get(path) != (inode, why):
+            self._refused[path] = (inode, why)
             log.warning("ignoring %s: %s; it is left where it is and never read", path, why)
 
     def _already_taken(self, path: Path, info: os.stat_result) -> bool:
@@ -174,7 +169,7 @@ class Intake:
             return 0
         try:
             self.taker.commit(batch)
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:
             for taken in batch:  # copies are dropped and their sources still there: retry
                 self._trouble(str(taken.source), exc)
                 self._retry_at[str(taken.source)] = now + RETRY_DELAY
@@ -186,7 +181,8 @@ class Intake:
 
     def _take(self, source: Path, now: float) -> Taken | None:
         kind = content.kind_of(source.name)
-        if kind is None:
+        if kind is None:  # watch.patterns let in a name that is no PDF, XML or p7m
+            self._refuse(str(source), 0, "only PDF, XML and p7m files are sent")
             return None
         try:
             with open_document(source) as (stream, info):
@@ -199,9 +195,10 @@ class Intake:
         except FileNotFoundError:
             if os.path.lexists(source):
                 raise  # the spool is missing, not the file: trouble, retried after repair
+            self._failures.pop(str(source), None)
             return None  # gone: nothing to take
         except Unsafe as exc:
-            self._refuse(str(source), exc.info, exc.why)
+            self._refuse(str(source), exc.info.st_ino, exc.why)
             return None
 
     def _verdict(
@@ -225,9 +222,20 @@ class Intake:
             return _RECHECK
         return None
 
+    def _repair(self) -> None:
+        """After an error, a moved file may lack its row, or the spool itself may be gone."""
+        try:
+            self.taker.recover()
+        except (OSError, sqlite3.Error) as exc:
+            self._repair_at = self.clock() + RETRY_DELAY
+            self._trouble(str(self.taker.spool), exc)
+        else:
+            self._repair_at = None
+
     def _trouble(self, path: str, exc: Exception) -> None:
         """Log each kind of error once until things work again; the file is retried later."""
-        self._repair = True
+        if self._repair_at is None:
+            self._repair_at = self.clock()
         kind = f"{type(exc).__name__}:{getattr(exc, 'errno', None) or exc}"
         why = getattr(exc, "strerror", None) or str(exc)
         if kind in self._troubles:

@@ -130,8 +130,13 @@ def render(template: str, fields: Mapping[str, object]) -> str:
 
 
 def header_text(value: str) -> str:
-    """One line of text for a header (Subject, display names): no break can reach the wire."""
-    return _BREAKS.sub(" ", _SURROGATES.sub("\ufffd", str(value))).strip()
+    """One line of text for a header (Subject, display names): no break can reach the wire.
+
+    "=?" is broken up: the email package decodes RFC 2047 encoded words in the values it is
+    given, and Python before 3.11.10 then writes the line breaks they hide (CVE-2024-6923).
+    """
+    text = _BREAKS.sub(" ", _SURROGATES.sub("\ufffd", str(value))).strip()
+    return text.replace("=?", "= ?")
 
 
 def safe_filename(name: str) -> str:

@@ -2,8 +2,10 @@
 
 The order of steps is what makes a crash harmless (nothing lost, nothing taken twice):
 
-- move, same filesystem: fsync the data, rename into spool/, fsync both folders, commit the
-  row. A crash after the rename leaves a spool file without a row: `recover()` adopts it.
+- move, same filesystem: fsync the data, rename into spool/ (an entry swapped in under the
+  name since our open is put back), fsync both folders, hash through our descriptor, commit
+  the row. A crash after the rename leaves a spool file without a row: `recover()` adopts it
+  (with the same content check).
 - copy (`originals: keep`, or the spool on another filesystem): copy to spool/.NAME.part
   (fsynced), commit the row and an `originals` row (path, size, mtime), then rename the copy
   to NAME, and only then (move) unlink the source. A crash before the commit leaves a .part
@@ -214,10 +216,13 @@ class Taker:
     def recover(self) -> int:
         """Finish or drop interrupted copies and adopt spool files without a row; return adopted."""
         storage.prepare(self.state_dir)
+        # A row's moving_to counts too: a stage moving a file back into the spool names it
+        # there first, so that its file is never mistaken for one that lost its row.
         known = {
             row[0]
             for row in self.ledger.query(
-                "SELECT location FROM documents WHERE location LIKE ?", f"{storage.SPOOL}/%"
+                "SELECT location FROM documents WHERE location LIKE 'spool/%' "
+                "UNION SELECT moving_to FROM documents WHERE moving_to LIKE 'spool/%'"
             )
         }
         adopted = []

@@ -4,6 +4,7 @@ and state directory agree, and what the wire and /proc say."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -25,6 +26,13 @@ from tests.smtpserver import SmtpTestServer
 # A line of /etc/passwd that no invoice, log line or message of ours may ever contain.
 PASSWD_MARK = b"root:x:0:0:"
 STATE_FOLDERS = ("spool", "sent", "failed", "outgoing")
+EVIL = "evil@attacker.example"
+# An RFC 2047 encoded word hiding CR/LF: Python < 3.11.10 decodes it into raw header lines.
+HIDDEN = base64.b64encode(f"x\r\nReply-To: {EVIL}\r\nX-Injected: yes".encode()).decode()
+ENCODED_WORD = f"=?utf-8?b?{HIDDEN}?="
+# The header block of every message the service writes (Cc only with copy_to).
+HEADERS = {"From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "X-Mailer"}
+HEADERS |= {"Content-Type"}
 
 
 class Figures:
@@ -49,6 +57,10 @@ def drop(folder: Path, name: str, data: bytes) -> Path:
     temporary.write_bytes(data)
     temporary.rename(folder / name)
     return folder / name
+
+
+# Plain log lines with timestamps, also when the tests themselves run under systemd.
+_PLAIN_LOG_ENV = {name: value for name, value in os.environ.items() if name != "JOURNAL_STREAM"}
 
 
 class Supervisor:
@@ -79,6 +91,7 @@ class Supervisor:
                 [sys.executable, "-m", "invoice_mailer", "-c", str(self.config), "run"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=_PLAIN_LOG_ENV,
             )
         if wait:
             wait_until(

@@ -140,8 +140,13 @@ def test_sigkill_loop_loses_nothing_and_duplicates_only_the_ambiguous(tmp_path, 
         assert count - 1 <= len(caught[message_id]), (message_id, count, caught[message_id])
         same = {m.data for m in received if m.message["Message-ID"] == message_id}
         assert len(same) == 1, f"the copies of {message_id} differ"
-        kills = ", ".join(f"#{kill} (the server had {had})" for kill, had in caught[message_id])
-        explained.append(f"{by_id[message_id]} x{count}: `sending` at kill {kills}")
+        why = "; ".join(
+            f"kill #{kill} struck after the server stored it, before the ledger had its 250"
+            if had
+            else f"kill #{kill} struck with it `sending`, its copy arriving as the socket closed"
+            for kill, had in caught[message_id]
+        )
+        explained.append(f"{by_id[message_id]} x{count}: {why}")
     resent = sum(count - 1 for count in copies.values())
     log = service.log()
     assert log.count("possible duplicate") >= resent
@@ -159,7 +164,7 @@ def test_sigkill_loop_loses_nothing_and_duplicates_only_the_ambiguous(tmp_path, 
     print(f"crash loop: {summary}\n  duplicates: {dupes}")
     for line in explained:
         print(f"    {line}")
-    print("  files lost: 0; ledger, spool, archive and failed/ agree")
+    print(f"  files lost: {len(lost)}; ledger, spool, archive and failed/ agree")
     FIGURES.set("crash loop", summary)
-    FIGURES.set("crash loop duplicates", "; ".join([dupes, *explained]))
-    FIGURES.set("crash loop files lost", 0)
+    FIGURES.set("crash loop duplicates", " | ".join([dupes, *explained]))
+    FIGURES.set("crash loop files lost", len(lost))

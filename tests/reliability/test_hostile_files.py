@@ -13,7 +13,9 @@ import pytest
 from tests.fatturapa_samples import make_p7m, make_pdf
 from tests.helpers import wait_until
 from tests.reliability.harness import (
+    ENCODED_WORD,
     FIGURES,
+    HEADERS,
     PASSWD_MARK,
     Supervisor,
     consistency_problems,
@@ -101,9 +103,11 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         "Fattura_4_2026_C001.pdf": "hard links",
     }
     tricky = "Fattura_7\nBcc: evil@attacker.example\n..\\..\\..\\etc\\passwd_2026_C001.pdf"
+    encoded = f"Fattura_{ENCODED_WORD}_2026_C001.pdf"
+    assert "/" not in encoded
     long_name, long_failing = name_of_255_bytes("9"), name_of_255_bytes("8")
     failing[long_failing] = "%%EOF"
-    sent = [tricky, long_name, "Fattura_100_2026_C001.pdf"]
+    sent = [tricky, encoded, long_name, "Fattura_100_2026_C001.pdf"]
 
     with Supervisor(config) as service:
         drop(export, "IT01234567890_BOMB1.xml", BILLION_LAUGHS)
@@ -122,6 +126,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         drop(export, "Fattura_4_2026_C001.pdf", make_pdf(text="Fattura 4"))
         os.link(export / "Fattura_4_2026_C001.pdf", tmp_path / "second-name.pdf")
         drop(export, tricky, make_pdf(text="Fattura 7"))
+        drop(export, encoded, make_pdf(text="Fattura with an encoded word"))
         drop(export, long_name, make_pdf(text="Fattura 999"))
         drop(export, long_failing, make_pdf(text="Fattura 888")[:-7])
         drop(export, "Fattura_100_2026_C001.pdf", make_pdf(text="Fattura 100, after the rest"))
@@ -162,7 +167,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         assert message.rcpt_tos == ("alfa@clienti.example",)
         fields = wire_headers(message.data)
         names = [field for field, _ in fields]
-        assert "Bcc" not in names and len(names) == len(set(names)), names
+        assert sorted(names) == sorted(HEADERS), names  # each once, nothing injected
         subjects.append(dict(fields)["Subject"])
         (attachment,) = list(message.message.iter_attachments())
         filename = attachment.get_filename()
@@ -190,10 +195,10 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
     assert memory < MEMORY_LIMIT_KB, f"peak memory {memory} kB"
     assert "Traceback" not in log
 
-    tried = len(failing) + len(ignored) + 3
+    tried = len(failing) + len(ignored) + 4
     print(
         f"\nhostile files: {tried} tried; {len(failing)} in failed/ with a reason, "
-        f"{len(ignored)} ignored and logged once, 3 odd names delivered; "
+        f"{len(ignored)} ignored and logged once, 4 odd names delivered; "
         f"peak memory {memory // 1024} MB"
     )
     FIGURES.set(
@@ -201,6 +206,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         f"{tried}: billion laughs, quadratic blow-up, XXE, external DTD, external parameter "
         "entity, bomb inside a .p7m, 50 MB and 20 MB of zeros as .pdf, PDF without %%EOF, "
         "symlink to /etc/passwd, FIFO, folder, hard link, name with newlines/'..'/'\\', "
+        "name with an encoded word hiding CR/LF, "
         "255-byte names (sent, sent twice, failed); "
         f"peak memory {memory // 1024} MB",
     )
