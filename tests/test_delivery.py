@@ -163,6 +163,30 @@ def test_421_on_connect_then_success_delivers_exactly_one_copy(
     assert len(server.messages) == 2
 
 
+def test_an_unreachable_server_holds_the_whole_queue(tmp_path, start_smtp_server, benches):
+    """One message spends the quick tries; the others wait for the same retry time instead of
+    each hammering a server that is down (as Postfix defers a whole site)."""
+    server = start_smtp_server("none")
+    bench = benches(bench_config(tmp_path, server))
+    for number in range(5):
+        bench.add_invoice(f"Fattura_{200 + number}_2026_C042.pdf")
+    server.refuse_connections(100)
+    wait = bench.run()
+    assert len(server.connections) == 3  # attempts_now of the first message, nothing more
+    states = [row["state"] for row in bench.deliveries()]
+    assert states.count("deferred") == 1 and states.count("queued") == 4
+    pause = bench.ledger.one("SELECT * FROM pauses")
+    assert "the mail server cannot be reached" in pause["reason"]
+    assert 240 <= wait <= 360
+
+    server.reset_faults()
+    bench.clock.advance(wait)
+    bench.run()
+    assert len(server.wait_for_messages(5)) == 5
+    assert {row["state"] for row in bench.deliveries()} == {"sent"}
+    assert bench.ledger.one("SELECT * FROM pauses") is None
+
+
 def test_550_on_rcpt_fails_the_document_after_one_attempt_with_the_reply(
     tmp_path, start_smtp_server, benches
 ):

@@ -36,6 +36,9 @@ __all__ = ["Dispatcher", "Stopping", "Transport", "backoff", "quick_retry_policy
 
 log = logging.getLogger(__name__)
 
+# Failures that say the server is down, not that this message has a problem.
+_SERVER_PHASES = ("connect", "tls", "ehlo")
+
 _DUE = (
     f"SELECT * FROM deliveries WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)}) "
     "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
@@ -208,3 +211,22 @@ class Dispatcher:
             self.record.deferred(
                 row, failure, attempts, now + wait, ambiguous=failure.kind == "ambiguous"
             )
+            if failure.phase in _SERVER_PHASES or failure.code == 421:
+                self._hold_queue(failure, now, now + wait)
+
+    def _hold_queue(self, failure: SmtpFailure, now: float, until: float) -> None:
+        """The server itself is unreachable: the other messages wait too, as Postfix defers a
+        whole site, instead of each spending its own quick tries against a dead relay."""
+        with self.ledger.transaction() as db:
+            earlier = db.execute("SELECT since FROM pauses LIMIT 1").fetchone()
+            db.execute("DELETE FROM pauses")
+            db.execute(
+                "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
+                (f"the mail server cannot be reached: {failure}", earlier[0] if earlier else now,
+                 until),
+            )  # fmt: skip
+        self.transport.close()
+        log.warning(
+            "the mail server cannot be reached; every message waits, next try in %.0f s",
+            until - now,
+        )
