@@ -18,7 +18,16 @@ import uuid
 from email.message import EmailMessage
 from pathlib import Path
 
-from harness import CUSTOMERS, SENDER, Service, Workspace, rename_all, warm_up, write_invoices
+from harness import (
+    CUSTOMERS,
+    SENDER,
+    Service,
+    Workspace,
+    quiesce,
+    rename_all,
+    warm_up,
+    write_invoices,
+)
 from sink import HOST, Sink
 
 from invoice_mailer import messages
@@ -106,6 +115,7 @@ def run(root: Path, count: int) -> dict[str, float]:
     workspace = Workspace(root / "burst")
     files = write_invoices(workspace.staging, "B", count, PDF_SIZE)
     built = build_messages(files, "L")
+    quiesce()
     sink = Sink(workspace.root)
     try:
         limits = [limit(sink, built)]
@@ -114,6 +124,7 @@ def run(root: Path, count: int) -> dict[str, float]:
         try:
             service.wait_started()
             warm_up(service, sink, workspace, "W")
+            quiesce()
             cpu_before = service.cpu_seconds()
             service_s, _ = service_burst(sink, workspace, files)
             cpu = service.cpu_seconds() - cpu_before

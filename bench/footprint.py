@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import Service, Workspace, rename_all, warm_up
+from harness import Service, Workspace, quiesce, rename_all, warm_up
 from ledgerfill import fill
 from sink import Sink
 
@@ -20,6 +20,7 @@ def idle(root: Path, seconds: float, archived: int) -> dict[str, float]:
     events = Workspace(root / "idle-events")
     polling = Workspace(root / "idle-polling")
     filled = fill(polling.state_dir, archived, with_files=True)
+    quiesce()
     sink = Sink(root / "idle-events")
     services = {
         "events": Service(events.config(sink.port), events.root / "service.log"),
@@ -60,6 +61,7 @@ def big_file(root: Path, size: int) -> dict[str, float]:
         before = service.memory_kb("VmHWM")
         path = workspace.staging / "Fattura_G1_2026_C001.pdf"
         path.write_bytes(make_pdf(size=size, text="big"))
+        quiesce()
         since = len(sink.arrivals)
         began = rename_all([path], workspace.export)
         (arrival,) = sink.wait_for(1, timeout=300, since=since)

@@ -77,6 +77,12 @@ class Workspace:
         return path
 
 
+def quiesce() -> None:
+    """Write back every dirty page now: a previous step's hundreds of MB (a filled ledger, 2,000
+    invoices) would otherwise be flushed in the middle of the next measurement."""
+    os.sync()
+
+
 def invoice_name(prefix: str, n: int) -> str:
     """Fattura_<prefix><n>_2026_C0xx.pdf: the default file-name pattern finds the customer."""
     return f"Fattura_{prefix}{n}_2026_C{n % CUSTOMERS + 1:03d}.pdf"

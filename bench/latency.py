@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from harness import SETTLE, Service, Workspace, invoice_name, subject_number, warm_up
+from harness import SETTLE, Service, Workspace, invoice_name, quiesce, subject_number, warm_up
 from sink import Sink
 
 from invoice_mailer.demo_samples import make_pdf
@@ -31,6 +31,7 @@ def run(root: Path, count: int) -> dict[str, float]:
     try:
         service.wait_started()
         warm_up(service, sink, workspace, "W")
+        quiesce()
         since = len(sink.arrivals)
         contents = [make_pdf(size=PDF_SIZE, text=f"L{n} {time.time_ns()}") for n in range(count)]
         tick = time.monotonic()

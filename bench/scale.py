@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from burst import PDF_SIZE, service_burst
-from harness import Service, Workspace, warm_up, write_invoices
+from harness import Service, Workspace, quiesce, warm_up, write_invoices
 from ledgerfill import fill
 from sink import Sink
 
@@ -35,6 +35,7 @@ def run(root: Path, rows: int, count: int) -> dict[str, float]:
         for turn in range(ROUNDS):
             for name, service in services.items():
                 files = write_invoices(workspaces[name].staging, f"S{turn}", count, PDF_SIZE)
+                quiesce()
                 before = service.cpu_seconds()
                 seconds, _ = service_burst(sink, workspaces[name], files)
                 wall[name] += seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import Service, Workspace, write_invoices
+from harness import Service, Workspace, quiesce, write_invoices
 from sink import Sink
 
 PDF_SIZE = 10_000  # the count is what matters here; 10,000 × 80 KB would only fill the disk
@@ -14,6 +14,7 @@ PDF_SIZE = 10_000  # the count is what matters here; 10,000 × 80 KB would only 
 def run(root: Path, count: int) -> dict[str, float]:
     workspace = Workspace(root / "startup")
     write_invoices(workspace.export, "T", count, PDF_SIZE)
+    quiesce()
     sink = Sink(workspace.root)
     service = Service(workspace.config(sink.port), workspace.root / "service.log")
     try:

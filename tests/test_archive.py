@@ -161,6 +161,26 @@ def test_recover_finishes_a_move_that_a_crash_interrupted(bench):
     ]  # fmt: skip
 
 
+def test_recover_finishes_a_retry_that_a_crash_interrupted(bench):
+    """`retry` commits "back to the spool" (moving_to) before it moves the file."""
+    document = bench.add_invoice()
+    row = bench.ledger.document(document)
+    failed = bench.config.state_dir / "failed" / row["name"]
+    failed.parent.mkdir(exist_ok=True)
+    os.rename(bench.config.state_dir / row["location"], failed)
+    with bench.ledger.transaction() as db:
+        db.execute(
+            "UPDATE documents SET state = 'taken', location = ?, moving_to = ? WHERE id = ?",
+            (f"failed/{row['name']}", row["location"], document),
+        )
+
+    assert bench.archive.recover() == 1
+    after = bench.ledger.document(document)
+    assert after["location"] == row["location"] and after["moving_to"] is None
+    assert (bench.config.state_dir / row["location"]).read_bytes().startswith(b"%PDF-")
+    assert not failed.exists()
+
+
 @pytest.mark.parametrize("keep_eml", [True, False])
 def test_the_sent_message_is_kept_beside_the_document_only_with_keep_eml(tmp_path, keep_eml):
     config = load_config(write_config(tmp_path, archive={"keep_eml": keep_eml}))

@@ -375,7 +375,7 @@ def test_bad_documents_end_in_failed_with_a_reason_through_the_service(
 
 def test_a_pdf_whose_end_comes_late_is_rechecked_and_taken_whole(tmp_path, folder, caplog):
     caplog.set_level(logging.INFO, logger="invoice_mailer")
-    config = intake_config(tmp_path, settle="0.3s")
+    config = intake_config(tmp_path, settle="0.5s")  # re-checks after 0.5 s, then 1 s
     data = pdf_bytes("late end", size=50_000)
     target = folder / "late.pdf"
     with IntakeRunner(config) as runner:

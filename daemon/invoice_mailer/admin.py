@@ -45,6 +45,7 @@ class RetryOutcome:
     skipped: list[str] = field(default_factory=list)
     running: bool = False
     reason_files: list[Path] = field(default_factory=list)  # removed once committed
+    moves: list[tuple[int, Path, Path]] = field(default_factory=list)  # after the commit
     handled: set[int] = field(default_factory=set)  # documents queued again (pairs: both)
 
     @property
@@ -94,6 +95,13 @@ def retry(
                 outcome.unpaused = (
                     db.execute("UPDATE pauses SET check_at = ? WHERE check_at > ?", (now, now))
                 ).rowcount > 0
+        for document_id, source, target in outcome.moves:
+            storage.move(source, target)
+            with ledger.transaction() as db:
+                db.execute(
+                    "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
+                    (document_id,),
+                )
         for path in outcome.reason_files:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -199,13 +207,13 @@ def _requeue_document(
         outcome.skipped.append(f"{label} still cannot be sent: {problem}")
         return
     outcome.handled.add(row["id"])
-    location = row["location"]
-    if location.startswith(f"{storage.FAILED}/"):
+    moving_to = None
+    if row["location"].startswith(f"{storage.FAILED}/"):
         target = config.state_dir / storage.SPOOL / storage.spool_name(row["name"])
-        # Inside the ledger's write transaction: a crash before COMMIT leaves a spool file
-        # without a row, which the service adopts at its next start (nothing is lost).
-        storage.move(source, target)
-        location = storage.relative(config.state_dir, target)
+        # The intent (moving_to) is committed first, the file moves after the commit; a crash
+        # in between is finished by the archive's recover() at the next start.
+        outcome.moves.append((row["id"], source, target))
+        moving_to = storage.relative(config.state_dir, target)
         outcome.reason_files.append(source.with_name(source.name + ".reason.txt"))
     failures = db.execute(
         "SELECT v.id, v.last_error FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
@@ -221,9 +229,15 @@ def _requeue_document(
     ).fetchone()
     # Never attached to the accountant's bundle (refused at intake): it joins the open session.
     db.execute(
-        "UPDATE documents SET state = ?, reason = NULL, location = ?, session_id = ?, "
+        "UPDATE documents SET state = ?, reason = NULL, moving_to = ?, session_id = ?, "
         "updated_at = ? WHERE id = ?",
-        (DOC_TAKEN, location, row["session_id"] if in_bundle else None, now, row["id"]),
+        (
+            DOC_TAKEN,
+            moving_to,
+            row["session_id"] if in_bundle else None,
+            now,
+            row["id"],
+        ),
     )
     reason = row["reason"] or (failures[0]["last_error"] if failures else None) or "unknown"
     outcome.requeued.append(f"{label} (it had failed: {reason})")

@@ -184,12 +184,25 @@ class Archive:
         storage.move(source, target)
         return storage.relative(self.state_dir, target)
 
+    def _finish_requeue(self, row: sqlite3.Row, target: Path) -> None:
+        """`retry` committed "back to the spool" and a crash stopped the move: finish it."""
+        source = self.state_dir / row["location"]
+        if not target.exists() and source.exists():
+            storage.move(source, target)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
+                (row["id"],),
+            )
+
     def recover(self) -> int:
-        """Finish archive moves that a crash interrupted."""
+        """Finish archive moves (and `retry` moves) that a crash interrupted."""
         rows = self.ledger.query("SELECT * FROM documents WHERE moving_to IS NOT NULL")
         for row in rows:
             target = self.state_dir / row["moving_to"]
-            if (self.state_dir / row["location"]).exists():
+            if row["moving_to"].startswith(f"{storage.SPOOL}/"):
+                self._finish_requeue(row, target)
+            elif (self.state_dir / row["location"]).exists():
                 # The rename never happened: forget the intent, step() files it again.
                 with self.ledger.transaction() as db:
                     db.execute("UPDATE documents SET moving_to = NULL WHERE id = ?", (row["id"],))

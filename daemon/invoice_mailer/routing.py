@@ -191,8 +191,9 @@ class Router:
             self.release_held()
         now = self.clock()
         rows = self.ledger.query(
-            "SELECT * FROM documents WHERE state = ? OR (state = ? AND wait_until <= ?) "
-            "ORDER BY id",
+            # moving_to: `retry` is still moving the file back into the spool.
+            "SELECT * FROM documents WHERE (state = ? OR (state = ? AND wait_until <= ?)) "
+            "AND moving_to IS NULL ORDER BY id",
             *(DOC_TAKEN, DOC_WAITING, now),
         )
         for row in rows:
