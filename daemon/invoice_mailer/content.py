@@ -20,7 +20,7 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from . import p7m
-from .errors import DocumentError
+from .errors import DocumentError, UnsafeDocument
 
 KINDS = ("pdf", "xml", "p7m")
 PDF_TAIL = 2048  # %%EOF must appear this close to the end; readers look in the last 1 KB
@@ -134,11 +134,12 @@ def _feed(stream: BinaryIO, head: bytes, target: object, encoding: str | None) -
             chunk = stream.read(_CHUNK)
         return parser.close()
     except DTDForbidden:
-        raise DocumentError("XML declares a DTD, which is refused for safety") from None
+        raise UnsafeDocument("XML declares a DTD, which is refused for safety") from None
     except EntitiesForbidden:
-        raise DocumentError("XML declares entities, which are refused for safety") from None
+        raise UnsafeDocument("XML declares entities, which are refused for safety") from None
     except ExternalReferenceForbidden:
-        raise DocumentError("XML refers to an external file, which is refused for safety") from None
+        reason = "XML refers to an external file, which is refused for safety"
+        raise UnsafeDocument(reason) from None
 
 
 def _may_be_windows_1252(head: bytes) -> bool:

@@ -67,3 +67,7 @@ class NothingMatched(InvoiceMailerError):
 
 class DocumentError(InvoiceMailerError):
     """A document that cannot be sent as it is (not a PDF, XML not well-formed, p7m unreadable)."""
+
+
+class UnsafeDocument(DocumentError):
+    """Refused for safety (a DTD, entities): no amount of waiting makes it acceptable."""

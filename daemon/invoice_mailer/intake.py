@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from . import content
 from .config import Config
-from .errors import DocumentError
+from .errors import DocumentError, UnsafeDocument
 from .ledger import Ledger
 from .readiness import Observation, ReadinessTracker, RecheckPolicy
 from .taking import Oversize, Taken, Taker, check
@@ -207,7 +207,7 @@ class Intake:
         """None when sendable; _RECHECK to look again later; else the reason it failed."""
         try:
             check(kind, stream, info.st_size, self.config.smtp.max_message_size)
-        except Oversize as exc:
+        except (Oversize, UnsafeDocument) as exc:  # final: waiting cannot make it acceptable
             return str(exc)
         except DocumentError as exc:
             observed = Observation(info.st_size, info.st_mtime_ns)
