@@ -8,25 +8,18 @@ that CA through smtp.ca_file, so the service verifies the server exactly as it w
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
 import threading
 import warnings
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from .errors import InvoiceMailerError
+from .tlscerts import make_ca_and_cert
 
 HOST = "127.0.0.1"
-NAMES = ("localhost", HOST)
 
 
 def free_port() -> int:
@@ -37,76 +30,9 @@ def free_port() -> int:
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """(ca.pem, server.pem, server-key.pem): a one-day CA and a certificate it signs for
-    localhost and 127.0.0.1. EC P-256: made in milliseconds."""
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "invoice-mailer demo CA")])
-    ca = (
-        _builder(ca_name, ca_name, ca_key.public_key(), ca_key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_usage(cert_sign=True), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAMES[0])])
-    alt = [x509.DNSName(NAMES[0]), x509.IPAddress(ipaddress.ip_address(HOST))]
-    cert = (
-        _builder(name, ca_name, key.public_key(), ca_key.public_key(), now)
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path, cert_path, key_path = (
-        folder / "ca.pem",
-        folder / "server.pem",
-        folder / "server-key.pem",
-    )
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_path, cert_path, key_path
-
-
-def _builder(subject, issuer, public_key, issuer_public_key, now) -> x509.CertificateBuilder:
-    # Key identifiers: OpenSSL's strict mode (Python 3.13's default context) requires them.
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key), critical=False
-        )
-    )
-
-
-def _usage(cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    """(ca.pem, server.pem, server-key.pem): a CA and a certificate it signs for localhost and
+    127.0.0.1, made on the fly (EC P-256: milliseconds)."""
+    return make_ca_and_cert(folder)
 
 
 class DemoSmtpServer:
