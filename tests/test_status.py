@@ -11,7 +11,8 @@ import pytest
 
 from invoice_mailer.config import load_config
 from invoice_mailer.ledger import Ledger
-from invoice_mailer.status import fit, gather, render_text
+from invoice_mailer.status import gather
+from invoice_mailer.statusview import fit, render_text
 from tests.configs import write_config
 from tests.fatturapa_samples import make_pdf
 from tests.helpers import wait_until

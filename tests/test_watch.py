@@ -13,7 +13,8 @@ import pytest
 
 from invoice_mailer.config import WatchConfig
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.watch import Watcher, choose_method
+from invoice_mailer.mounts import choose_method
+from invoice_mailer.watch import Watcher
 
 from .helpers import wait_until
 

@@ -130,10 +130,10 @@ def cmd_encrypt_password(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from . import status
+    from . import status, statusview
 
     report = status.gather(_load(args), find=args.find)
-    print(status.render_json(report) if args.json else status.render_text(report))
+    print(statusview.render_json(report) if args.json else statusview.render_text(report))
     return 1 if args.find is not None and not report["documents"] else 0
 
 

@@ -273,7 +273,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def render_table(result: DemoResult) -> str:
     """document → recipient → state, as an office would check it, in 80 columns."""
-    from .status import fit
+    from .statusview import fit
 
     lines = [f"{'document':<28}  {'recipient':<30}  {'as':<8}  state", "-" * 78]
     previous = None
