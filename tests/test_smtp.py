@@ -380,6 +380,17 @@ def test_a_connection_dropped_while_idle_is_reopened(secure_server, smtp_certs, 
     assert len(secure_server.connections) == 2
 
 
+def test_back_to_back_messages_need_no_rset_round_trip(secure_server, smtp_certs, tmp_path):
+    """A session that just accepted a message is clean: a burst saves one round trip each."""
+    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+        for name in ("a.eml", "b.eml", "c.eml"):
+            send_one(t, make_eml(tmp_path, name))
+    secure_server.wait_for_messages(3)
+    (verbs,) = secure_server.connections
+    assert "RSET" not in verbs
+    assert verbs.count("MAIL") == 3
+
+
 # -- the body arrives intact -------------------------------------------------------------------
 
 

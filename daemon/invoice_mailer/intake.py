@@ -48,8 +48,14 @@ class Intake:
         *,
         closes: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        stopping: Callable[[], bool] = lambda: False,
+        on_taken: Callable[[], None] = lambda: None,
     ):
+        """`stopping` is asked between batches (SIGTERM with thousands of files waiting);
+        `on_taken` is called after each committed batch so routing can start at once."""
         self.config = config
+        self.stopping = stopping
+        self.on_taken = on_taken
         self.ledger = ledger
         self.clock = clock
         self.taker = Taker(config, ledger)
@@ -102,7 +108,14 @@ class Intake:
         for path in due:
             self.tracker.forget(path)
             self._retry_at.pop(path, None)
-        return sum(self._take_all(due[i : i + BATCH], now) for i in range(0, len(due), BATCH))
+        taken = 0
+        for start in range(0, len(due), BATCH):
+            if self.stopping():
+                break  # the rest stays in the folder: the next start finds it
+            if count := self._take_all(due[start : start + BATCH], now):
+                taken += count
+                self.on_taken()
+        return taken
 
     # -- looking --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import errors as email_errors
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +40,24 @@ HEADERS_OVERHEAD = 16384
 TEXT_BYTES_PER_CHAR = 13
 
 # cte_type="7bit": the text part is never sent as raw 8-bit, which some relays still mangle.
-POLICY = policy.SMTP.clone(cte_type="7bit")
+
+
+class _CachedHeaderRegistry(HeaderRegistry):
+    """The stdlib builds a new header class with type() on every lookup; a month-end burst
+    builds thousands of messages, so each class is made once (same classes, same bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        if key not in self._classes:
+            self._classes[key] = super().__getitem__(name)
+        return self._classes[key]
+
+
+POLICY = policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry())
 CRLF = b"\r\n"
 
 # \s also covers \v, \f, \x1c-\x1e, \x85, \u2028, \u2029: all that str.splitlines() breaks on.

@@ -105,8 +105,7 @@ class Service:
         failing = ""
         while not self.stop.is_set():
             try:
-                if intake.step(max_wait=0.25):
-                    self.wake.set()
+                intake.step(max_wait=0.25)  # wakes the worker after each batch it takes
                 failing = ""
             except (OSError, sqlite3.Error) as exc:
                 # Disk full, state directory read-only, ledger locked: nothing is lost (the
@@ -162,7 +161,7 @@ class Service:
     def run(self) -> int:
         config = self.config
         ledger = Ledger(config.state_dir)
-        intake = Intake(config, ledger)
+        intake = Intake(config, ledger, stopping=self.stop.is_set, on_taken=self.wake.set)
         intake.recover()
         watcher = Watcher(config.watch, intake.offer)
         intake.tracker.closes = watcher.reports_close

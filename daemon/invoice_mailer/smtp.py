@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,22 +18,14 @@ from typing import BinaryIO
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
 from .smtpoutcome import ENVELOPE_PHASES, SendResult, SmtpFailure, classify, reply_text, sentence
+from .smtpwire import CHUNK_SIZE, dot_stuff, tls_context
 
 __all__ = ["CHUNK_SIZE", "SendResult", "SmtpFailure", "SmtpTransport", "classify", "dot_stuff"]
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 64 * 1024
-
-
-def dot_stuff(chunk: bytes, tail: bytes) -> bytes:
-    """Double the dot that starts a line (RFC 5321 §4.5.2), also right after a chunk boundary.
-
-    `tail` is the last two bytes already sent (b"\\r\\n" at the start of the message).
-    """
-    joined = tail + chunk
-    # A match is 3 bytes and the tail 2: every inserted dot lands after the tail's bytes.
-    return joined.replace(b"\r\n.", b"\r\n..")[len(tail) :]
+# A session that accepted a message less than this ago is used without an RSET check.
+TRUST_CLEAN_SESSION = 2.0
 
 
 class SmtpTransport:
@@ -49,8 +43,10 @@ class SmtpTransport:
         self._local_hostname = local_hostname
         self._port = config.port or DEFAULT_PORTS[config.security]
         self._where = f"{config.host}:{self._port}"
-        self._context = _tls_context(config) if config.security != "none" else None
+        self._context = tls_context(config) if config.security != "none" else None
         self._smtp: smtplib.SMTP | None = None
+        self._clean_at: float | None = None  # when the session last ended a message cleanly
+        self._unchecked = False  # the current session was trusted without an RSET
         self._phase = "connect"
         self._doing = ""
 
@@ -85,22 +81,39 @@ class SmtpTransport:
         except OSError as err:
             raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
         with message:
-            smtp = self._connection()
-            with self._guard():
-                options = self._mail_options(smtp, sender, recipients, size)
-                self._at("mail", f"MAIL FROM {sender}")
-                code, reply = smtp.mail(sender, options)
-                if code != 250:
-                    raise self._refusal(code, reply)
-                accepted, refused = self._recipients(smtp, recipients)
-                self._at("data", f"DATA on {self._where}")
-                code, reply = smtp.docmd("DATA")
-                if code != 354:
-                    raise self._refusal(code, reply)
-                self._stream(smtp, message)
-                code, reply = self._final_reply(smtp)
-                if code != 250:
-                    raise self._refusal(code, reply)
+            try:
+                return self._transaction(self._connection(), sender, recipients, message, size)
+            except SmtpFailure as failure:
+                # A session trusted without a check (used a moment ago) that the server closed
+                # meanwhile (a per-connection message limit): reconnect once, at once.
+                if not (
+                    self._unchecked and failure.phase == "mail" and failure.code in (None, 421)
+                ):
+                    raise
+                log.debug("%s closed the connection between messages; reconnecting", self._where)
+                message.seek(0)
+                return self._transaction(self._connection(), sender, recipients, message, size)
+
+    def _transaction(
+        self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], message, size: int
+    ) -> SendResult:
+        self._clean_at = None
+        with self._guard():
+            options = self._mail_options(smtp, sender, recipients, size)
+            self._at("mail", f"MAIL FROM {sender}")
+            code, reply = smtp.mail(sender, options)
+            if code != 250:
+                raise self._refusal(code, reply)
+            accepted, refused = self._recipients(smtp, recipients)
+            self._at("data", f"DATA on {self._where}")
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                raise self._refusal(code, reply)
+            self._stream(smtp, message)
+            code, reply = self._final_reply(smtp)
+            if code != 250:
+                raise self._refusal(code, reply)
+        self._clean_at = time.monotonic()
         return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
 
     def close(self) -> None:
@@ -110,6 +123,14 @@ class SmtpTransport:
     # -- the session -----------------------------------------------------------------------
 
     def _connection(self) -> smtplib.SMTP:
+        """The open session, or a new one. A session whose last message was accepted a moment
+        ago is clean and alive: no RSET round trip (one per message in a burst)."""
+        self._unchecked = False
+        clean_at = self._clean_at
+        recent = clean_at is not None and time.monotonic() - clean_at < TRUST_CLEAN_SESSION
+        if self._smtp is not None and recent:
+            self._unchecked = True
+            return self._smtp
         if self._smtp is not None:
             try:
                 if self._smtp.rset()[0] == 250:
@@ -152,6 +173,9 @@ class SmtpTransport:
             self._at("auth", f"logging in to {self._where} as {config.username}")
             smtp.login(config.username, self._password)
         sock = smtp.sock
+        # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
+        # (40 ms on Linux): one stall per message.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.debug(
             "connected to %s, %s%s", self._where,
             sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS",
@@ -276,6 +300,7 @@ class SmtpTransport:
             raise SmtpFailure(kind, phase, code, text, message) from err
 
     def _discard(self, polite: bool) -> None:
+        self._clean_at = None
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return
@@ -286,17 +311,3 @@ class SmtpTransport:
             pass
         finally:
             smtp.close()
-
-
-def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
-    # create_default_context() checks the chain and the host name; smtplib alone checks
-    # nothing (CPython gh-91826).
-    context = ssl.create_default_context()
-    if config.ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(config.ca_file))
-        except OSError as err:
-            raise SmtpFailure(
-                "tls", "tls", None, "", f"cannot use smtp.ca_file {config.ca_file}: {err}"
-            ) from err
-    return context

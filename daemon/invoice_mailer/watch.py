@@ -34,6 +34,17 @@ from .readiness import ignored, wanted
 
 logger = logging.getLogger(__name__)
 
+# watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, in a
+# first-in first-out queue: each file the intake renames out of the folder (into the spool)
+# would delay every later event by up to 0.5 s. Both halves of a rename come from one syscall
+# and are read together, so a few milliseconds are plenty.
+MOVE_PAIRING_DELAY = 0.02
+try:  # watchdog >= 6
+    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+except ImportError:  # older watchdog keeps the same delay on its buffer
+    from watchdog.observers.inotify_buffer import InotifyBuffer as InotifyMoveEventGrouper
+InotifyMoveEventGrouper.delay = MOVE_PAIRING_DELAY
+
 Sink = Callable[[str, str], None]
 # Only what readiness needs: no Opened/ClosedNoWrite/Attrib, which our own reads would cause
 # and which would fill inotify's queue (it overflows silently).
