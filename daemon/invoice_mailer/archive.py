@@ -44,7 +44,9 @@ class Archive:
         self.state_dir = config.state_dir
 
     def step(self) -> int:
-        """File every document whose deliveries are all finished; return how many moved."""
+        """File every sent message, and every document whose deliveries are all finished;
+        return how many documents moved."""
+        self.file_sent_messages()
         moved = 0
         while rows := self.ledger.query(_FINISHED):
             for row in rows:
@@ -162,27 +164,55 @@ class Archive:
         storage.write_text_durably(target.with_name(target.name + ".reason.txt"), text)
 
     def file_message(self, delivery: sqlite3.Row, label: str) -> str | None:
-        """Keep the exact message sent next to the archive (or drop it if keep_eml is off)."""
+        """Keep the exact message sent next to the archive (or drop it if keep_eml is off).
+
+        The row names the target (or forgets the file) before the file moves, so a crash in
+        between is finished by file_sent_messages().
+        """
         if not delivery["eml"]:
             return None
         source = self.state_dir / delivery["eml"]
         if not source.exists():
             return None
-        if not self.config.archive.keep_eml:
-            os.unlink(source)
-            return None
-        day = datetime.datetime.fromtimestamp(self.clock())
-        folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = storage.unique_path(folder, f"{label}.eml")
-        # The row names the target before the move, so recover() can finish a move cut short.
+        target = None
+        if self.config.archive.keep_eml:
+            day = datetime.datetime.fromtimestamp(self.clock())
+            folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET eml = ? WHERE id = ?",
-                (storage.relative(self.state_dir, target), delivery["id"]),
+            db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (target, delivery["id"]))
+        if target is None:
+            os.unlink(source)
+        else:
+            storage.move(source, self.state_dir / target)
+        return target
+
+    def file_sent_messages(self) -> int:
+        """File the .eml of every sent message still in outgoing/ (the sender thread leaves
+        that to us), and finish filings a crash cut short; return how many were filed."""
+        filed = 0
+        for entry in os.scandir(self.state_dir / storage.OUTGOING):
+            if entry.name.startswith(".") or not entry.name.endswith(".eml"):
+                continue
+            row = self.ledger.one(
+                "SELECT * FROM deliveries WHERE eml = ?", f"{storage.OUTGOING}/{entry.name}"
             )
-        storage.move(source, target)
-        return storage.relative(self.state_dir, target)
+            if row is None:
+                number = entry.name.removesuffix(".eml")
+                row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
+                if row is not None and row["state"] == SENT:
+                    if row["eml"] is None:  # keep_eml off: the row already forgot it
+                        os.unlink(entry.path)
+                    elif row["eml"].startswith(f"{storage.SENT}/"):
+                        storage.move(Path(entry.path), self.state_dir / row["eml"])
+                continue
+            if row["state"] == SENT:
+                self.file_message(
+                    row, outbox.label_of(row, outbox.documents_of(self.ledger, row["id"]))
+                )
+                filed += 1
+        return filed
 
     def _finish_requeue(self, row: sqlite3.Row, target: Path) -> None:
         """`retry` committed "back to the spool" and a crash stopped the move: finish it."""
@@ -209,17 +239,5 @@ class Archive:
             else:
                 failed, reason, delivery = self._verdict(row)
                 self._finish(row, target, failed, reason, delivery)
-        # Sent messages that a crash kept out of the archive (file_message cut short).
-        for entry in os.scandir(self.state_dir / storage.OUTGOING):
-            number = entry.name.removesuffix(".eml")
-            row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
-            if not number.isdigit() or row is None:
-                continue
-            if (row["eml"] or "").startswith(f"{storage.SENT}/"):
-                storage.move(Path(entry.path), self.state_dir / row["eml"])
-            elif row["state"] == SENT and row["eml"] == f"{storage.OUTGOING}/{entry.name}":
-                label = outbox.label_of(row, outbox.documents_of(self.ledger, row["id"]))
-                eml = self.file_message(row, label)
-                with self.ledger.transaction() as db:
-                    db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (eml, row["id"]))
+        self.file_sent_messages()
         return len(rows)

@@ -82,10 +82,7 @@ class Recorder:
                 )
         if resumed:
             log.info("sending works again: the queue is no longer paused")
-        eml = self.archive.file_message(row, outbox.label_of(row, self._documents(row)))
-        if eml or not self.config.archive.keep_eml:
-            with self.ledger.transaction() as db:
-                db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (eml, row["id"]))
+        # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
         log.info(
             "sent %s to %s in %.1f s, id %s",
             self.label(row), _who(row, result.accepted), seconds, row["message_id"],

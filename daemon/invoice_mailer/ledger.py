@@ -88,6 +88,7 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
     CREATE INDEX deliveries_sent_at ON deliveries(sent_at);
+    CREATE INDEX deliveries_eml ON deliveries(eml);
 
     CREATE TABLE attachments (
         delivery_id INTEGER NOT NULL REFERENCES deliveries(id),

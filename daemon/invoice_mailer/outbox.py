@@ -11,12 +11,14 @@ import datetime
 import json
 import os
 import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from . import messages, storage
 from .config import Config
 from .errors import InvoiceMailerError
-from .ledger import Ledger, info_of
+from .ledger import QUEUED, Ledger, info_of
 
 
 def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
@@ -62,12 +64,47 @@ def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
     return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
 
 
+# The worker thread builds messages ahead while the sender sends; one builds at a time, and
+# whoever comes second finds the message made.
+_BUILDING = threading.Lock()
+
+
 def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
     """Write the delivery's message into outgoing/ (once) and record it; return path and size.
 
     Raises InvoiceMailerError when this message cannot be made (a template, an address, an
     unreadable document); OSError only for outgoing/ itself (disk full), which is not its fault.
     """
+    with _BUILDING:
+        fresh = ledger.one("SELECT * FROM deliveries WHERE id = ?", delivery["id"])
+        return _build(config, ledger, fresh if fresh is not None else delivery)
+
+
+def prebuild(
+    config: Config, ledger: Ledger, ahead: int, now: float, stopping: Callable[[], bool]
+) -> int:
+    """Build the next `ahead` due messages before the sender reaches them (a month-end burst
+    then costs the sender only the SMTP round trips); problems are left for the sender."""
+    rows = ledger.query(
+        "SELECT * FROM deliveries WHERE state = ? AND eml IS NULL AND next_attempt_at <= ? "
+        "ORDER BY next_attempt_at, id LIMIT ?",
+        QUEUED,
+        now,
+        ahead,
+    )
+    built = 0
+    for row in rows:
+        if stopping():
+            break
+        try:
+            build(config, ledger, row)
+            built += 1
+        except InvoiceMailerError:
+            continue  # the sender meets it again and records why it cannot be sent
+    return built
+
+
+def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
     if delivery["eml"]:
         path = config.state_dir / delivery["eml"]
         if path.exists():

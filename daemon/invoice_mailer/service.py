@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import logsetup, storage
+from . import logsetup, outbox, storage
 from . import secrets as secret_store
 from .addressbook import AddressBookSource
 from .alerts import Alerts
@@ -35,6 +35,10 @@ from .smtp import SmtpTransport
 from .watch import Watcher
 
 log = logging.getLogger(__name__)
+
+# Messages built ahead of the sender: enough to keep it busy, few enough that a reload's new
+# signature or templates reach the next messages soon (those already built keep their text).
+BUILD_AHEAD = 8
 
 STATUS_COST_FACTOR = 50  # the STATUS line waits this many times what counting it cost
 
@@ -87,7 +91,9 @@ class Service:
         self.config = config
         self.verbose = verbose
         self.stop = threading.Event()
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # the worker: something was taken, sent, or asked for
+        self.wake_sender = threading.Event()  # the sender: something may be due
+        self._recovered = threading.Event()
         self.reload_requested = threading.Event()
         self.notifier = Notifier.from_environment()
         self._lock_fd = acquire_lock(config.state_dir)
@@ -95,7 +101,8 @@ class Service:
         self.book.load()
         self.transport = make_transport(config)
         self._threads: list[threading.Thread] = []
-        self._pending_config: tuple[Config, AddressBookSource] | None = None
+        self._pending_worker: tuple[Config, AddressBookSource] | None = None
+        self._pending_sender: Config | None = None
         self._status = ""
         self._status_seen: tuple[int, float] = (-1, 0.0)  # (ledger data_version, next count)
 
@@ -116,32 +123,34 @@ class Service:
                 self.stop.wait(5)
 
     def _worker_loop(self) -> None:
+        """Routing, sessions, alerts, building messages ahead, and the archive."""
         ledger = Ledger(self.config.state_dir)
         archive = Archive(self.config, ledger)
         router = Router(self.config, ledger, self.book)
         sessions = SessionKeeper(self.config, ledger)
-        dispatcher = Dispatcher(self.config, ledger, self.transport, archive, self.stop)
         alerts = Alerts(self.config, ledger)
         archive.recover()
+        self._recovered.set()
         failing = ""
         try:
             while not self.stop.is_set():
-                pending = self._pending_config
+                pending = self._pending_worker
                 if pending is not None:
-                    self._pending_config = None
+                    self._pending_worker = None
                     config, self.book = pending
                     for stage in (archive, router, sessions, alerts):
                         stage.config = config
                     router.book = self.book
-                    dispatcher.reload(config, make_transport(config))
                     router.release_held()
+                config = router.config
                 try:
-                    router.step()
+                    if router.step():
+                        self.wake_sender.set()  # new messages may be due now
                     session_wait = sessions.step()
                     alerts.step()
-                    wait = dispatcher.step()
+                    if outbox.prebuild(config, ledger, BUILD_AHEAD, time.time(), self.stop.is_set):
+                        self.wake_sender.set()
                     archive.step()
-                    dispatcher.close_if_idle()
                     failing = ""
                 except (OSError, sqlite3.Error) as exc:
                     if str(exc) != failing:
@@ -149,9 +158,45 @@ class Service:
                         failing = str(exc)
                     self.stop.wait(5)
                     continue
-                waits = [w for w in (wait, session_wait, 1.0) if w is not None]
+                waits = [w for w in (session_wait, 1.0) if w is not None]
                 self.wake.wait(timeout=max(0.01, min(waits)))
                 self.wake.clear()
+        finally:
+            ledger.close()
+
+    def _sender_loop(self) -> None:
+        """Only SMTP: every due message over one reused connection, nothing else in its way."""
+        while not self._recovered.wait(0.5):  # the worker's archive.recover() comes first
+            if self.stop.is_set():
+                return
+        ledger = Ledger(self.config.state_dir)
+        archive = Archive(self.config, ledger)
+        dispatcher = Dispatcher(self.config, ledger, self.transport, archive, self.stop)
+        failing = ""
+        try:
+            while not self.stop.is_set():
+                pending = self._pending_sender
+                if pending is not None:
+                    self._pending_sender = None
+                    archive.config = pending
+                    dispatcher.reload(pending, make_transport(pending))
+                try:
+                    before = dispatcher.last_activity
+                    wait = dispatcher.step()
+                    if dispatcher.last_activity != before:
+                        self.wake.set()  # the worker files what was sent
+                    dispatcher.close_if_idle()
+                    failing = ""
+                except (OSError, sqlite3.Error) as exc:
+                    if str(exc) != failing:
+                        log.error("cannot send right now: %s; retrying every 5 s", exc)
+                        failing = str(exc)
+                    self.stop.wait(5)
+                    continue
+                self.wake_sender.wait(
+                    timeout=max(0.01, min(w for w in (wait, 1.0) if w is not None))
+                )
+                self.wake_sender.clear()
         finally:
             dispatcher.transport.close()
             ledger.close()
@@ -179,6 +224,7 @@ class Service:
         self._threads = [
             threading.Thread(target=self._intake_loop, args=(intake,), name="intake"),
             threading.Thread(target=self._worker_loop, name="worker"),
+            threading.Thread(target=self._sender_loop, name="sender"),
         ]
         for thread in self._threads:
             thread.start()
@@ -190,6 +236,7 @@ class Service:
             self.notifier.stopping()
             self.stop.set()
             self.wake.set()
+            self.wake_sender.set()
             watcher.stop()
             for thread in self._threads:
                 thread.join()
@@ -250,7 +297,9 @@ class Service:
                 config = replace(config, watch=self.config.watch, state_dir=self.config.state_dir)
             self.config = config
             logsetup.configure(config.log.level, self.verbose)
-            self._pending_config = (config, book)
+            self._pending_worker = (config, book)
+            self._pending_sender = config
+            self.wake_sender.set()
             self.wake.set()
             log.info("configuration reloaded from %s", config.source)
         self.notifier.ready()
@@ -263,6 +312,7 @@ class Service:
             )
             self.stop.set()
             self.wake.set()
+            self.wake_sender.set()
 
         def hangup(_signum: int, _frame: object) -> None:
             self.reload_requested.set()
