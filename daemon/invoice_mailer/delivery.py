@@ -68,7 +68,10 @@ class Dispatcher:
         *,
         retrying: RetryFactory | None = None,
         clock: Callable[[], float] = time.time,
+        on_progress: Callable[[], None] = lambda: None,
     ):
+        """`on_progress` is called after each message (the worker files it and builds more)."""
+        self.on_progress = on_progress
         self.config = config
         self.ledger = ledger
         self.transport = transport
@@ -120,6 +123,7 @@ class Dispatcher:
                 return wait
             self._rate_logged = ""
             self._deliver(row)
+            self.on_progress()
         return self._next_due()
 
     def _next_due(self) -> float | None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # Messages built ahead of the sender: enough to keep it busy, few enough that a reload's new
 # signature or templates reach the next messages soon (those already built keep their text).
 BUILD_AHEAD = 8
+HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
 
 STATUS_COST_FACTOR = 50  # the STATUS line waits this many times what counting it cost
 
@@ -132,6 +133,8 @@ class Service:
         archive.recover()
         self._recovered.set()
         failing = ""
+        housekeeping_at = 0.0
+        session_due: float | None = None  # when the open session wants to be looked at
         try:
             while not self.stop.is_set():
                 pending = self._pending_worker
@@ -146,11 +149,17 @@ class Service:
                 try:
                     if router.step():
                         self.wake_sender.set()  # new messages may be due now
-                    session_wait = sessions.step()
-                    alerts.step()
                     if outbox.prebuild(config, ledger, BUILD_AHEAD, time.time(), self.stop.is_set):
                         self.wake_sender.set()
-                    archive.step()
+                    # The rest is not urgent: during a burst the sender wakes us after every
+                    # message, and these scan more of the ledger; twice a second is plenty.
+                    now = time.monotonic()
+                    if now >= housekeeping_at:
+                        housekeeping_at = now + HOUSEKEEPING_INTERVAL
+                        session_wait = sessions.step()
+                        session_due = None if session_wait is None else now + session_wait
+                        alerts.step()
+                        archive.step()
                     failing = ""
                 except (OSError, sqlite3.Error) as exc:
                     if str(exc) != failing:
@@ -158,8 +167,10 @@ class Service:
                         failing = str(exc)
                     self.stop.wait(5)
                     continue
-                waits = [w for w in (session_wait, 1.0) if w is not None]
-                self.wake.wait(timeout=max(0.01, min(waits)))
+                timeout = 1.0
+                if session_due is not None:
+                    timeout = min(timeout, max(session_due, housekeeping_at) - time.monotonic())
+                self.wake.wait(timeout=max(0.01, timeout))
                 self.wake.clear()
         finally:
             ledger.close()
@@ -171,7 +182,9 @@ class Service:
                 return
         ledger = Ledger(self.config.state_dir)
         archive = Archive(self.config, ledger)
-        dispatcher = Dispatcher(self.config, ledger, self.transport, archive, self.stop)
+        dispatcher = Dispatcher(
+            self.config, ledger, self.transport, archive, self.stop, on_progress=self.wake.set
+        )
         failing = ""
         try:
             while not self.stop.is_set():
@@ -181,10 +194,7 @@ class Service:
                     archive.config = pending
                     dispatcher.reload(pending, make_transport(pending))
                 try:
-                    before = dispatcher.last_activity
-                    wait = dispatcher.step()
-                    if dispatcher.last_activity != before:
-                        self.wake.set()  # the worker files what was sent
+                    wait = dispatcher.step()  # wakes the worker after each message
                     dispatcher.close_if_idle()
                     failing = ""
                 except (OSError, sqlite3.Error) as exc:
