@@ -95,6 +95,7 @@ class Service:
         self.wake = threading.Event()  # the worker: something was taken, sent, or asked for
         self.wake_sender = threading.Event()  # the sender: something may be due
         self._recovered = threading.Event()
+        self._sender_finished = threading.Event()
         self.reload_requested = threading.Event()
         self.notifier = Notifier.from_environment()
         self._lock_fd = acquire_lock(config.state_dir)
@@ -172,6 +173,12 @@ class Service:
                     timeout = min(timeout, max(session_due, housekeeping_at) - time.monotonic())
                 self.wake.wait(timeout=max(0.01, timeout))
                 self.wake.clear()
+            # Stopping: once the message in flight is settled, file what is finished, so the
+            # archive and `status` are up to date while the service is down.
+            if self._sender_finished.wait(timeout=60):
+                archive.step()
+        except (OSError, sqlite3.Error) as exc:
+            log.error("could not file the last documents before stopping: %s", exc)
         finally:
             ledger.close()
 
@@ -179,6 +186,7 @@ class Service:
         """Only SMTP: every due message over one reused connection, nothing else in its way."""
         while not self._recovered.wait(0.5):  # the worker's archive.recover() comes first
             if self.stop.is_set():
+                self._sender_finished.set()
                 return
         ledger = Ledger(self.config.state_dir)
         archive = Archive(self.config, ledger)
@@ -210,6 +218,7 @@ class Service:
         finally:
             dispatcher.transport.close()
             ledger.close()
+            self._sender_finished.set()
 
     # -- life cycle -----------------------------------------------------------------------
 
