@@ -25,8 +25,8 @@ from . import content, sessions, storage
 from .config import Config
 from .errors import DocumentError, NothingMatched
 from .ledger import DOC_FAILED, DOC_HELD, DOC_ROUTED, DOC_TAKEN, QUEUED, Ledger
+from .lock import is_running
 from .messages import new_message_id
-from .service import is_running
 
 log = logging.getLogger(__name__)
 

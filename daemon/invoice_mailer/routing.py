@@ -200,6 +200,11 @@ class Router:
             self._route(row, now)
         return len(rows)
 
+    def next_deadline(self) -> float | None:
+        """Seconds until a document stops waiting for its pair (None: nobody waits)."""
+        row = self.ledger.one("SELECT MIN(wait_until) FROM documents WHERE state = ?", DOC_WAITING)
+        return None if row[0] is None else max(0.0, row[0] - self.clock())
+
     def release_held(self) -> int:
         """Give held documents another look (the address book or the config changed).
 

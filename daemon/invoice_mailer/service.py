@@ -7,7 +7,6 @@ systemd notifications and the watcher's supervision. Stages talk only through th
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -18,18 +17,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import logsetup, outbox, storage
+from . import logsetup, outbox
 from . import secrets as secret_store
 from .addressbook import AddressBookSource
 from .alerts import Alerts
 from .archive import Archive
 from .config import Config, load_config
 from .delivery import Dispatcher
-from .errors import ConfigError, InvoiceMailerError, LockedError
+from .errors import ConfigError, InvoiceMailerError
 from .intake import Intake
 from .ledger import Ledger
+from .lock import acquire_lock
 from .notify import Notifier
 from .routing import Router
+from .schedule import WorkerSchedule
 from .sessions import SessionKeeper
 from .smtp import SmtpTransport
 from .watch import Watcher
@@ -40,40 +41,10 @@ log = logging.getLogger(__name__)
 # signature or templates reach the next messages soon (those already built keep their text).
 BUILD_AHEAD = 8
 HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
+IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
+IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
 
 STATUS_COST_FACTOR = 50  # the STATUS line waits this many times what counting it cost
-
-
-def acquire_lock(state_dir: Path) -> int:
-    """One service per state directory: an exclusive flock held for the process's life."""
-    storage.prepare(state_dir)
-    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise LockedError(
-            f"another invoice-mailer (pid {holder}) is already running on {state_dir}"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def is_running(state_dir: Path) -> bool:
-    """Whether a service holds the state directory's lock (for `status`)."""
-    try:
-        fd = os.open(state_dir / "lock", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def make_transport(config: Config) -> SmtpTransport:
@@ -134,8 +105,8 @@ class Service:
         archive.recover()
         self._recovered.set()
         failing = ""
-        housekeeping_at = 0.0
-        session_due: float | None = None  # when the open session wants to be looked at
+        schedule = WorkerSchedule(HOUSEKEEPING_INTERVAL, IDLE_PASS)
+        seen_version, woken = -1, True
         try:
             while not self.stop.is_set():
                 pending = self._pending_worker
@@ -146,21 +117,30 @@ class Service:
                         stage.config = config
                     router.book = self.book
                     router.release_held()
-                config = router.config
+                now = time.monotonic()
+                version = ledger.data_version()  # changes when another connection commits
+                changed, seen_version = version != seen_version, version
+                if router.book.reload_if_changed():  # one stat: held documents may go now
+                    router.release_held()
+                    changed = True
+                if not schedule.pass_needed(now, woken, changed):
+                    woken = self.wake.wait(timeout=IDLE_PASS_CHECK)
+                    self.wake.clear()
+                    continue
+                if changed:
+                    self.wake_sender.set()  # perhaps a `retry` made something due now
                 try:
-                    if router.step():
-                        self.wake_sender.set()  # new messages may be due now
-                    if outbox.prebuild(config, ledger, BUILD_AHEAD, time.time(), self.stop.is_set):
-                        self.wake_sender.set()
-                    # The rest is not urgent: during a burst the sender wakes us after every
-                    # message, and these scan more of the ledger; twice a second is plenty.
-                    now = time.monotonic()
-                    if now >= housekeeping_at:
-                        housekeeping_at = now + HOUSEKEEPING_INTERVAL
-                        session_wait = sessions.step()
-                        session_due = None if session_wait is None else now + session_wait
-                        alerts.step()
+                    planned = router.step()
+                    if schedule.begin_pass(now, router.next_deadline()):
+                        schedule.housekept(now, sessions.step())  # may plan a bundle
+                        alerts.step()  # may plan an alert
                         archive.step()
+                        planned = True
+                    built = outbox.prebuild(
+                        router.config, ledger, BUILD_AHEAD, time.time(), self.stop.is_set
+                    )
+                    if planned or built:
+                        self.wake_sender.set()  # new messages may be due now
                     failing = ""
                 except (OSError, sqlite3.Error) as exc:
                     if str(exc) != failing:
@@ -168,10 +148,7 @@ class Service:
                         failing = str(exc)
                     self.stop.wait(5)
                     continue
-                timeout = 1.0
-                if session_due is not None:
-                    timeout = min(timeout, max(session_due, housekeeping_at) - time.monotonic())
-                self.wake.wait(timeout=max(0.01, timeout))
+                woken = self.wake.wait(timeout=schedule.sleep(time.monotonic()))
                 self.wake.clear()
             # Stopping: once the message in flight is settled, file what is finished, so the
             # archive and `status` are up to date while the service is down.
@@ -211,9 +188,8 @@ class Service:
                         failing = str(exc)
                     self.stop.wait(5)
                     continue
-                self.wake_sender.wait(
-                    timeout=max(0.01, min(w for w in (wait, 1.0) if w is not None))
-                )
+                # Nothing due: sleep until woken (the worker wakes us for new or retried work).
+                self.wake_sender.wait(timeout=max(0.01, IDLE_PASS if wait is None else wait))
                 self.wake_sender.clear()
         finally:
             dispatcher.transport.close()

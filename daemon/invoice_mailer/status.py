@@ -14,7 +14,7 @@ from typing import Any
 from . import sessions
 from .config import Config
 from .ledger import Ledger
-from .service import is_running
+from .lock import is_running
 
 LIST_LIMIT = 20  # per section: enough to act on, short enough to read
 SENT_LIMIT = 10
