@@ -85,7 +85,7 @@ class Service:
         failing = ""
         while not self.stop.is_set():
             try:
-                intake.step(max_wait=0.25)  # wakes the worker after each batch it takes
+                intake.step(max_wait=1.0)  # new events end the wait; wakes the worker per batch
                 failing = ""
             except (OSError, sqlite3.Error) as exc:
                 # Disk full, state directory read-only, ledger locked: nothing is lost (the
@@ -224,7 +224,6 @@ class Service:
         for thread in self._threads:
             thread.start()
         self.notifier.ready()
-        failed = False
         try:
             self._main_loop(watcher, ledger)
         finally:
@@ -238,12 +237,13 @@ class Service:
             ledger.close()
             os.close(self._lock_fd)
         log.info("invoice-mailer stopped")
-        return 1 if failed else 0
+        return 0
 
     def _main_loop(self, watcher: Watcher, ledger: Ledger) -> None:
         interval = self.notifier.watchdog_interval()
         next_ping = 0.0
-        while not self.stop.wait(0.5):
+        tick = min(1.0, interval or 1.0)  # idle, every wake-up counts: once a second is enough
+        while not self.stop.wait(tick):
             now = time.monotonic()
             watcher.supervise(now)
             if self.reload_requested.is_set():
