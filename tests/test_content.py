@@ -10,6 +10,7 @@ import pytest
 from invoice_mailer.content import check_document, kind_of
 from invoice_mailer.errors import DocumentError
 from tests.fatturapa_samples import SAMPLES, make_fattura_xml, make_p7m, make_pdf
+from tests.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, XXE
 
 DTD_REFUSED = "XML declares a DTD, which is refused for safety"
 
@@ -165,34 +166,6 @@ def test_cp1252_is_not_tried_when_another_encoding_is_declared(tmp_path: Path) -
 
 def test_a_pdf_named_xml(tmp_path: Path) -> None:
     assert reason(write(tmp_path, "a.xml", make_pdf())).startswith("XML is not well-formed:")
-
-
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<lolz>&lol9;</lolz>
-"""
-QUADRATIC_BLOWUP = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE kaboom [<!ENTITY a "'
-    + b"x" * 50_000
-    + b'">]>\n<kaboom>'
-    + b"&a;" * 50_000
-    + b"</kaboom>\n"
-)
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE FatturaElettronica [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<FatturaElettronica>&xxe;</FatturaElettronica>
-"""
 
 
 @pytest.mark.parametrize(

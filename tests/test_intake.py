@@ -19,6 +19,7 @@ import pytest
 
 from invoice_mailer import storage
 from tests.helpers import wait_until
+from tests.hostile import BILLION_LAUGHS, xxe
 from tests.intake_harness import (
     IntakeRunner,
     drop,
@@ -312,29 +313,6 @@ def test_move_across_filesystems_copies_then_removes_the_original(tmp_path, othe
 
 # -- through the real service: failed/ with the reason -------------------------------------
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<FatturaElettronica>&lol9;</FatturaElettronica>
-"""
-
-
-def xxe(target: Path) -> bytes:
-    return (
-        f'<?xml version="1.0"?>\n<!DOCTYPE f [<!ENTITY secret SYSTEM "file://{target}">]>\n'
-        "<FatturaElettronica><Nome>&secret;</Nome></FatturaElettronica>\n"
-    ).encode()
-
 
 def test_bad_documents_end_in_failed_with_a_reason_through_the_service(
     tmp_path, folder, start_smtp_server
@@ -348,7 +326,7 @@ def test_bad_documents_end_in_failed_with_a_reason_through_the_service(
             "not well-formed",
         ),
         "IT01234567890_0000B.xml": (BILLION_LAUGHS, "XML declares a DTD, which is refused"),
-        "IT01234567890_0000C.xml": (xxe(secret), "XML declares a DTD, which is refused"),
+        "IT01234567890_0000C.xml": (xxe(str(secret)), "XML declares a DTD, which is refused"),
     }
     config = service_config(tmp_path, start_smtp_server("none"))
     state_dir = tmp_path / "state"

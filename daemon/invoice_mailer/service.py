@@ -41,10 +41,30 @@ log = logging.getLogger(__name__)
 # signature or templates reach the next messages soon (those already built keep their text).
 BUILD_AHEAD = 8
 HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
+RETRY_TROUBLE = 5  # seconds between tries while the disk or the ledger refuses
 IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
 IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
 
 STATUS_COST_FACTOR = 50  # the STATUS line waits this many times what counting it cost
+
+
+class Trouble:
+    """An error a loop meets again and again (disk full, ledger locked): logged once, until it
+    changes or the work succeeds again; the loop retries every RETRY_TROUBLE seconds."""
+
+    def __init__(self, doing: str):
+        self.doing = doing
+        self.last = ""
+
+    def report(self, exc: BaseException) -> None:
+        if str(exc) != self.last:
+            log.error(
+                "cannot %s right now: %s; retrying every %d s", self.doing, exc, RETRY_TROUBLE
+            )
+            self.last = str(exc)
+
+    def over(self) -> None:
+        self.last = ""
 
 
 def make_transport(config: Config) -> SmtpTransport:
@@ -82,18 +102,16 @@ class Service:
     # -- threads --------------------------------------------------------------------------
 
     def _intake_loop(self, intake: Intake) -> None:
-        failing = ""
+        trouble = Trouble("take files")
         while not self.stop.is_set():
             try:
                 intake.step(max_wait=1.0)  # new events end the wait; wakes the worker per batch
-                failing = ""
+                trouble.over()
             except (OSError, sqlite3.Error) as exc:
                 # Disk full, state directory read-only, ledger locked: nothing is lost (the
                 # file stays in the export folder); log once and try again shortly.
-                if str(exc) != failing:
-                    log.error("cannot take files right now: %s; retrying every 5 s", exc)
-                    failing = str(exc)
-                self.stop.wait(5)
+                trouble.report(exc)
+                self.stop.wait(RETRY_TROUBLE)
 
     def _worker_loop(self) -> None:
         """Routing, sessions, alerts, building messages ahead, and the archive."""
@@ -104,7 +122,7 @@ class Service:
         alerts = Alerts(self.config, ledger)
         archive.recover()
         self._recovered.set()
-        failing = ""
+        trouble = Trouble("work on the queue")
         schedule = WorkerSchedule(HOUSEKEEPING_INTERVAL, IDLE_PASS)
         seen_version, woken = -1, True
         try:
@@ -141,12 +159,10 @@ class Service:
                     )
                     if planned or built:
                         self.wake_sender.set()  # new messages may be due now
-                    failing = ""
+                    trouble.over()
                 except (OSError, sqlite3.Error) as exc:
-                    if str(exc) != failing:
-                        log.error("cannot work on the queue right now: %s; retrying every 5 s", exc)
-                        failing = str(exc)
-                    self.stop.wait(5)
+                    trouble.report(exc)
+                    self.stop.wait(RETRY_TROUBLE)
                     continue
                 woken = self.wake.wait(timeout=schedule.sleep(time.monotonic()))
                 self.wake.clear()
@@ -170,7 +186,7 @@ class Service:
         dispatcher = Dispatcher(
             self.config, ledger, self.transport, archive, self.stop, on_progress=self.wake.set
         )
-        failing = ""
+        trouble = Trouble("send")
         try:
             while not self.stop.is_set():
                 pending = self._pending_sender
@@ -181,12 +197,10 @@ class Service:
                 try:
                     wait = dispatcher.step()  # wakes the worker after each message
                     dispatcher.close_if_idle()
-                    failing = ""
+                    trouble.over()
                 except (OSError, sqlite3.Error) as exc:
-                    if str(exc) != failing:
-                        log.error("cannot send right now: %s; retrying every 5 s", exc)
-                        failing = str(exc)
-                    self.stop.wait(5)
+                    trouble.report(exc)
+                    self.stop.wait(RETRY_TROUBLE)
                     continue
                 # Nothing due: sleep until woken (the worker wakes us for new or retried work).
                 self.wake_sender.wait(timeout=max(0.01, IDLE_PASS if wait is None else wait))

@@ -12,6 +12,7 @@ import pytest
 
 from tests.fatturapa_samples import make_p7m, make_pdf
 from tests.helpers import wait_until
+from tests.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, ROOT, XXE, external_dtd
 from tests.reliability.harness import (
     ENCODED_WORD,
     FIGURES,
@@ -31,30 +32,6 @@ from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # no
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "IT01234567890", "")]
 MEMORY_LIMIT_KB = 200_000  # the service idles near 50 MB; one expanded bomb would be gigabytes
-ROOT = "FatturaElettronica"
-
-BILLION_LAUGHS = (
-    '<?xml version="1.0"?>\n<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n'
-    + "".join(
-        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'
-        for i in range(1, 10)
-    )
-    + "]>\n<lolz>&lol9;</lolz>\n"
-).encode()
-QUADRATIC = (
-    f'<?xml version="1.0"?>\n<!DOCTYPE kaboom [<!ENTITY a "{"A" * 50_000}">]>\n'
-    f"<kaboom>{'&a;' * 50_000}</kaboom>\n"
-).encode()
-XXE = (
-    f'<?xml version="1.0"?>\n<!DOCTYPE {ROOT} [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-    f"<{ROOT}><Numero>&xxe;</Numero></{ROOT}>\n"
-).encode()
-
-
-def external_dtd(url: str) -> bytes:
-    return (
-        f'<?xml version="1.0"?>\n<!DOCTYPE {ROOT} SYSTEM "{url}">\n<{ROOT}>x</{ROOT}>\n'
-    ).encode()
 
 
 def parameter_entity(url: str) -> bytes:
@@ -111,7 +88,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
 
     with Supervisor(config) as service:
         drop(export, "IT01234567890_BOMB1.xml", BILLION_LAUGHS)
-        drop(export, "IT01234567890_BOMB2.xml", QUADRATIC)
+        drop(export, "IT01234567890_BOMB2.xml", QUADRATIC_BLOWUP)
         drop(export, "IT01234567890_XXE01.xml", XXE)
         drop(export, "IT01234567890_DTD01.xml", external_dtd(url))
         drop(export, "IT01234567890_PENT1.xml", parameter_entity(url))
