@@ -18,7 +18,16 @@ from pathlib import Path
 
 from . import outbox, storage
 from .config import Config
-from .ledger import DOC_DONE, DOC_FAILED, DOC_ROUTED, FAILED, PENDING_DELIVERY, SENT, Ledger
+from .ledger import (
+    DOC_DONE,
+    DOC_FAILED,
+    DOC_ROUTED,
+    FAILED,
+    PENDING_DELIVERY,
+    SENT,
+    Ledger,
+    add_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +118,7 @@ class Archive:
                 ),
             )
             if failed and row["state"] != DOC_FAILED:
-                db.execute(
-                    "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                    (self.clock(), f"{row['name']} was not sent: {reason}"),
-                )
+                add_notice(db, self.clock(), f"{row['name']} was not sent: {reason}")
         if failed:
             log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
         else:

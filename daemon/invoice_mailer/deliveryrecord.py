@@ -16,7 +16,7 @@ from collections.abc import Callable
 from . import outbox
 from .archive import Archive
 from .config import Config
-from .ledger import DEFERRED, FAILED, QUEUED, SENDING, SENT, Ledger
+from .ledger import DEFERRED, FAILED, QUEUED, SENDING, SENT, Ledger, add_notice
 from .retrypolicy import backoff
 from .smtp import SendResult, SmtpFailure, classify
 
@@ -76,10 +76,7 @@ class Recorder:
                 due = now if too_many else now + backoff(self.config.retry, 0)
                 _plan_rest(db, row, tuple(later), rest, due)
             if refused and row["purpose"] != "alert":
-                db.execute(
-                    "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                    (now, f"{self.label(row)}: {note}"),
-                )
+                add_notice(db, now, f"{self.label(row)}: {note}")
         if resumed:
             log.info("sending works again: the queue is no longer paused")
         # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
@@ -121,11 +118,11 @@ class Recorder:
             )
             # A failed customer message is reported by the archive with its document.
             if row["purpose"] in ("copy", "bundle"):
-                db.execute(
-                    "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                    (self.clock(), f"the {row['purpose']} of {self.label(row)} was not sent: "
-                     f"{reason}"),
-                )  # fmt: skip
+                add_notice(
+                    db,
+                    self.clock(),
+                    f"the {row['purpose']} of {self.label(row)} was not sent: {reason}",
+                )
         log.error("%s (delivery %d) failed: %s", self.label(row), row["id"], reason)
 
     def paused(
@@ -146,10 +143,7 @@ class Recorder:
                 (str(failure), now, check_at),
             )
             if first:
-                db.execute(
-                    "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                    (now, f"sending is paused: {failure}"),
-                )
+                add_notice(db, now, f"sending is paused: {failure}")
         log.error(
             "sending is paused: %s. Nothing is failed; trying again in %s, or at once after "
             "the settings are fixed and the service reloaded (systemctl reload invoice-mailer)",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,24 +217,16 @@ class Ledger:
     def document(self, document_id: int) -> sqlite3.Row | None:
         return self.one("SELECT * FROM documents WHERE id = ?", document_id)
 
-    def set_document_state(
-        self, document_id: int, state: str, reason: str | None = None, **columns: Any
-    ) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        extra = f", {assignments}" if assignments else ""
-        self.db.execute(
-            f"UPDATE documents SET state = ?, reason = ?, updated_at = ?{extra} WHERE id = ?",
-            (state, reason, time.time(), *columns.values(), document_id),
-        )
-
     def counts(self) -> dict[str, dict[str, int]]:
         """Documents and deliveries per state (for status and the systemd STATUS line)."""
         docs = dict(self.query("SELECT state, COUNT(*) FROM documents GROUP BY state"))
         deliveries = dict(self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state"))
         return {"documents": docs, "deliveries": deliveries}
 
-    def add_notice(self, text: str) -> None:
-        self.db.execute("INSERT INTO notices(created_at, text) VALUES (?, ?)", (time.time(), text))
+
+def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:
+    """Something the admin should hear about (alerts.to), inside the caller's transaction."""
+    db.execute("INSERT INTO notices(created_at, text) VALUES (?, ?)", (when, text))
 
 
 def info_of(row: sqlite3.Row) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from . import fatturapa, sessions
 from .addressbook import AddressBook, AddressBookSource, Customer, normalise_tax_code, normalise_vat
 from .config import Config
 from .errors import DocumentError
-from .ledger import DOC_HELD, DOC_ROUTED, DOC_TAKEN, DOC_WAITING, Ledger, info_of
+from .ledger import DOC_HELD, DOC_ROUTED, DOC_TAKEN, DOC_WAITING, Ledger, add_notice, info_of
 from .planning import find_partner, kind_class, pair_key, plan_delivery
 from .yamlsource import Invalid, check_address
 
@@ -238,10 +238,7 @@ class Router:
                 reason = f"no customer found in the address book (looked up {match.looked_up})"
                 self._save(db, row["id"], DOC_HELD, reason, facts)
                 if row["reason"] != reason:  # held again after a reload: the admin knows
-                    db.execute(
-                        "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                        (now, f"{row['name']} is held: {reason}"),
-                    )
+                    add_notice(db, now, f"{row['name']} is held: {reason}")
                 outcome = f"held: {reason}"
             else:
                 skipped = f"customer unknown ({match.looked_up}); sent only to all_to"

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import bundles, messages
 from .config import Config
-from .ledger import DOC_FAILED, DOC_TAKEN, Ledger
+from .ledger import DOC_FAILED, DOC_TAKEN, Ledger, add_notice
 from .planning import plan_delivery
 
 log = logging.getLogger(__name__)
@@ -257,10 +257,7 @@ class SessionKeeper:
             ).rowcount
             if not changed:
                 continue
-            db.execute(
-                "INSERT INTO notices(created_at, text) VALUES (?, ?)",
-                (now, f"{member.name} cannot be sent: {reason}"),
-            )
+            add_notice(db, now, f"{member.name} cannot be sent: {reason}")
             log.error(
                 "%s cannot be sent: %s; listed in the bundle, not attached", member.name, reason
             )
