@@ -24,7 +24,15 @@ from pathlib import Path
 from . import content, sessions, storage
 from .config import Config
 from .errors import DocumentError, NothingMatched
-from .ledger import DOC_FAILED, DOC_HELD, DOC_ROUTED, DOC_TAKEN, QUEUED, Ledger
+from .ledger import (
+    DOC_FAILED,
+    DOC_HELD,
+    DOC_ROUTED,
+    DOC_TAKEN,
+    FAILED_CUSTOMER_DELIVERY,
+    QUEUED,
+    Ledger,
+)
 from .lock import is_running
 from .messages import new_message_id
 
@@ -147,11 +155,7 @@ def _chosen(
     return [rows[key] for key in sorted(rows)]
 
 
-_HAS_FAILED = (
-    "EXISTS (SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
-    "WHERE a.document_id = documents.id AND v.state = 'failed' "
-    "AND v.purpose = 'customer')"  # as archive.py: a failed copy alone does not fail it
-)
+_HAS_FAILED = f"EXISTS ({FAILED_CUSTOMER_DELIVERY.format(document='documents.id')})"
 
 
 def _retry_document(

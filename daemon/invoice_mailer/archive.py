@@ -22,7 +22,7 @@ from .ledger import (
     DOC_DONE,
     DOC_FAILED,
     DOC_ROUTED,
-    FAILED,
+    FAILED_CUSTOMER_DELIVERY,
     PENDING_DELIVERY,
     SENT,
     Ledger,
@@ -76,11 +76,8 @@ class Archive:
         failure = None
         if row["state"] == DOC_ROUTED:
             failure = self.ledger.one(
-                "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-                "WHERE a.document_id = ? AND v.state = ? AND v.purpose = 'customer' "
-                "ORDER BY v.id LIMIT 1",
+                FAILED_CUSTOMER_DELIVERY.format(document="?") + " ORDER BY v.id LIMIT 1",
                 row["id"],
-                FAILED,
             )
         if failure is None:
             return False, row["reason"], None

@@ -31,6 +31,13 @@ DOC_TAKEN, DOC_WAITING, DOC_ROUTED, DOC_HELD, DOC_DONE, DOC_FAILED = (
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
 
+# What "the customer did not get it" means, for the archive (failed/) and `retry --failed`
+# alike: a failed customer delivery. A failed copy or bundle is a notice of its own.
+FAILED_CUSTOMER_DELIVERY = (
+    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+    "WHERE a.document_id = {document} AND v.state = 'failed' AND v.purpose = 'customer'"
+)
+
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE documents (
