@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.addressbook import AddressBook, AddressBookSource, Customer
+from invoice_mailer.addressbook import AddressBook, Customer
+from invoice_mailer.addressbook_source import AddressBookSource
 from invoice_mailer.config import Config, load_config
 from invoice_mailer.ledger import Ledger
 from invoice_mailer.planning import pair_key

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import fatturapa, sessions
-from .addressbook import AddressBook, AddressBookSource, Customer, normalise_tax_code, normalise_vat
+from .addressbook import AddressBook, Customer, normalise_tax_code, normalise_vat
+from .addressbook_source import AddressBookSource
 from .config import Config
 from .errors import DocumentError
 from .ledger import DOC_HELD, DOC_ROUTED, DOC_TAKEN, DOC_WAITING, Ledger, add_notice, info_of

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import logsetup, outbox
 from . import secrets as secret_store
-from .addressbook import AddressBookSource
+from .addressbook_source import AddressBookSource
 from .alerts import Alerts
 from .archive import Archive
 from .config import Config, load_config
