@@ -33,6 +33,7 @@ from .routing import Router
 from .schedule import WorkerSchedule
 from .sessions import SessionKeeper
 from .smtp import SmtpTransport
+from .statusline import StatusLine
 from .watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this of
 RETRY_TROUBLE = 5  # seconds between tries while the disk or the ledger refuses
 IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
 IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
-
-STATUS_COST_FACTOR = 50  # the STATUS line waits this many times what counting it cost
 
 
 class Trouble:
@@ -96,8 +95,6 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._pending_worker: tuple[Config, AddressBookSource] | None = None
         self._pending_sender: Config | None = None
-        self._status = ""
-        self._status_seen: tuple[int, float] = (-1, 0.0)  # (ledger data_version, next count)
 
     # -- threads --------------------------------------------------------------------------
 
@@ -256,6 +253,7 @@ class Service:
     def _main_loop(self, watcher: Watcher, ledger: Ledger) -> None:
         interval = self.notifier.watchdog_interval()
         next_ping = 0.0
+        status_line = StatusLine(ledger, self.notifier)
         tick = min(1.0, interval or 1.0)  # idle, every wake-up counts: once a second is enough
         while not self.stop.wait(tick):
             now = time.monotonic()
@@ -266,30 +264,10 @@ class Service:
             if interval and now >= next_ping:
                 self.notifier.watchdog()
                 next_ping = now + interval
-            self._update_status(ledger)
+            status_line.update()
             if not all(thread.is_alive() for thread in self._threads):
                 log.error("a service thread ended unexpectedly; stopping")
                 break
-
-    def _update_status(self, ledger: Ledger) -> None:
-        # Counting is a scan of the ledger (a million rows take ~0.2 s): only after another
-        # connection committed, and at most 2 % of a core spent on it during a busy burst.
-        version, now = ledger.data_version(), time.monotonic()
-        if version == self._status_seen[0] or now < self._status_seen[1]:
-            return
-        counts = ledger.counts()
-        self._status_seen = (version, now + STATUS_COST_FACTOR * (time.monotonic() - now))
-        docs, deliveries = counts["documents"], counts["deliveries"]
-        waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
-        text = (
-            f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
-            f"{docs.get('held', 0)} held, {docs.get('failed', 0)} failed"
-        )
-        if ledger.one("SELECT 1 FROM pauses") is not None:
-            text += "; sending paused"
-        if text != self._status:
-            self._status = text
-            self.notifier.status(text)
 
     def _reload(self) -> None:
         self.notifier.reloading()
