@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import string
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
 from . import yamlsource as ys
+from .configchecks import PLACEHOLDER_FOLDER, cross_checks
 from .configtypes import (
     BUNDLE_FIELDS,
     CONFIG_ENV,
@@ -65,6 +65,7 @@ __all__ = [
     "WatchConfig",
     "config_path",
     "load_config",
+    "read_config",
 ]
 
 
@@ -75,6 +76,18 @@ def config_path(option: str | None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate `path`; raise ConfigError listing every problem with line and key."""
+    config, problems = read_config(path)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config
+
+
+def read_config(path: Path) -> tuple[Config, list[Problem]]:
+    """The config (placeholders where a value is wrong) and every problem, sorted by line.
+
+    For `check`, which goes on to the key file and the address book; ConfigError only when
+    the file cannot be read or parsed at all.
+    """
     try:
         data, lines = ys.read_yaml(path)
     except ys.Invalid as exc:
@@ -87,10 +100,8 @@ def load_config(path: Path) -> Config:
     top = ys.Reader(data, lines, problems)
     config = _read_config(top, path.resolve())
     top.finish()
-    if problems:
-        problems.sort(key=lambda p: (p.line or 0, p.key))
-        raise ConfigError(str(path), problems)
-    return config
+    problems.sort(key=lambda p: (p.line or 0, p.key))
+    return config, problems
 
 
 # Parsers for each field, by dataclass; a field without one here is a nested section.
@@ -115,7 +126,7 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "per_day": ys.integer(1),
     },
     SmtpConfig: {
-        "host": ys.single_line,
+        "host": ys.host,
         "security": ys.choice("tls", "starttls", "none"),
         "port": ys.integer(1, 65535),
         "username": ys.single_line,
@@ -167,7 +178,7 @@ _PARSERS: dict[type, dict[str, Any]] = {
 }
 
 # Placeholders that keep validation going when a required value is missing or wrong.
-_PLACEHOLDERS: dict[str, Any] = {"folder": Path("."), "address": "", "host": ""}
+_PLACEHOLDERS: dict[str, Any] = {"folder": PLACEHOLDER_FOLDER, "address": "", "host": ""}
 
 
 def _build(cls: type, reader: ys.Reader) -> Any:
@@ -175,7 +186,7 @@ def _build(cls: type, reader: ys.Reader) -> Any:
     parsers = _PARSERS[cls]
     values: dict[str, Any] = {}
     for spec in fields(cls):
-        if spec.name == "source":
+        if spec.name in ("source", "warnings"):
             continue
         if spec.name not in parsers:
             nested = spec.default_factory if spec.default_factory is not MISSING else None
@@ -199,60 +210,9 @@ def _read_config(top: ys.Reader, source: Path) -> Config:
     port = smtp.port or DEFAULT_PORTS[smtp.security]
     username = smtp.username or config.sender.address
     config = replace(config, smtp=replace(smtp, port=port, username=username), source=source)
-    _cross_checks(config, top)
-    return config
-
-
-def _cross_checks(config: Config, top: ys.Reader) -> None:
-    """Rules that involve more than one key, or the filesystem."""
-    watch, smtp, customers = config.watch, config.smtp, config.customers
-    if watch.folder is not _PLACEHOLDERS["folder"]:
-        if not watch.folder.exists():
-            top.problem("watch.folder", f"{watch.folder} does not exist")
-        elif not watch.folder.is_dir():
-            top.problem("watch.folder", f"{watch.folder} is not a folder")
-    if config.state_dir.exists() and not config.state_dir.is_dir():
-        top.problem("state_dir", f"{config.state_dir} exists and is not a folder")
-    if smtp.security == "none" and smtp.password:
-        top.problem(
-            "smtp.password",
-            "a password would travel in clear text with security: none; "
-            "use security: tls or starttls, or remove the password",
-        )
-    if smtp.ca_file is not None and not smtp.ca_file.is_file():
-        top.problem("smtp.ca_file", f"{smtp.ca_file} does not exist")
-    if customers.address_book is not None:
-        book = customers.address_book
-        if not book.exists():
-            top.problem("customers.address_book", f"{book} does not exist")
-        elif book.suffix.lower() not in (".csv", ".yaml", ".yml"):
-            top.problem("customers.address_book", f"expected a .csv or .yaml file, got {book.name}")
-    if config.retry.backoff_max < config.retry.backoff_min:
-        top.problem("retry.backoff_max", "must not be shorter than retry.backoff_min")
-    if watch.settle <= 0:
-        top.problem("watch.settle", "must be longer than 0s")
-    if watch.poll_interval <= 0:
-        top.problem("watch.poll_interval", "must be longer than 0s")
-    for name in ("customer_subject", "customer_body"):
-        _check_template(top, name, getattr(config.templates, name), CUSTOMER_FIELDS)
-    for name in ("all_to_subject", "all_to_body"):
-        _check_template(top, name, getattr(config.templates, name), BUNDLE_FIELDS)
-
-
-def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset[str]) -> None:
-    key = f"templates.{name}"
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        top.problem(key, f"not a valid template ({exc}); write {{{{ and }}}} for literal braces")
-        return
-    for _literal, field_name, _spec, _conversion in parsed:
-        if field_name is None:
-            continue
-        root = re.split(r"[.\[]", field_name, maxsplit=1)[0]
-        if root not in allowed:
-            valid = ", ".join(sorted(allowed))
-            top.problem(key, f"unknown field {{{field_name}}} (valid fields: {valid})")
+    warnings: list[Problem] = []
+    cross_checks(config, top, warnings, port_given=smtp.port != 0)
+    return replace(config, warnings=tuple(warnings))
 
 
 def _regex(value: Any) -> str:

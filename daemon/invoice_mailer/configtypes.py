@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import Problem
+
 DEFAULT_CONFIG = Path("/etc/invoice-mailer/config.yaml")
 CONFIG_ENV = "INVOICE_MAILER_CONFIG"
 DEFAULT_KEY_FILE = Path("/etc/invoice-mailer/secret.key")
@@ -161,3 +163,5 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: Path = Path("")
+    # What `check` reports without refusing the config (exit 0): it may work, or it may not.
+    warnings: tuple[Problem, ...] = field(default=(), repr=False, compare=False)

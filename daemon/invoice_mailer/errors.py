@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 EX_FAILURE = 1
 EX_CONFIG = 78  # sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops restart loops
+
+
+# The arguments the command was run with, for advice that repeats the command; set by cli.main.
+invocation: list[str] = []
+
+
+def permission_advice() -> str:
+    """What to do about "permission denied" on a file the service's own user may read."""
+    command = shlex.join(["invoice-mailer", *invocation]) if invocation else "invoice-mailer …"
+    return f"run as root or as the service's user: runuser -u invoice-mailer -- {command}"
 
 
 class InvoiceMailerError(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .errors import Problem
+from .netnames import domain_problem, host_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -29,6 +30,9 @@ _SIZE_UNITS = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class Invalid(ValueError):
@@ -53,12 +57,11 @@ def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
     except OSError as exc:
         raise Invalid(f"cannot be read ({exc.strerror})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _compose_and_construct(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise Invalid(f"{where}YAML syntax error: {exc.problem}") from None
+        raise Invalid(f"{where}{_plain_words(exc)}") from None
     except yaml.YAMLError as exc:
         raise Invalid(f"YAML error: {exc}") from None
     lines: dict[str, int] = {}
@@ -68,6 +71,85 @@ def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
     if duplicates:
         raise Invalid("; ".join(str(p) for p in duplicates))
     return data, lines
+
+
+MAX_DEPTH = 20  # the config needs 4 levels, an address book 4: deeper is a mistake or an attack
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors, aliases and deep nesting while composing.
+
+    Refused at the parser level, an alias bomb ("billion laughs") or a recursive alias is never
+    expanded, and no recursion can go deeper than MAX_DEPTH.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) and aliases (*name) are not allowed here: "
+                "write each value out in full", event.start_mark,
+            )  # fmt: skip
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """One pass: the node tree (for line numbers) and the data built from that same tree."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+# PyYAML's wording, by a fragment of its `problem`, and what an admin should read instead.
+_PLAIN_WORDS = (
+    ("found character '\\t'", "tab characters are not allowed for indentation: use spaces"),
+    (
+        "mapping values are not allowed",
+        "unexpected ':' here: put quotes around a value that contains ': ', and check that the "
+        "line above is a complete 'key: value'",
+    ),
+    (
+        "expected <block end>",
+        "the indentation does not line up with the lines above: indent the keys of one section "
+        "by the same number of spaces",
+    ),
+    ("could not find expected ':'", "expected 'key: value' here (a ':' is missing)"),
+    ("expected ',' or ']'", "a list opened with '[' is not closed with ']'"),
+    ("expected ',' or '}'", "a mapping opened with '{' is not closed with '}'"),
+    ("found unexpected end of stream", "a quote opened here or above is never closed"),
+    (
+        "found unknown escape character",
+        "unknown escape in a double-quoted value: use single quotes (e.g. for Windows paths), "
+        "or write \\\\ for a backslash",
+    ),
+    ("that cannot start any token", "this character cannot start a value: put the value in quotes"),
+    ("could not determine a constructor", "tags (!!name) are not allowed here"),
+)
+
+
+def _plain_words(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or ""
+    for fragment, words in _PLAIN_WORDS:
+        if fragment in problem:
+            return words
+    if problem.startswith(("anchors", "nested more")):
+        return problem
+    return f"YAML syntax error: {problem}"
 
 
 def _index_lines(node: yaml.Node, prefix: str, lines: dict[str, int], dups: list[Problem]) -> None:
@@ -233,16 +315,35 @@ def email_address(value: Any) -> str:
 
 
 def check_address(raw: str) -> str:
-    """Return `raw` when it is one plain mailbox address; raise Invalid otherwise."""
+    """Return `raw` when it is one plain mailbox address; raise Invalid otherwise.
+
+    A non-ASCII name before the @ passes (a server with SMTPUTF8 takes it; `check` warns).
+    """
     if any(ch in raw for ch in "\r\n\t <>,;\"'()") or raw.count("@") != 1:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    if not raw.isprintable():
+        raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    local, _, domain = raw.partition("@")
+    probe = _NON_ASCII.sub("a", local) + "@" + domain  # the stdlib refuses any UTF-8 name
     try:
-        address = Address(addr_spec=raw)
+        address = Address(addr_spec=probe)
     except (HeaderParseError, ValueError, IndexError) as exc:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}") from exc
     if not address.username or "." not in address.domain:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    problem = domain_problem(address.domain)
+    if problem:
+        raise Invalid(f"{raw!r} can never be sent: {problem}")
     return raw
+
+
+def host(value: Any) -> str:
+    """A host name (IDNA-encodable, as the resolver will need it) or an IP address."""
+    name = single_line(value).strip()
+    problem = host_problem(name)
+    if problem:
+        raise Invalid(f"expected a host name like smtp.example.it or an IP address: {problem}")
+    return name
 
 
 def listing(item: Callable[[Any], Any]) -> Callable[[Any], tuple]:
