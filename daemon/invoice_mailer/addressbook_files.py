@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import csvheadings
 from . import yamlsource as ys
 from .config import CsvConfig
 from .errors import ConfigError, Problem
@@ -43,6 +44,47 @@ class Row:
 
 def csv_rows(path: Path, config: CsvConfig) -> list[Row]:
     """The data rows of a CSV export, with the line each starts on (for the admin's report)."""
+    reader, offset, header = _open_csv(path, config)
+    try:
+        columns = columns_of(path, header, config, offset + 1)
+        rows, previous = [], reader.line_num
+        for cells in reader:
+            line, previous = offset + previous + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue  # Excel writes ";;;;" for rows emptied by hand
+            values = {name: cells[i] if i < len(cells) else "" for name, i in columns.items()}
+            keys = {name: header[i].strip() for name, i in columns.items()}
+            rows.append(Row(line, values, keys, from_excel=True))
+    except csvlib.Error as exc:
+        raise ConfigError(
+            str(path), [Problem(offset + reader.line_num, "", f"not valid CSV ({exc})")]
+        ) from None
+    return rows
+
+
+def heading_warnings(path: Path, config: CsvConfig) -> list[Problem]:
+    """Optional columns the file lacks (name, P.IVA, codice fiscale), with the mapping to write.
+
+    For `check`: the book works without them, but a customer found by P.IVA or greeted by
+    name needs them.
+    """
+    _reader, offset, header = _open_csv(path, config)
+    names = config.columns
+    found = csvheadings.suggest(header, names)
+    problems = []
+    for name in ("name", "vat", "tax_code"):
+        heading = getattr(names, name)
+        if not csvheadings.present(header, heading) and (name in found or name == "name"):
+            label = csvheadings.LABELS[name]
+            looks = f"; {found[name]!r} looks like it" if name in found else ""
+            problems.append(Problem(offset + 1, "", f"no column {heading!r} for {label}{looks}"))
+    if problems and found:
+        problems.append(Problem(offset + 1, "", csvheadings.advice(found)))
+    return problems
+
+
+def _open_csv(path: Path, config: CsvConfig) -> tuple[Any, int, list[str]]:
+    """A csv reader past the header, the lines skipped before it (Excel's sep=), the header."""
     text = decode(path, config.encoding)
     if not text.strip():
         raise ConfigError(str(path), "is empty; expected a header row such as Codice;Email;PEC")
@@ -58,20 +100,9 @@ def csv_rows(path: Path, config: CsvConfig) -> list[Row]:
     reader = csvlib.reader(stream, delimiter=delimiter)
     try:
         header = next(reader, [])
-        columns = columns_of(path, header, config, offset + 1)
-        rows, previous = [], reader.line_num
-        for cells in reader:
-            line, previous = offset + previous + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue  # Excel writes ";;;;" for rows emptied by hand
-            values = {name: cells[i] if i < len(cells) else "" for name, i in columns.items()}
-            keys = {name: header[i].strip() for name, i in columns.items()}
-            rows.append(Row(line, values, keys, from_excel=True))
     except csvlib.Error as exc:
-        raise ConfigError(
-            str(path), [Problem(offset + reader.line_num, "", f"not valid CSV ({exc})")]
-        ) from None
-    return rows
+        raise ConfigError(str(path), [Problem(offset + 1, "", f"not valid CSV ({exc})")]) from None
+    return reader, offset, header
 
 
 def columns_of(path: Path, header: list[str], config: CsvConfig, line: int) -> dict[str, int]:
@@ -94,6 +125,9 @@ def columns_of(path: Path, header: list[str], config: CsvConfig, line: int) -> d
     if "email" not in columns and "pec" not in columns:
         message = f"no column {names.email!r} or {names.pec!r} for the addresses {hint}"
         problems.append(Problem(line, "", f"{message}; set customers.csv.columns.email or .pec"))
+    suggested = csvheadings.suggest(header, names)
+    if problems and set(suggested) & {"code", "email", "pec"}:  # advice that fixes a problem
+        problems.append(Problem(line, "", csvheadings.advice(suggested)))
     if problems:
         raise ConfigError(str(path), problems)
     return columns

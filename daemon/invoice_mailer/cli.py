@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
-from .errors import InvoiceMailerError, SecretError
+from .errors import EX_CONFIG, InvoiceMailerError, SecretError
 
 log = logging.getLogger("invoice_mailer.cli")
 
@@ -32,18 +32,17 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args)
-    secret_store.smtp_password(config.smtp)  # proves the key and the token
-    customers = "no address book"
-    book_path = config.customers.address_book
-    if book_path is not None:
-        from .addressbook import load_address_book
+    from .checkup import check_all
 
-        book = load_address_book(book_path, config.customers.csv)
-        for problem in book.problems:
-            print(f"{book_path}: {problem}", file=sys.stderr)
-        skipped = f" ({book.skipped} rows skipped)" if book.skipped else ""
-        customers = f"{len(book)} customer{'s' if len(book) != 1 else ''}{skipped}"
+    report = check_all(config_path(args.config))
+    config = report.config
+    logsetup.configure(config.log.level, args.verbose)
+    for found in report.files:
+        for noun, items in (("problem", found.problems), ("warning", found.warnings)):
+            if items:
+                _print_findings(found.source, noun, items)
+    if report.failed:
+        return EX_CONFIG
     smtp = config.smtp
     if args.smtp:
         from .smtp import SmtpTransport
@@ -51,11 +50,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         password = secret_store.smtp_password(smtp)
         transport = SmtpTransport(smtp, password.reveal() if password else None)
         print(f"SMTP OK: {transport.check()}")
+    warned = sum(len(found.warnings) for found in report.files)
+    warnings = f" ({warned} warning{'s' if warned != 1 else ''} above)" if warned else ""
     print(
-        f"config OK: watching {config.watch.folder}, {customers}, "
-        f"sending via {smtp.host}:{smtp.port} ({smtp.security})"
+        f"config OK: watching {config.watch.folder}, {report.customers}, "
+        f"sending via {smtp.host}:{smtp.port} ({smtp.security}){warnings}"
     )
     return 0
+
+
+def _print_findings(source: str, noun: str, items: list) -> None:
+    """As a ConfigError reads: the file, how many, then one indented line each."""
+    plural = "s" if len(items) != 1 else ""
+    lines = [f"{source}: {len(items)} {noun}{plural}", *(f"  {item}" for item in items)]
+    print("\n".join(lines), file=sys.stderr)
 
 
 _SEND_TEST_HINTS = {

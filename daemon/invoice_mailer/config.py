@@ -76,14 +76,14 @@ def config_path(option: str | None) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate `path`; raise ConfigError listing every problem with line and key."""
-    config, problems = read_config(path)
+    config, problems, _lines = read_config(path)
     if problems:
         raise ConfigError(str(path), problems)
     return config
 
 
-def read_config(path: Path) -> tuple[Config, list[Problem]]:
-    """The config (placeholders where a value is wrong) and every problem, sorted by line.
+def read_config(path: Path) -> tuple[Config, list[Problem], dict[str, int]]:
+    """The config (placeholders where a value is wrong), every problem, and the key lines.
 
     For `check`, which goes on to the key file and the address book; ConfigError only when
     the file cannot be read or parsed at all.
@@ -101,7 +101,7 @@ def read_config(path: Path) -> tuple[Config, list[Problem]]:
     config = _read_config(top, path.resolve())
     top.finish()
     problems.sort(key=lambda p: (p.line or 0, p.key))
-    return config, problems
+    return config, problems, lines
 
 
 # Parsers for each field, by dataclass; a field without one here is a nested section.
