@@ -17,7 +17,7 @@ from typing import Any
 from . import csvheadings
 from . import yamlsource as ys
 from .config import CsvConfig
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, permission_advice
 
 FIELDS = ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer")
 
@@ -140,7 +140,8 @@ def decode(path: Path, encoding: str) -> str:
     except FileNotFoundError:
         raise ConfigError(str(path), "does not exist") from None
     except PermissionError:
-        raise ConfigError(str(path), "cannot be read (permission denied)") from None
+        advice = permission_advice()
+        raise ConfigError(str(path), f"cannot be read: permission denied; {advice}") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read ({exc.strerror})") from None
     if encoding != "auto":

@@ -22,6 +22,15 @@ class Findings:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
+    def render(self) -> str:
+        """As a ConfigError reads: the file, how many, then one indented line each."""
+        lines = []
+        for noun, items in (("problem", self.problems), ("warning", self.warnings)):
+            if items:
+                lines.append(f"{self.source}: {len(items)} {noun}{'s' if len(items) != 1 else ''}")
+                lines += [f"  {item}" for item in items]
+        return "\n".join(lines)
+
 
 @dataclass
 class Checkup:

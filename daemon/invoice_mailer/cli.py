@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, logsetup
+from . import __version__, errors, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import EX_CONFIG, InvoiceMailerError, SecretError
@@ -38,9 +38,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = report.config
     logsetup.configure(config.log.level, args.verbose)
     for found in report.files:
-        for noun, items in (("problem", found.problems), ("warning", found.warnings)):
-            if items:
-                _print_findings(found.source, noun, items)
+        print(found.render(), file=sys.stderr)
     if report.failed:
         return EX_CONFIG
     smtp = config.smtp
@@ -57,13 +55,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"sending via {smtp.host}:{smtp.port} ({smtp.security}){warnings}"
     )
     return 0
-
-
-def _print_findings(source: str, noun: str, items: list) -> None:
-    """As a ConfigError reads: the file, how many, then one indented line each."""
-    plural = "s" if len(items) != 1 else ""
-    lines = [f"{source}: {len(items)} {noun}{plural}", *(f"  {item}" for item in items)]
-    print("\n".join(lines), file=sys.stderr)
 
 
 _SEND_TEST_HINTS = {
@@ -209,22 +200,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.delivered else 1
 
 
+CONFIG_HELP = (
+    "configuration file (default: $INVOICE_MAILER_CONFIG, else /etc/invoice-mailer/config.yaml)"
+)
+VERBOSE_HELP = "debug logging and full tracebacks"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="invoice-mailer",
         description="Sends exported invoices (PDF, FatturaPA XML) by e-mail over SMTP with TLS.",
     )
     parser.add_argument("--version", action="version", version=f"invoice-mailer {__version__}")
-    parser.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help="configuration file (default: $INVOICE_MAILER_CONFIG, else "
-        "/etc/invoice-mailer/config.yaml)",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
-    )
+    parser.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = commands.add_parser("check", help="validate config, key and address book")
@@ -269,11 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the whole thing with a local mail server")
     demo.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
     demo.set_defaults(func=cmd_demo)
+    for command in commands.choices.values():  # -c and -v also after the command's name
+        command.add_argument(
+            "-c", "--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP
+        )
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    errors.invocation[:] = sys.argv[1:] if argv is None else argv
     logsetup.configure("info", args.verbose)
     try:
         return args.func(args)
@@ -282,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
+    except PermissionError as exc:  # a state folder or ledger of the service's user
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"invoice-mailer: cannot use{where}: permission denied; {errors.permission_advice()}",
+            file=sys.stderr,
+        )
+        return 1
     except BrokenPipeError:
         # `status --json | head`: the reader went away; say nothing more (as cat does).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

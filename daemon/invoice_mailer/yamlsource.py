@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
+from .errors import Problem, permission_advice
 from .netnames import domain_problem, host_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -44,14 +44,14 @@ def read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
 
     Raises Invalid with a one-line reason for unreadable files and syntax errors.
     """
-    if path.is_dir():
-        raise Invalid("is a directory, not a file")
     try:
         text = path.read_text(encoding="utf-8-sig")
+    except IsADirectoryError:
+        raise Invalid("is a directory, not a file") from None
     except FileNotFoundError:
         raise Invalid("does not exist") from None
     except PermissionError:
-        raise Invalid("cannot be read (permission denied)") from None
+        raise Invalid(f"cannot be read: permission denied; {permission_advice()}") from None
     except UnicodeDecodeError as exc:
         raise Invalid(f"is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
