@@ -5,6 +5,7 @@ What the server received (envelope, header block, commands) is the judge."""
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 
@@ -25,7 +26,7 @@ from tests.reliability.harness import (
     query,
     wire_headers,
 )
-from tests.service_harness import service_config
+from tests.service_harness import ServiceProcess, service_config
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 SENDER = "fatture@example.it"
@@ -174,3 +175,39 @@ def test_config_refuses_line_breaks_and_lists_in_header_fields(tmp_path, section
     )
     assert result.returncode == 78, result.stderr
     assert section in result.stderr and "line" in result.stderr
+
+
+def billion_laughs(indent: str) -> str:
+    """Nine levels of ten aliases each: 10^9 strings if anything ever expanded it."""
+    lines = [f"{indent}lol0: &l0 [{', '.join(['lol'] * 10)}]"]
+    lines += [f"{indent}lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_in_address_book_and_config_leaves_the_service_running(
+    tmp_path, start_smtp_server
+):
+    server = start_smtp_server("none")
+    book = tmp_path / "clienti.yaml"
+    customer = "- code: C042\n  name: Mario Rossi\n  email: mario@rossi.example\n"
+    book.write_text(customer)
+    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    good = config.read_text()
+    with ServiceProcess(config) as service:
+        wait_until(lambda: "address book loaded: 1 customers" in service.log(), 10)
+        swap = tmp_path / "clienti.yaml.new"  # replaced whole, as an editor saves it
+        swap.write_text(customer + billion_laughs("  "))
+        swap.rename(book)
+        wait_until(lambda: "keeping the previous address book (1 customers)" in service.log(), 10)
+        assert f"{book}: line 4, column 9: anchors (&name) and aliases (*name)" in service.log()
+
+        config.write_text(good + billion_laughs(""))
+        service.signal(signal.SIGHUP)
+        wait_until(lambda: "reload refused" in service.log(), 10)
+        lines = good.count("\n")
+        assert f"line {lines + 1}, column 7: anchors (&name) and aliases" in service.log()
+
+        drop(tmp_path / "export", "Fattura_1_2026_C042.pdf", make_pdf(text="Fattura 1"))
+        (received,) = server.wait_for_messages(1, timeout=15)
+        assert received.rcpt_tos == ("mario@rossi.example",)
+        assert service.stop(timeout=10) == 0  # SIGTERM is heard: nothing is stuck expanding
