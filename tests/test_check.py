@@ -218,3 +218,24 @@ def test_unreadable_state_dir_says_which_file_and_what_to_run(shared_dir):
         f"invoice-mailer: cannot use {state / 'ledger.db'}: permission denied; run as root or "
         f"as the service's user: runuser -u invoice-mailer -- invoice-mailer -c {path} status\n"
     )
+
+
+def test_ledger_of_the_service_user_says_permission_denied_and_what_to_run(shared_dir):
+    from invoice_mailer.ledger import Ledger
+
+    path = shared_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(base_config(shared_dir)))
+    state = shared_dir / "state"
+    state.mkdir(mode=0o755)
+    with Ledger(state):
+        pass
+    (state / "ledger.db").chmod(0o600 if os.geteuid() == 0 else 0o000)
+    state.chmod(0o755 if os.geteuid() == 0 else 0o555)
+    result = as_other_user("-c", str(path), "retry")
+    state.chmod(0o700)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"invoice-mailer: cannot open the ledger {state / 'ledger.db'}")
+    assert result.stderr.endswith(
+        "permission denied); run as root or as the service's user: "
+        f"runuser -u invoice-mailer -- invoice-mailer -c {path} retry\n"
+    )

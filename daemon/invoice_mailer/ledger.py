@@ -7,13 +7,14 @@ cut. Stages talk to each other only through these tables.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import LedgerError
+from .errors import LedgerError, permission_advice
 
 SCHEMA_VERSION = 1
 
@@ -169,7 +170,9 @@ class Ledger:
             else:
                 self._check_version()
         except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open the ledger {self.path}: {exc}") from None
+            raise LedgerError(
+                f"cannot open the ledger {self.path}: {_why(exc, self.path)}"
+            ) from None
 
     def close(self) -> None:
         self.db.close()
@@ -244,3 +247,11 @@ def info_of(row: sqlite3.Row) -> dict[str, Any]:
 def _split_sql(script: str) -> list[str]:
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
+def _why(exc: sqlite3.Error, path: Path) -> str:
+    """SQLite says "unable to open database file" for a permission problem: say it plainly."""
+    for place in (path.parent, path):
+        if os.path.lexists(place) and not os.access(place, os.R_OK | os.W_OK):
+            return f"{exc} ({place}: permission denied); {permission_advice()}"
+    return str(exc)
