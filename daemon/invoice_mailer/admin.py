@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import content, sessions, storage
 from .config import Config
-from .errors import DocumentError, NothingMatched
+from .errors import DocumentError, InvoiceMailerError, NothingMatched
 from .ledger import (
     DOC_FAILED,
     DOC_HELD,
@@ -32,6 +32,7 @@ from .ledger import (
     FAILED_CUSTOMER_DELIVERY,
     QUEUED,
     Ledger,
+    failed_documents,
 )
 from .lock import is_running
 from .messages import new_message_id
@@ -76,48 +77,75 @@ def retry(
     clock: Callable[[], float] = time.time,
 ) -> RetryOutcome:
     """Put documents back in the queue: given IDs, every failed or held one; with nothing
-    chosen, make deferred messages (and a paused queue's check) due now."""
+    chosen, make deferred messages (and a paused queue's check) due now.
+
+    Each document is retried in its own transaction: one that cannot be (a file that no longer
+    opens, a disk error) is reported in `skipped` and the others go on.
+    """
     outcome = RetryOutcome()
     with _open(config, "retry") as ledger:
-        running = outcome.running = is_running(config.state_dir)
-        chosen = _chosen(ledger, ids, failed, held, running)
-        everything_due = not (ids or failed or held)
+        outcome.running = is_running(config.state_dir)
+        for row in _chosen(ledger, ids, failed, held):
+            if row["id"] not in outcome.handled:
+                _retry_one(ledger, config, row, clock(), outcome)
         with ledger.transaction() as db:
             now = clock()
-            for row in chosen:
-                if row["id"] not in outcome.handled:
-                    _retry_document(db, config, row, now, running, outcome)
             if failed:
                 for row in db.execute(
                     "SELECT * FROM deliveries WHERE state = 'failed' AND purpose IN "
                     "('bundle', 'alert') ORDER BY id"
                 ).fetchall():
                     _requeue_message(db, config, row, now, outcome)
-            if everything_due:
+            if not (ids or failed or held):
                 outcome.due_now = db.execute(
                     "UPDATE deliveries SET next_attempt_at = ? WHERE state IN "
                     "('deferred', 'sending') AND next_attempt_at > ?",
                     (now, now),
                 ).rowcount
-            if everything_due or outcome.anything:
+            if not (ids or failed or held) or outcome.anything:
                 outcome.unpaused = (
                     db.execute("UPDATE pauses SET check_at = ? WHERE check_at > ?", (now, now))
                 ).rowcount > 0
-        for document_id, source, target in outcome.moves:
-            storage.move(source, target)
-            with ledger.transaction() as db:
-                db.execute(
-                    "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
-                    (document_id,),
-                )
-        for path in outcome.reason_files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    if not outcome.anything:
-        what = _nothing_sentence(ids, failed, held)
-        details = "; ".join(outcome.skipped)
-        raise NothingMatched(f"{what}{': ' + details if details else ''}")
+    if not outcome.anything and not outcome.skipped:
+        raise NothingMatched(_nothing_sentence(ids, failed, held))
     return outcome
+
+
+def _retry_one(
+    ledger: Ledger, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
+) -> None:
+    """One document (with the other half of its pair): committed, moved, and only then told."""
+    part = RetryOutcome(running=outcome.running, handled=outcome.handled)
+    handled_before = set(outcome.handled)
+    try:
+        with ledger.transaction() as db:
+            _retry_document(db, config, row, now, outcome.running, part)
+    except Exception as exc:  # this document only; the others go on
+        outcome.handled.intersection_update(handled_before)  # rolled back: not queued
+        log.debug("retry of document %d failed", row["id"], exc_info=True)
+        what = str(exc) if isinstance(exc, InvoiceMailerError) else f"{type(exc).__name__}: {exc}"
+        outcome.skipped.append(f"#{row['id']} {row['name']}: {what}")
+        return
+    for document_id, source, target in part.moves:
+        try:
+            storage.move(source, target)
+        except OSError as exc:
+            # The intent is committed: the service finishes the move at its next start.
+            part.skipped.append(f"#{document_id}: the file stays in {source} for now ({exc})")
+            continue
+        with ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
+                (document_id,),
+            )
+    for path in part.reason_files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    for line in part.requeued:
+        log.info("queued again: %s", line)
+    for name in ("requeued", "released", "resent", "skipped"):
+        getattr(outcome, name).extend(getattr(part, name))
+    outcome.due_now += part.due_now
 
 
 def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
@@ -129,9 +157,7 @@ def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
     return "nothing waits to be sent again: no deferred message and sending is not paused"
 
 
-def _chosen(
-    ledger: Ledger, ids: Sequence[int], failed: bool, held: bool, running: bool
-) -> list[sqlite3.Row]:
+def _chosen(ledger: Ledger, ids: Sequence[int], failed: bool, held: bool) -> list[sqlite3.Row]:
     rows: dict[int, sqlite3.Row] = {}
     if ids:
         marks = ", ".join("?" for _ in ids)
@@ -144,10 +170,8 @@ def _chosen(
                 f"no document with id {', '.join(missing)}; `invoice-mailer status` lists them"
             )
         rows.update(found)
-    if failed:
-        # Documents not yet filed in failed/ are left to a running service's archive.
-        spool = "" if running else " OR (location LIKE 'spool/%' AND " + _HAS_FAILED + ")"
-        for row in ledger.query(f"SELECT * FROM documents WHERE state = 'failed'{spool}"):
+    if failed:  # exactly what `status` lists as failed
+        for row in failed_documents(ledger):
             rows.setdefault(row["id"], row)
     if held:
         for row in ledger.query("SELECT * FROM documents WHERE state = ?", DOC_HELD):
@@ -245,7 +269,6 @@ def _requeue_document(
     )
     reason = row["reason"] or (failures[0]["last_error"] if failures else None) or "unknown"
     outcome.requeued.append(f"{label} (it had failed: {reason})")
-    log.info("document %d (%s) is queued again; it had failed: %s", row["id"], row["name"], reason)
     # A running service's archive owns what is still in the spool; it files pairs together.
     where = "d.location LIKE 'failed/%'" if outcome.running else "1"
     for partner in db.execute(

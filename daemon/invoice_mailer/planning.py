@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from .config import Config
-from .ledger import DOC_WAITING, QUEUED, info_of
+from .ledger import DOC_WAITING, QUEUED, SENT, Ledger, info_of
 from .messages import new_message_id
 
 
@@ -58,6 +58,32 @@ def find_partner(
         code = facts.get("customer_code")
         if same_year or (code and theirs.get("customer_code") == code):
             return other
+    return None
+
+
+def already_sent(
+    ledger: Ledger, config: Config, document: sqlite3.Row, to: tuple[str, ...]
+) -> sqlite3.Row | None:
+    """The earlier document with the same bytes whose customer message was sent to exactly
+    these addresses (watch.duplicates: skip), with its `sent_at`; else None.
+
+    Same content alone is not enough: a held or failed copy never reached anyone, and the same
+    file meant for another customer must reach that customer too.
+    """
+    if config.watch.duplicates != "skip" or not to:
+        return None
+    wanted = sorted(address.casefold() for address in to)
+    for earlier in ledger.query(
+        "SELECT d.id, d.name, v.to_addrs, v.sent_at FROM documents d "
+        "JOIN attachments a ON a.document_id = d.id JOIN deliveries v ON v.id = a.delivery_id "
+        "WHERE d.sha256 = ? AND d.id < ? AND v.purpose = 'customer' AND v.state = ? "
+        "ORDER BY v.sent_at",
+        document["sha256"],
+        document["id"],
+        SENT,
+    ):
+        if sorted(a.casefold() for a in json.loads(earlier["to_addrs"])) == wanted:
+            return earlier
     return None
 
 
