@@ -45,8 +45,12 @@ FAILED_CUSTOMER_DELIVERY = (
 
 # The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
 # in failed/, or still in the spool with a failed customer message (filed by the archive next).
+# `failure`: the reason, or the server's reply while the archive has not written one yet.
 FAILED_DOCUMENTS = (
-    "SELECT * FROM documents WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
+    "SELECT *, COALESCE(reason, ("
+    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id").replace("v.*", "v.last_error")
+    + " ORDER BY v.id LIMIT 1)) AS failure FROM documents "
+    "WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
     + FAILED_CUSTOMER_DELIVERY.format(document="documents.id")
     + "))"
 )

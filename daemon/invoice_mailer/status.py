@@ -66,7 +66,9 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report["held"] = [document_entry(row, config) for row in held]
         # The very list `retry --failed` works on (ledger.FAILED_DOCUMENTS).
         failed = failed_documents(ledger, "updated_at DESC, id DESC", LIST_LIMIT)
-        report["failed"] = [document_entry(row, config) for row in failed]
+        report["failed"] = [
+            {**document_entry(row, config), "reason": row["failure"]} for row in failed
+        ]
         report["failed_count"] = count_failed_documents(ledger)
         report["failed_messages"] = _deliveries(
             ledger,
