@@ -1,4 +1,5 @@
-"""`retry` and `flush`: the admin's hands on the queue, through the ledger only.
+"""`retry`: the admin's hands on the queue, through the ledger only (`flush` is in sessions,
+`dismiss` in closing).
 
 The running service looks at the ledger at least once a second, so a change made here is acted
 on within a second; with the service stopped it is acted on at the next start. No second
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import content, sessions, storage
+from . import content, storage
 from .config import Config
 from .errors import DocumentError, InvoiceMailerError, NothingMatched
 from .ledger import (
@@ -30,12 +31,11 @@ from .ledger import (
     DOC_ROUTED,
     DOC_TAKEN,
     FAILED_CUSTOMER_DELIVERY,
-    QUEUED,
     Ledger,
     failed_documents,
 )
 from .lock import is_running
-from .messages import new_message_id
+from .planning import replan_message
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def retry(
                     "SELECT * FROM deliveries WHERE state = 'failed' AND purpose IN "
                     "('bundle', 'alert') ORDER BY id"
                 ).fetchall():
-                    _requeue_message(db, config, row, now, outcome)
+                    _resend(db, config, row, now, outcome)
             if not (ids or failed or held):
                 outcome.due_now = db.execute(
                     "UPDATE deliveries SET next_attempt_at = ? WHERE state IN "
@@ -141,8 +141,6 @@ def _retry_one(
     for path in part.reason_files:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    for line in part.requeued:
-        log.info("queued again: %s", line)
     for name in ("requeued", "released", "resent", "skipped"):
         getattr(outcome, name).extend(getattr(part, name))
     outcome.due_now += part.due_now
@@ -214,7 +212,7 @@ def _retry_document(
         "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('bundle', 'alert')",
         (row["id"],),
     ).fetchall():
-        _requeue_message(db, config, message, now, outcome)
+        _resend(db, config, message, now, outcome)
     outcome.due_now += db.execute(
         "UPDATE deliveries SET next_attempt_at = ? WHERE state IN ('deferred', 'sending') "
         "AND next_attempt_at > ? AND id IN (SELECT delivery_id FROM attachments "
@@ -296,47 +294,14 @@ def _still_unsendable(config: Config, kind: str, path: Path) -> str | None:
     return None
 
 
-def _requeue_message(
+def _resend(
     db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
 ) -> None:
-    """A failed bundle or alert goes again as a new message (new Message-ID: the old one was
-    refused, not lost) with the same text and attachments; the failed one stays as history."""
-    cursor = db.execute(
-        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
-        "message_id, created_at, next_attempt_at, session_id, part, parts) "
-        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
-        "part, parts FROM deliveries WHERE id = ?",
-        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
-    )
-    db.execute(
-        "INSERT INTO attachments(delivery_id, document_id, position) "
-        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
-        (cursor.lastrowid, row["id"]),
-    )
-    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (RETRIED, row["id"]))
+    """A failed bundle or alert goes again as a new message; the failed one becomes history."""
+    replan_message(db, config, row, now, RETRIED)
     what = "Tutto a message" if row["purpose"] == "bundle" else f"{row['purpose']} message"
     outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
 
 
 def _local(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(moment))
-
-
-@dataclass(frozen=True)
-class FlushOutcome:
-    session_id: int
-    documents: int
-    running: bool
-
-
-def flush(config: Config) -> FlushOutcome:
-    """Ask the service to close the open all_to session now (it does so within a second)."""
-    if not config.all_to.address:
-        raise NothingMatched(
-            f"all_to.address is not set in {config.source}: there is no session to flush"
-        )
-    with _open(config, "flush") as ledger:
-        session = sessions.open_session(ledger, config)
-        if session is None or sessions.request_close(ledger) is None:
-            raise NothingMatched("no all_to session is open: nothing to flush")
-        return FlushOutcome(session["id"], session["count"], is_running(config.state_dir))

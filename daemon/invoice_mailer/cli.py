@@ -194,7 +194,7 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from .admin import flush
+    from .sessions import flush
 
     done = flush(_load(args))
     when = "within a second" if done.running else "as soon as the service starts"

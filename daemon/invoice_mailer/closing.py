@@ -156,8 +156,12 @@ def _close(
         f"Document:  {row['id']} (taken from {row['source']})\n"
     )
     storage.write_text_durably(target.with_name(target.name + ".closed.txt"), note)
-    log.info("document %d (%s) is %s: %s; its file is in %s", row["id"], row["name"], state,
-             reason, target)  # fmt: skip
+    # The service logs it; `dismiss` prints its own sentence, with control characters escaped.
+    log.log(
+        logging.INFO if state == DOC_SUPERSEDED else logging.DEBUG,
+        "document %d (%s) is %s: %s; its file is in %s",
+        *(row["id"], row["name"], state, reason, target),
+    )
     return target
 
 

@@ -134,3 +134,24 @@ def plan_delivery(
             [(cursor.lastrowid, document_id, index) for index, document_id in enumerate(documents)],
         )
     return ids
+
+
+def replan_message(
+    db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, old_state: str
+) -> int:
+    """A failed message planned again as a new one (new Message-ID: the old one was refused,
+    not lost) with the same text and attachments; the old row stays as history in `old_state`."""
+    cursor = db.execute(
+        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
+        "message_id, created_at, next_attempt_at, session_id, part, parts) "
+        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
+        "part, parts FROM deliveries WHERE id = ?",
+        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
+    )
+    db.execute(
+        "INSERT INTO attachments(delivery_id, document_id, position) "
+        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
+        (cursor.lastrowid, row["id"]),
+    )
+    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (old_state, row["id"]))
+    return int(cursor.lastrowid or 0)
