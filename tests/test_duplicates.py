@@ -203,3 +203,30 @@ def test_a_codice_fiscale_on_two_rows_holds_the_invoice_as_ambiguous(tmp_path, s
         write_address_book(book, [mario, (*other[:2], "mario@rossi.example", *other[3:])])
         (received,) = server.wait_for_messages(1, timeout=15)
     assert received.rcpt_tos == ("mario@rossi.example",)
+
+
+def test_the_same_file_already_in_a_sent_accountant_bundle_is_not_bundled_again(tmp_path, server):
+    book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
+    config = service_config(
+        tmp_path,
+        server,
+        customers={"address_book": str(book), "send": ["pdf"]},
+        all_to={"address": "studio@commercialista.example", "session_gap": "0.5s"},
+    )
+    xml = make_fattura_xml(customer_vat=("IT", "01234567890"), number="12")
+    with ServiceProcess(config) as service:
+        drop(tmp_path / "export", "IT01234567890_00012.xml", xml)
+        (bundle,) = server.wait_for_messages(1, timeout=15)
+        assert bundle.rcpt_tos == ("studio@commercialista.example",)
+        wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'sent'"), 10)
+        drop(tmp_path / "export", "IT01234567890_00012-bis.xml", xml)
+        again = wait_until(
+            lambda: (
+                (d := document(service, "IT01234567890_00012-bis.xml"))
+                and d["state"] == "done"
+                and d
+            ),
+            15,
+        )
+    assert "already sent to studio@commercialista.example" in again["reason"]
+    assert len(server.messages) == 1

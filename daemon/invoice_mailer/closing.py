@@ -88,8 +88,10 @@ def supersede_earlier(
             if not same_document(old, new):
                 continue
             reason = f"superseded by document {new_id} ({new['name']}), which was sent"
-            if _close(config, ledger, old, DOC_SUPERSEDED, reason, clock()) is not None:
-                closed += 1
+            try:
+                closed += _close(config, ledger, old, DOC_SUPERSEDED, reason, clock()) is not None
+            except OSError as exc:  # committed: the next start's recover() finishes the move
+                log.error("document %d: its file could not be moved to closed/: %s", old["id"], exc)
     return closed
 
 

@@ -62,10 +62,10 @@ def find_partner(
 
 
 def already_sent(
-    ledger: Ledger, config: Config, document: sqlite3.Row, to: tuple[str, ...]
+    ledger: Ledger, config: Config, document: sqlite3.Row, to: tuple[str, ...], purpose: str
 ) -> sqlite3.Row | None:
-    """The earlier document with the same bytes whose customer message was sent to exactly
-    these addresses (watch.duplicates: skip), with its `sent_at`; else None.
+    """The earlier document with the same bytes whose `purpose` message (customer, or bundle)
+    was sent to exactly these addresses (watch.duplicates: skip), with its `sent_at`; else None.
 
     Same content alone is not enough: a held or failed copy never reached anyone, and the same
     file meant for another customer must reach that customer too.
@@ -76,10 +76,11 @@ def already_sent(
     for earlier in ledger.query(
         "SELECT d.id, d.name, v.to_addrs, v.sent_at FROM documents d "
         "JOIN attachments a ON a.document_id = d.id JOIN deliveries v ON v.id = a.delivery_id "
-        "WHERE d.sha256 = ? AND d.id < ? AND v.purpose = 'customer' AND v.state = ? "
+        "WHERE d.sha256 = ? AND d.id < ? AND v.purpose = ? AND v.state = ? "
         "ORDER BY v.sent_at",
         document["sha256"],
         document["id"],
+        purpose,
         SENT,
     ):
         if sorted(a.casefold() for a in json.loads(earlier["to_addrs"])) == wanted:

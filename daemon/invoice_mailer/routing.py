@@ -171,10 +171,10 @@ class Router:
         facts["to"] = list(match.addresses)
         kinds = (customer.send if customer else None) or config.customers.send
         wants = kind_class(row["kind"]) in kinds
-        earlier = already_sent(self.ledger, config, row, match.addresses) if wants else None
+        earlier = self._sent_before(row, wants, match)
         with self.ledger.transaction() as db:
             if earlier is not None:  # the same bytes already reached these same addresses
-                outcome = self._skip_duplicate(db, row, facts, earlier)
+                outcome = self._skip_duplicate(db, row, facts, *earlier)
             elif wants and match.ambiguous:
                 names = " and ".join(describe(c) for c in match.ambiguous)
                 reason = (
@@ -205,11 +205,24 @@ class Router:
             add_notice(db, now, f"{row['name']} is held: {reason}")
         return f"held: {reason}"
 
-    def _skip_duplicate(self, db: sqlite3.Connection, row, facts: dict, earlier: sqlite3.Row):
+    def _sent_before(self, row: sqlite3.Row, wants: bool, match: Match):
+        """(the earlier document, the addresses) when these bytes already reached the very
+        addresses this document would go to: its customer's, or the accountant's alone."""
+        config = self.config
+        if wants and (match.addresses or match.ambiguous or config.customers.unknown == "hold"):
+            to, purpose = match.addresses, "customer"
+        elif config.all_to.address and kind_class(row["kind"]) in config.all_to.kinds:
+            to, purpose = (config.all_to.address,), "bundle"
+        else:
+            return None
+        earlier = already_sent(self.ledger, config, row, to, purpose)
+        return None if earlier is None else (earlier, to)
+
+    def _skip_duplicate(self, db: sqlite3.Connection, row, facts, earlier, to: tuple[str, ...]):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(earlier["sent_at"]))
         reason = (
             f"same content as document {earlier['id']} ({earlier['name']}), already sent to "
-            f"{', '.join(facts['to'])} on {when}; not sent again"
+            f"{', '.join(to)} on {when}; not sent again"
         )
         self._save(db, row["id"], DOC_DONE, reason, facts)
         db.execute("UPDATE documents SET duplicate_of = ? WHERE id = ?", (earlier["id"], row["id"]))
