@@ -206,6 +206,9 @@ def test_escape_sequences_in_file_names_are_shown_not_obeyed(tmp_path):
     assert retried.returncode == 0, retried.stderr
     assert "\x1b" not in retried.stdout + retried.stderr
     assert "routed again: #1 Fattura_7_2026_C9\\x1b[2J" in retried.stdout
+    dismissed = run_cli("-c", str(config), "dismiss", "1", "--note", "x")  # taken now, not held
+    assert dismissed.returncode == 1
+    assert "\x1b" not in dismissed.stderr and "#1 Fattura_7_2026_C9\\x1b[2J" in dismissed.stderr
 
 
 def test_a_document_id_out_of_range_is_a_usage_error(tmp_path):

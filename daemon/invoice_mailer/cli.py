@@ -180,6 +180,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_dismiss(args: argparse.Namespace) -> int:
     from .closing import dismiss
+    from .errors import NothingMatched
     from .statusview import visible
 
     if not args.note.strip():
@@ -187,7 +188,11 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
             "invoice-mailer: dismiss: --note must say why (it stays in the ledger)", file=sys.stderr
         )
         return 2
-    done = dismiss(_load(args), args.id, args.note)
+    try:
+        done = dismiss(_load(args), args.id, args.note)
+    except NothingMatched as exc:  # it names the file: shown with control characters escaped
+        print(visible(f"invoice-mailer: {exc}"), file=sys.stderr)
+        return exc.exit_status
     print(visible(f"dismissed: {done.label} (it was {done.was}: {done.reason})"))
     print(visible(f"it will not be sent; its file is kept in {done.path}"))
     return 0
