@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import content, storage
+from . import storage, taking
 from .config import Config
 from .errors import DocumentError, InvoiceMailerError, NothingMatched
 from .ledger import (
@@ -279,14 +280,13 @@ def _requeue_document(
 
 
 def _still_unsendable(config: Config, kind: str, path: Path) -> str | None:
-    """The intake's checks again: a retry must not send what the intake would refuse."""
+    """The intake's very check again (taking.check): a retry must not send what the intake
+    refuses, and a file that trips the checker is refused the same way, not a crash."""
     try:
         with open(path, "rb") as stream:
-            size = path.stat().st_size
-            limit = config.smtp.max_message_size
-            if size > limit:
-                return f"the file is {size:,} bytes, over smtp.max_message_size ({limit:,})"
-            content.check_document(kind, stream, size)
+            taking.check(
+                kind, stream, os.fstat(stream.fileno()).st_size, config.smtp.max_message_size
+            )
     except FileNotFoundError:
         return f"{path} is missing"
     except DocumentError as exc:

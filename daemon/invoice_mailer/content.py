@@ -140,8 +140,6 @@ def _feed(stream: BinaryIO, head: bytes, target: object, encoding: str | None) -
     except ExternalReferenceForbidden:
         reason = "XML refers to an external file, which is refused for safety"
         raise UnsafeDocument(reason) from None
-    except LookupError as exc:  # an encoding declaration Python does not know
-        raise DocumentError(f"XML declares an unknown encoding ({exc})") from None
 
 
 def _may_be_windows_1252(head: bytes) -> bool:

@@ -52,7 +52,8 @@ def check(kind: str, stream: BinaryIO, size: int, limit: int) -> None:
     except (LookupError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
         # A file that trips the checker (an XML declaring an unknown encoding raises
         # LookupError) must end in failed/, not stop the service on every start.
-        log.warning("the check of a %s file failed unexpectedly", kind, exc_info=True)
+        debug = log.isEnabledFor(logging.DEBUG)  # the traceback with --verbose only
+        log.warning("the check of a %s file failed unexpectedly", kind, exc_info=debug)
         raise DocumentError(f"the file cannot be read as {kind.upper()}: {exc}") from None
 
 
