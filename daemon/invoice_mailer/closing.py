@@ -80,10 +80,12 @@ def supersede_earlier(
             continue
         for old in ledger.query(
             "SELECT * FROM documents WHERE state IN (?, ?) AND id < ? AND moving_to IS NULL "
-            "ORDER BY id",
+            "AND (name = ? OR number = ?) ORDER BY id",
             DOC_HELD,
             DOC_FAILED,
             new_id,
+            new["name"],
+            new["number"],
         ):
             if not same_document(old, new):
                 continue
