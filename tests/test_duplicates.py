@@ -230,3 +230,25 @@ def test_the_same_file_already_in_a_sent_accountant_bundle_is_not_bundled_again(
         )
     assert "already sent to studio@commercialista.example" in again["reason"]
     assert len(server.messages) == 1
+
+
+def test_dismiss_closes_a_failure_and_keeps_its_files_and_reason(tmp_path, server):
+    book = write_address_book(tmp_path / "clienti.csv", [BETA])
+    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    name = "Fattura_60_2026_C007.pdf"
+    failed = tmp_path / "state" / "failed"
+    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    with ServiceProcess(config):
+        drop(tmp_path / "export", name, make_pdf())
+        wait_until(lambda: (failed / f"{name}.reason.txt").exists(), 15)
+        dismissed = run_cli("-c", str(config), "dismiss", "#1", "--note", "consegnata a mano")
+    assert dismissed.returncode == 0, dismissed.stderr
+    assert f"dismissed: #1 {name} (it was failed: 550 5.1.1 user unknown" in dismissed.stdout
+    (kept,) = (tmp_path / "state" / "closed").rglob(name)
+    assert kept.with_name(f"{name}.reason.txt").exists()
+    note = kept.with_name(f"{name}.closed.txt").read_text()
+    assert "dismissed by hand: consegnata a mano (it was failed: 550 5.1.1" in note
+    assert not (failed / name).exists() and not (failed / f"{name}.reason.txt").exists()
+    report = status_json(config)
+    assert report["failed"] == [] and report["counts"]["documents"] == {"dismissed": 1}
+    assert run_cli("-c", str(config), "retry", "--failed").returncode == 1

@@ -110,7 +110,7 @@ def dismiss(
                 f"no document with id {document_id}; `invoice-mailer status` lists them"
             )
         label = f"#{row['id']} {row['name']}"
-        failed = ledger.one(f"SELECT 1 FROM ({FAILED_DOCUMENTS}) WHERE id = ?", document_id)
+        failed = ledger.one(f"SELECT failure FROM ({FAILED_DOCUMENTS}) WHERE id = ?", document_id)
         if row["state"] not in DISMISSABLE and failed is None:
             states = " or ".join(DISMISSABLE)
             raise NothingMatched(f"{label} is {row['state']}, not {states}: nothing to dismiss")
@@ -119,19 +119,27 @@ def dismiss(
             # Still in the spool: the running service's archive is filing it right now.
             raise NothingMatched(f"{label} is being filed as failed; try again in a moment")
         was = DOC_FAILED if failed is not None else row["state"]
+        before = (failed["failure"] if failed is not None else row["reason"]) or "no reason given"
         reason = f"dismissed by hand: {note.strip()}"
-        path = _close(config, ledger, row, DOC_DISMISSED, reason, clock())
+        path = _close(config, ledger, row, DOC_DISMISSED, reason, clock(), (was, before))
         if path is None:
             raise NothingMatched(f"{label} changed meanwhile; look at `invoice-mailer status`")
-        return Closed(label, was, row["reason"] or "no reason recorded", path, running)
+        return Closed(label, was, before, path, running)
 
 
 def _close(
-    config: Config, ledger: Ledger, row: sqlite3.Row, state: str, why: str, now: float
+    config: Config,
+    ledger: Ledger,
+    row: sqlite3.Row,
+    state: str,
+    why: str,
+    now: float,
+    before: tuple[str, str | None] | None = None,
 ) -> Path | None:
-    """Record the closing and the intent to move, then move; None if the row changed."""
-    was = f"it was {row['state']}: {row['reason']}" if row["reason"] else f"it was {row['state']}"
-    reason = f"{why} ({was})"
+    """Record the closing and the intent to move, then move; None if the row changed.
+    `before`: (state, reason) as the admin knew it, kept in the new reason as history."""
+    was, was_why = before or (row["state"], row["reason"])
+    reason = f"{why} (it was {was}: {was_why})" if was_why else f"{why} (it was {was})"
     source = config.state_dir / row["location"]
     day = datetime.datetime.fromtimestamp(now)
     folder = config.state_dir / CLOSED / f"{day:%Y}" / f"{day:%m}"
