@@ -136,7 +136,8 @@ def render_text(report: dict[str, Any]) -> str:
         lines += _document_lines(report["held"], held)
         lines += _wrap(
             "Add the customer to the address book (reloaded by itself); after other changes: "
-            "`invoice-mailer retry --held`.",
+            "`invoice-mailer retry --held`; to close one without sending it: "
+            '`invoice-mailer dismiss ID --note "why"`.',
             2,
         )
     if report["failed"] or report["failed_messages"]:
@@ -144,7 +145,11 @@ def render_text(report: dict[str, Any]) -> str:
         lines += _document_lines(report["failed"], failed)
         for entry in report["failed_messages"]:
             lines += _message_lines(entry, entry["last_error"] or "unknown reason")
-        lines += _wrap("After fixing the cause: `invoice-mailer retry --failed` (or retry ID).", 2)
+        lines += _wrap(
+            "After fixing the cause: `invoice-mailer retry --failed` (or retry ID); if it was "
+            'dealt with otherwise: `invoice-mailer dismiss ID --note "why"`.',
+            2,
+        )
     if report["deferred"]:
         lines += ["", "To be sent again (deferred):"]
         for entry in report["deferred"]:
