@@ -42,9 +42,12 @@ def test_bad_rows_are_reported_with_their_line_and_the_good_one_still_routes(tmp
         "C004;Verdi S.n.c.;;;09876543210;",
     )
 
-    assert len(book) == 1
-    assert book.by_code("C001").addresses("pec") == ("rossi@pec.rossi.it",)
-    assert book.skipped == 3
+    # c001 on line 4 is valid but repeats line 2's code: both stay, and that code is ambiguous.
+    assert len(book) == 2
+    assert book.by_code("C001") is None
+    assert [c.line for c in book.find("code", "C001")] == [2, 4]
+    assert book.by_vat("IT01234567890").addresses("pec") == ("rossi@pec.rossi.it",)
+    assert book.skipped == 2
     assert [(p.line, p.key) for p in book.problems] == [
         (3, "Email"),
         (4, "Codice"),
@@ -54,7 +57,10 @@ def test_bad_rows_are_reported_with_their_line_and_the_good_one_still_routes(tmp
         "line 3, Email: expected one e-mail address like name@example.it, got 'mario@'"
         " (customer C002 left out)"
     )
-    assert "already used on line 2" in str(book.problems[1])
+    assert str(book.problems[1]) == (
+        "line 4, Codice: code c001 is already used on line 2 (C001 Rossi S.r.l.): documents "
+        "identified by it are held as ambiguous until one row is corrected"
+    )
     assert "no e-mail or PEC address" in str(book.problems[2])
     # A bad row is left out entirely: neither its code nor its P.IVA leads anywhere.
     assert book.by_code("C002") is None
@@ -169,13 +175,14 @@ def test_vat_with_and_without_it_and_spaces(tmp_path):
         "C005;E;e@e.it;;IT123;",
     )
 
-    assert book.by_vat("01234567890").code == "C001"
-    assert book.by_vat("IT01234567890").tax_code == "RSSMRA80A01H501U"
-    assert book.by_tax_code("RSSMRA80A01H501U ").code == "C001"
+    # C004 repeats C001's P.IVA with other addresses: both stay, and that P.IVA is ambiguous.
+    assert [c.code for c in book.find("vat", "01234567890")] == ["C001", "C004"]
+    assert book.by_vat("IT01234567890") is None
+    assert book.by_tax_code("RSSMRA80A01H501U ").vat == "IT01234567890"
     assert book.by_vat("IT 09876543210").code == "C002"
     assert book.by_vat("DE123456789").code == "C003"
     assert [(p.line, p.key) for p in book.problems] == [(5, "PartitaIVA"), (6, "PartitaIVA")]
-    assert "already belongs to customer C001 (line 2)" in str(book.problems[0])
+    assert "P.IVA IT01234567890 is already used on line 2 (C001 A)" in str(book.problems[0])
     assert "expected a P.IVA like IT01234567890" in str(book.problems[1])
 
 
@@ -339,6 +346,27 @@ def test_explicit_encoding_that_does_not_fit_names_the_line(tmp_path):
     config = CsvConfig(encoding="utf-8")
     with pytest.raises(ConfigError, match=r"line 3, the text is not utf-8 \(byte"):
         load_address_book(path, config)
+
+
+def test_a_key_shared_by_two_rows_is_reported_with_both_lines(tmp_path):
+    book = csv_book(
+        tmp_path,
+        "C001;Rossi;a@rossi.it;;;RSSMRA80A01H501U",
+        "C002;Rossi bis;b@rossi.it;;;rssmra80a01h501u",
+        "C003;Verdi;v@verdi.it;;IT09876543210;",
+        "C004;Verdi (sede);V@verdi.it;;09876543210;",
+    )
+    assert len(book) == 4 and book.skipped == 0
+    assert [str(p) for p in book.problems] == [
+        "line 3, CodiceFiscale: codice fiscale RSSMRA80A01H501U is already used on line 2 "
+        "(C001 Rossi): documents identified by it are held as ambiguous until one row is "
+        "corrected",
+        "line 5, PartitaIVA: P.IVA IT09876543210 is already used on line 4 (C003 Verdi): the "
+        "same addresses, so they count as one customer",
+    ]
+    assert [c.code for c in book.find("tax_code", "RSSMRA80A01H501U")] == ["C001", "C002"]
+    assert book.by_tax_code("RSSMRA80A01H501U") is None
+    assert book.by_vat("IT09876543210").code == "C003"  # one customer listed twice
 
 
 def test_excel_sep_line_sets_the_delimiter(tmp_path):

@@ -52,7 +52,7 @@ def test_retry_failed_sends_what_the_server_refused_before(tmp_path, server):
 
         server.reset_faults()  # the customer's mailbox exists now
         retried = run_cli("-c", str(config), "retry", "--failed")
-        assert retried.returncode == 0, retried.stderr
+        assert retried.returncode == 1, retried.stderr  # one of the two could not be retried
         assert f"queued again: #1 {refused} (it had failed: 550 5.1.1 user unknown" in (
             retried.stdout
         )
@@ -227,3 +227,56 @@ def test_retry_failed_sends_a_refused_accountant_bundle_again(tmp_path, server):
         assert [a.get_filename() for a in bundle.message.iter_attachments()] == [
             "Fattura_3_2026_C001.pdf"
         ]
+
+
+def test_one_document_that_cannot_be_retried_does_not_stop_the_others(tmp_path, server):
+    book = write_address_book(tmp_path / "clienti.csv", [ROSSI, BETA])
+    customers = {"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "0.5s"}
+    config = service_config(tmp_path, server, customers=customers)
+    refused, odd = "Fattura_31_2026_C002.pdf", "IT01234567890_00031.xml"
+    failed = tmp_path / "state" / "failed"
+    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    odd_xml = b'<?xml version="1.0" encoding="x-unheard-of"?><FatturaElettronica/>'
+    with ServiceProcess(config) as service:
+        drop(tmp_path / "export", odd, odd_xml)  # taken first: retried first
+        wait_until(lambda: (failed / f"{odd}.reason.txt").exists(), 15)
+        drop(tmp_path / "export", refused, make_pdf())
+        wait_until(lambda: (failed / f"{refused}.reason.txt").exists(), 15)
+        server.reset_faults()
+
+        retried = run_cli("-c", str(config), "retry", "--failed")
+        assert retried.returncode == 1, retried.stderr  # one could not be retried
+        assert "unexpected error" not in retried.stderr and "Traceback" not in retried.stderr
+        assert (
+            f"not retried: #1 {odd} still cannot be sent: the file cannot be read as XML: "
+            "unknown encoding: x-unheard-of"
+        ) in retried.stderr
+        assert f"queued again: #2 {refused}" in retried.stdout
+        (received,) = server.wait_for_messages(1, timeout=15)  # what was printed happened
+        assert [a.get_filename() for a in received.message.iter_attachments()] == [refused]
+        assert state_of(service, odd) == "failed" and (failed / odd).exists()
+
+
+def test_status_and_retry_failed_agree_on_a_failure_not_yet_filed(tmp_path, server):
+    book = write_address_book(tmp_path / "clienti.csv", [BETA])
+    config = service_config(
+        tmp_path,
+        server,
+        customers={"address_book": str(book)},
+        all_to={"address": "studio@commercialista.example", "session_gap": "1h"},
+    )
+    name = "Fattura_40_2026_C002.pdf"
+    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    with ServiceProcess(config) as service:
+        drop(tmp_path / "export", name, make_pdf())
+        # Refused, but still in the spool: the accountant's session (1 h) is open.
+        wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'failed'"), 15)
+    shown = run_cli("-c", str(config), "status")
+    assert f"Failed (1 document(s)):\n  #1     {name}" in shown.stdout
+    assert "550 5.1.1 user unknown" in shown.stdout
+
+    server.reset_faults()
+    retried = run_cli("-c", str(config), "retry", "--failed")
+    assert retried.returncode == 0, retried.stderr
+    assert f"queued again: #1 {name} (it had failed: 550 5.1.1 user unknown" in retried.stdout
+    assert "Failed" not in run_cli("-c", str(config), "status").stdout

@@ -203,3 +203,24 @@ def test_the_sent_message_is_kept_beside_the_document_only_with_keep_eml(tmp_pat
             assert kept is None
     finally:
         bench.close()
+
+
+def test_recover_finishes_closing_a_dismissed_document_that_a_crash_interrupted(bench):
+    """`dismiss` (and superseding) commit "closed, moving to closed/" before the file moves."""
+    document = bench.add_invoice()
+    row = bench.ledger.document(document)
+    target = f"closed/2026/03/{row['name']}"
+    with bench.ledger.transaction() as db:
+        db.execute(
+            "UPDATE documents SET state = 'dismissed', reason = 'dismissed by hand: x', "
+            "moving_to = ? WHERE id = ?",
+            (target, document),
+        )
+    (bench.config.state_dir / "closed" / "2026" / "03").mkdir(parents=True)
+
+    assert bench.archive.recover() == 1
+    after = bench.ledger.document(document)
+    assert (after["state"], after["location"], after["moving_to"]) == ("dismissed", target, None)
+    assert (bench.config.state_dir / target).read_bytes().startswith(b"%PDF-")
+    assert not (bench.config.state_dir / row["location"]).exists()
+    assert bench.archive.step() == 0  # never filed as sent or failed afterwards

@@ -169,6 +169,19 @@ def test_vat_and_tax_code_lookups(tmp_path, facts, code):
     assert match(tmp_path, facts).customer.code == code
 
 
+def test_a_key_on_two_rows_is_ambiguous_and_never_guessed(tmp_path):
+    config = config_for(tmp_path)
+    one = Customer("C1", "Rossi", emails=("a@rossi.example",), tax_code="RSSMRA80A01H501U", line=2)
+    two = Customer("C2", "Rossi bis", emails=("b@rossi.example",), tax_code="RSSMRA80A01H501U")
+    found = find_customer(config, AddressBook([one, two]), {"xml_tax_code": "RSSMRA80A01H501U"})
+    assert (found.customer, found.addresses, found.ambiguous) == (None, (), (one, two))
+    assert found.looked_up == "Codice Fiscale RSSMRA80A01H501U"
+    # The same customer listed twice (the same addresses) is one customer.
+    twin = Customer("C3", "Rossi", emails=("A@rossi.example",), tax_code="RSSMRA80A01H501U")
+    found = find_customer(config, AddressBook([one, twin]), {"xml_tax_code": "rssmra80a01h501u"})
+    assert (found.customer, found.addresses, found.ambiguous) == (one, ("a@rossi.example",), ())
+
+
 def test_the_official_sample_is_found_by_its_codice_fiscale(tmp_path):
     config = config_for(tmp_path)
     data = sample_bytes("IT01234567890_FPR01.xml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def test_status_lists_held_failed_deferred_and_sent(office):
     assert str(reason_file) in failed and reason_file.exists()
     deferred = text.split("To be sent again (deferred):")[1].split("\n\n")[0]
     assert DEFERRED in deferred and "to gamma@gamma.example" in deferred
-    assert "451 4.3.0 mailbox busy" in deferred and "next attempt" in deferred
+    assert "451 4.3.0 mailbox busy" in deferred
+    assert re.search(r"next try at \d\d:\d\d(;| on \d{4}-\d\d-\d\d;)", deferred), deferred
     last_sent = text.split("Last sent:")[1]
     assert f"{SENT} → mario@rossi.example" in last_sent
     # 80 columns; only full paths, which must stay copyable, may be longer.
@@ -173,3 +175,49 @@ def test_long_names_are_shortened_in_the_middle_keeping_the_end():
     short = fit(name, 40)
     assert len(short) == 40 and short.startswith("Fattura_2026") and short.endswith("_C042.pdf")
     assert fit("short.pdf", 40) == "short.pdf"
+
+
+@pytest.mark.parametrize("text", ['"', "%", "%_%", "\\", "[]"])
+def test_find_searches_the_text_literally_not_the_stored_json(office, text):
+    # '"' and "[]" are in every stored recipient list, "%" and "_" are LIKE wildcards: none of
+    # these texts is in a name, number, customer or address here, so nothing matches.
+    shown = run_cli("-c", str(office.config), "status", "--find", text)
+    assert shown.returncode == 1, shown.stdout
+    assert "No document matches" in shown.stdout
+    underscore = gather(load_config(office.config), find="_124_")
+    assert [d["name"] for d in underscore["documents"]] == [FAILED]
+
+
+def test_escape_sequences_in_file_names_are_shown_not_obeyed(tmp_path):
+    book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
+    name = "Fattura_7_2026_C9\x1b[2J\x1b]0;pwned\x07.pdf"
+    with SmtpTestServer("none") as server:
+        config = service_config(tmp_path, server, customers={"address_book": str(book)})
+        with ServiceProcess(config) as service:
+            drop(tmp_path / "export", name, make_pdf())
+            wait_until(lambda: service.query("SELECT 1 FROM documents WHERE state = 'held'"), 15)
+    shown = run_cli("-c", str(config), "status")
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "Fattura_7_2026_C9\\x1b[2J\\x1b]0;pwned\\x07.pdf" in shown.stdout
+    found = run_cli("-c", str(config), "status", "--find", "pwned")
+    assert "\x1b" not in found.stdout and "C9\\x1b[2J" in found.stdout
+    retried = run_cli("-c", str(config), "retry", "1")
+    assert retried.returncode == 0, retried.stderr
+    assert "\x1b" not in retried.stdout + retried.stderr
+    assert "routed again: #1 Fattura_7_2026_C9\\x1b[2J" in retried.stdout
+    dismissed = run_cli("-c", str(config), "dismiss", "1", "--note", "x")  # taken now, not held
+    assert dismissed.returncode == 1
+    assert "\x1b" not in dismissed.stderr and "#1 Fattura_7_2026_C9\\x1b[2J" in dismissed.stderr
+
+
+def test_a_document_id_out_of_range_is_a_usage_error(tmp_path):
+    config = write_config(tmp_path)
+    Ledger(tmp_path / "state").close()
+    for command in ("retry", "dismiss"):
+        extra = ["--note", "x"] if command == "dismiss" else []
+        for bad in ("99999999999999999999", "0", "-3", "1e3", "٣"):
+            result = run_cli("-c", str(config), command, *extra, "--", bad)
+            assert result.returncode == 2, (command, bad, result.stderr)
+            assert "expected a document id like 12" in result.stderr
+            assert "Traceback" not in result.stderr and "unexpected" not in result.stderr

@@ -7,22 +7,18 @@ a 300-row export must not stop the invoices of the other 299 customers.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import yamlsource as ys
+from .addressbook_fields import PARSERS, normalise_tax_code, normalise_vat
 from .addressbook_files import Row, csv_rows, yaml_rows
-from .config import KINDS, CsvConfig
+from .config import CsvConfig
 from .errors import ConfigError, Problem
 
 log = logging.getLogger(__name__)
-
-_PREFER = {"pec": "pec", "email": "email", "e-mail": "email", "mail": "email"}
-_VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,12}")
-_TAX_CODE = re.compile(r"[A-Z0-9]{11,16}")  # FatturaPA's CodiceFiscaleType
 
 
 @dataclass(frozen=True)
@@ -44,19 +40,12 @@ class Customer:
         return first or second
 
 
-def normalise_vat(value: str) -> str:
-    """'it 012.345.678 90' → 'IT01234567890', the form FatturaPA writes (IdPaese + IdCodice)."""
-    vat = re.sub(r"[\s.\-]", "", str(value)).upper()
-    return "IT" + vat if re.fullmatch(r"[0-9]{11}", vat) else vat
-
-
-def normalise_tax_code(value: str) -> str:
-    """Codice fiscale as FatturaPA writes it: upper case, no spaces."""
-    return re.sub(r"\s", "", str(value)).upper()
-
-
 class AddressBook:
-    """Customers indexed by code, P.IVA, codice fiscale and address, plus the rows left out."""
+    """Customers indexed by code, P.IVA, codice fiscale and address, plus the rows left out.
+
+    A key written on two rows is never guessed: `find` returns both customers and routing holds
+    the document as ambiguous. Rows that agree on every address are one customer listed twice.
+    """
 
     def __init__(
         self,
@@ -67,27 +56,31 @@ class AddressBook:
         self.customers = tuple(customers)
         self.problems = list(problems)
         self.skipped = skipped  # rows left out; a row may have more than one problem
-        self._codes: dict[str, Customer] = {}
-        self._vats: dict[str, Customer] = {}
-        self._tax_codes: dict[str, Customer] = {}
+        self._index: dict[str, dict[str, list[Customer]]] = {key: {} for key in KEYS}
         self._emails: dict[str, Customer] = {}
         for customer in self.customers:
-            self._codes.setdefault(_code_key(customer.code), customer)
-            if customer.vat:
-                self._vats.setdefault(customer.vat, customer)
-            if customer.tax_code:
-                self._tax_codes.setdefault(customer.tax_code, customer)
+            for key, value in keys_of(customer):
+                self._index[key].setdefault(value, []).append(customer)
             for address in customer.pecs + customer.emails:
                 self._emails.setdefault(address.casefold(), customer)
 
+    def find(self, key: str, value: str) -> tuple[Customer, ...]:
+        """Every customer `value` names (key: code, vat or tax_code), each set of addresses once."""
+        normal = {"code": _code_key, "vat": normalise_vat, "tax_code": normalise_tax_code}[key]
+        found = self._index[key].get(normal(value), []) if value else []
+        distinct: dict[tuple, Customer] = {}
+        for customer in found:
+            distinct.setdefault(same_addresses_key(customer), customer)
+        return tuple(distinct.values())
+
     def by_code(self, code: str) -> Customer | None:
-        return self._codes.get(_code_key(code))
+        return _one(self.find("code", code))
 
     def by_vat(self, vat: str) -> Customer | None:
-        return self._vats.get(normalise_vat(vat)) if vat else None
+        return _one(self.find("vat", vat))
 
     def by_tax_code(self, tax_code: str) -> Customer | None:
-        return self._tax_codes.get(normalise_tax_code(tax_code)) if tax_code else None
+        return _one(self.find("tax_code", tax_code))
 
     def by_email(self, address: str) -> Customer | None:
         return self._emails.get(address.strip().casefold())
@@ -97,6 +90,39 @@ class AddressBook:
 
     def __iter__(self) -> Iterator[Customer]:
         return iter(self.customers)
+
+
+KEYS = ("code", "vat", "tax_code")
+_KEY_LABELS = {"code": "code", "vat": "P.IVA", "tax_code": "codice fiscale"}
+
+
+def keys_of(customer: Customer) -> list[tuple[str, str]]:
+    """The lookup keys a customer's row gives, in the form the index holds them."""
+    pairs = [("code", _code_key(customer.code))]
+    pairs += [
+        (key, getattr(customer, key)) for key in ("vat", "tax_code") if getattr(customer, key)
+    ]
+    return pairs
+
+
+def same_addresses_key(customer: Customer) -> tuple:
+    """Rows equal in this are one customer listed twice: the same mail goes to the same places."""
+    return (
+        frozenset(a.casefold() for a in customer.emails),
+        frozenset(a.casefold() for a in customer.pecs),
+        customer.send,
+        customer.prefer,
+    )
+
+
+def _one(customers: tuple[Customer, ...]) -> Customer | None:
+    return customers[0] if len(customers) == 1 else None
+
+
+def describe(customer: Customer) -> str:
+    """A customer as the admin finds it in the address book: code, name and line."""
+    name = f" {customer.name}" if customer.name else ""
+    return f"{customer.code}{name} (line {customer.line})"
 
 
 def _code_key(code: str) -> str:
@@ -116,28 +142,26 @@ def load_address_book(path: Path, csv: CsvConfig) -> AddressBook:
 
 
 def _assemble(rows: list[Row]) -> AddressBook:
-    """Validate each row, then the rules across rows; the first row of a code wins."""
+    """Validate each row, then the rules across rows: a key on two rows is reported with both
+    lines (and such documents are held as ambiguous), never resolved by the order of rows."""
     customers: list[Customer] = []
     problems: list[Problem] = []
-    codes: dict[str, int] = {}
-    vats: dict[str, Customer] = {}
+    left_out_codes: dict[str, int] = {}
+    seen: dict[tuple[str, str], Customer] = {}
     skipped = 0
     for row in rows:
         customer = _customer(row) if row.values else None
         if customer is not None:
-            earlier = codes.get(_code_key(customer.code))
-            other = vats.get(customer.vat) if customer.vat else None
+            earlier = left_out_codes.get(_code_key(customer.code))
             if earlier is not None:
-                row.problem("code", f"code {customer.code} is already used on line {earlier}")
-            elif other is not None:
-                message = f"P.IVA {customer.vat} already belongs to customer {other.code}"
-                row.problem("vat", f"{message} (line {other.line})")
-        # A bad row still claims its code, so that a later duplicate cannot take its mail.
+                # The row left out may be the real owner: its code must not reach another.
+                message = f"code {customer.code} is already used on line {earlier} (a row left out)"
+                row.problem("code", message)
         code = row.values.get("code")
-        if isinstance(code, str) and code.strip():
-            codes.setdefault(_code_key(code), row.line)
         if row.problems:
             skipped += 1
+            if isinstance(code, str) and code.strip():
+                left_out_codes.setdefault(_code_key(code), row.line)
             who = f"customer {code.strip()}" if isinstance(code, str) and code.strip() else "row"
             row.problems.sort(key=lambda p: p.line or 0)
             problems += [
@@ -145,15 +169,31 @@ def _assemble(rows: list[Row]) -> AddressBook:
             ]
         elif customer is not None:
             customers.append(customer)
-            if customer.vat:
-                vats[customer.vat] = customer
+            problems += _shared_keys(row, customer, seen)
+    problems.sort(key=lambda p: p.line or 0)
     return AddressBook(customers, problems, skipped)
+
+
+def _shared_keys(row: Row, customer: Customer, seen: dict[tuple[str, str], Customer]):
+    """A problem for each key of `customer` that an earlier row already has."""
+    for key, value in keys_of(customer):
+        other = seen.setdefault((key, value), customer)
+        if other is customer:
+            continue
+        shown = customer.code if key == "code" else value
+        whose = f"{other.code} {other.name}".strip()
+        what = f"{_KEY_LABELS[key]} {shown} is already used on line {other.line} ({whose})"
+        if same_addresses_key(other) == same_addresses_key(customer):
+            outcome = "the same addresses, so they count as one customer"
+        else:
+            outcome = "documents identified by it are held as ambiguous until one row is corrected"
+        yield Problem(row.lines.get(key, row.line), row.keys.get(key, key), f"{what}: {outcome}")
 
 
 def _customer(row: Row) -> Customer | None:
     """Build the customer of `row`, or record on the row what is wrong with it."""
     parsed: dict[str, Any] = {}
-    for name, parse in _PARSERS.items():
+    for name, parse in PARSERS.items():
         try:
             parsed[name] = parse(row.values.get(name), row.from_excel)
         except ys.Invalid as exc:
@@ -165,98 +205,3 @@ def _customer(row: Row) -> Customer | None:
         return None
     emails, pecs = parsed.pop("email"), parsed.pop("pec")
     return Customer(emails=emails, pecs=pecs, line=row.line, **parsed)
-
-
-def _cell(value: Any, exact: bool = False) -> str:
-    """A CSV cell or YAML scalar as trimmed text.
-
-    `exact` refuses YAML numbers: unquoted, 042 is read as octal 34 and 00042 as 42, and a
-    customer code that changes silently could send an invoice to someone else.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = {list: "a list", dict: "a mapping"}.get(type(value), repr(value))
-        raise ys.Invalid(f"expected text, got {kind}")
-    if exact:
-        raise ys.Invalid(f'write it in quotes ("{value}"): YAML reads unquoted numbers as numbers')
-    return str(value)
-
-
-def _items(value: Any, separators: str) -> list[str]:
-    """A YAML list, or one cell holding several values (Excel has no lists)."""
-    values = value if isinstance(value, list) else [value]
-    return [part.strip() for v in values for part in re.split(separators, _cell(v)) if part.strip()]
-
-
-def _code(value: Any, _excel: bool) -> str:
-    code = _cell(value, exact=True)
-    if not code:
-        raise ys.Invalid("is empty: every customer needs a code")
-    if re.search(r"[\x00-\x1f\x7f]", code):
-        raise ys.Invalid("must be on one line (it may end up in a mail subject)")
-    return code
-
-
-def _name(value: Any, _excel: bool) -> str:
-    # A name reaches mail headers through the templates: no line breaks, ever.
-    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", _cell(value)).split())
-
-
-def _addresses(value: Any, _excel: bool) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(ys.check_address(item) for item in _items(value, r"[;,]")))
-
-
-def _excel_digits(number: str, excel: bool) -> str:
-    # Excel stores 01234567890 as a number and writes it back as 1234567890.
-    lost_zeros = excel and re.fullmatch(r"[0-9]{8,10}", number)
-    return number.zfill(11) if lost_zeros else number
-
-
-def _vat(value: Any, excel: bool) -> str | None:
-    raw = _cell(value, exact=True)
-    if not raw:
-        return None
-    vat = normalise_vat(_excel_digits(re.sub(r"[\s.\-]", "", raw), excel))
-    if not _VAT.fullmatch(vat) or (vat.startswith("IT") and not re.fullmatch(r"IT[0-9]{11}", vat)):
-        raise ys.Invalid(f"expected a P.IVA like IT01234567890 or 01234567890, got {raw!r}")
-    return vat
-
-
-def _tax_code(value: Any, excel: bool) -> str | None:
-    raw = _cell(value, exact=True)
-    if not raw:
-        return None
-    tax_code = _excel_digits(normalise_tax_code(raw), excel)
-    if not _TAX_CODE.fullmatch(tax_code):
-        raise ys.Invalid(f"expected a codice fiscale (11 to 16 letters and digits), got {raw!r}")
-    return tax_code
-
-
-def _send(value: Any, _excel: bool) -> tuple[str, ...] | None:
-    kinds = [kind.lower() for kind in _items(value, r"[\s;,+]+")]
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown:
-        raise ys.Invalid(f"expected {' and/or '.join(KINDS)}, got {unknown[0]!r}")
-    return tuple(kind for kind in KINDS if kind in kinds) or None
-
-
-def _prefer(value: Any, _excel: bool) -> str | None:
-    word = _cell(value).lower()
-    if word and word not in _PREFER:
-        raise ys.Invalid(f"expected pec or email, got {_cell(value)!r}")
-    return _PREFER.get(word)
-
-
-_PARSERS = {
-    "code": _code,
-    "name": _name,
-    "email": _addresses,
-    "pec": _addresses,
-    "vat": _vat,
-    "tax_code": _tax_code,
-    "send": _send,
-    "prefer": _prefer,
-}

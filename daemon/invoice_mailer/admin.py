@@ -1,4 +1,5 @@
-"""`retry` and `flush`: the admin's hands on the queue, through the ledger only.
+"""`retry`: the admin's hands on the queue, through the ledger only (`flush` is in sessions,
+`dismiss` in closing).
 
 The running service looks at the ledger at least once a second, so a change made here is acted
 on within a second; with the service stopped it is acted on at the next start. No second
@@ -15,26 +16,27 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import content, sessions, storage
+from . import storage, taking
 from .config import Config
-from .errors import DocumentError, NothingMatched
+from .errors import DocumentError, InvoiceMailerError, NothingMatched
 from .ledger import (
     DOC_FAILED,
     DOC_HELD,
     DOC_ROUTED,
     DOC_TAKEN,
     FAILED_CUSTOMER_DELIVERY,
-    QUEUED,
     Ledger,
+    failed_documents,
 )
 from .lock import is_running
-from .messages import new_message_id
+from .planning import replan_message
 
 log = logging.getLogger(__name__)
 
@@ -76,48 +78,73 @@ def retry(
     clock: Callable[[], float] = time.time,
 ) -> RetryOutcome:
     """Put documents back in the queue: given IDs, every failed or held one; with nothing
-    chosen, make deferred messages (and a paused queue's check) due now."""
+    chosen, make deferred messages (and a paused queue's check) due now.
+
+    Each document is retried in its own transaction: one that cannot be (a file that no longer
+    opens, a disk error) is reported in `skipped` and the others go on.
+    """
     outcome = RetryOutcome()
     with _open(config, "retry") as ledger:
-        running = outcome.running = is_running(config.state_dir)
-        chosen = _chosen(ledger, ids, failed, held, running)
-        everything_due = not (ids or failed or held)
+        outcome.running = is_running(config.state_dir)
+        for row in _chosen(ledger, ids, failed, held):
+            if row["id"] not in outcome.handled:
+                _retry_one(ledger, config, row, clock(), outcome)
         with ledger.transaction() as db:
             now = clock()
-            for row in chosen:
-                if row["id"] not in outcome.handled:
-                    _retry_document(db, config, row, now, running, outcome)
             if failed:
                 for row in db.execute(
                     "SELECT * FROM deliveries WHERE state = 'failed' AND purpose IN "
                     "('bundle', 'alert') ORDER BY id"
                 ).fetchall():
-                    _requeue_message(db, config, row, now, outcome)
-            if everything_due:
+                    _resend(db, config, row, now, outcome)
+            if not (ids or failed or held):
                 outcome.due_now = db.execute(
                     "UPDATE deliveries SET next_attempt_at = ? WHERE state IN "
                     "('deferred', 'sending') AND next_attempt_at > ?",
                     (now, now),
                 ).rowcount
-            if everything_due or outcome.anything:
+            if not (ids or failed or held) or outcome.anything:
                 outcome.unpaused = (
                     db.execute("UPDATE pauses SET check_at = ? WHERE check_at > ?", (now, now))
                 ).rowcount > 0
-        for document_id, source, target in outcome.moves:
-            storage.move(source, target)
-            with ledger.transaction() as db:
-                db.execute(
-                    "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
-                    (document_id,),
-                )
-        for path in outcome.reason_files:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    if not outcome.anything:
-        what = _nothing_sentence(ids, failed, held)
-        details = "; ".join(outcome.skipped)
-        raise NothingMatched(f"{what}{': ' + details if details else ''}")
+    if not outcome.anything and not outcome.skipped:
+        raise NothingMatched(_nothing_sentence(ids, failed, held))
     return outcome
+
+
+def _retry_one(
+    ledger: Ledger, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
+) -> None:
+    """One document (with the other half of its pair): committed, moved, and only then told."""
+    part = RetryOutcome(running=outcome.running, handled=outcome.handled)
+    handled_before = set(outcome.handled)
+    try:
+        with ledger.transaction() as db:
+            _retry_document(db, config, row, now, outcome.running, part)
+    except Exception as exc:  # this document only; the others go on
+        outcome.handled.intersection_update(handled_before)  # rolled back: not queued
+        log.debug("retry of document %d failed", row["id"], exc_info=True)
+        what = str(exc) if isinstance(exc, InvoiceMailerError) else f"{type(exc).__name__}: {exc}"
+        outcome.skipped.append(f"#{row['id']} {row['name']}: {what}")
+        return
+    for document_id, source, target in part.moves:
+        try:
+            storage.move(source, target)
+        except OSError as exc:
+            # The intent is committed: the service finishes the move at its next start.
+            part.skipped.append(f"#{document_id}: the file stays in {source} for now ({exc})")
+            continue
+        with ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
+                (document_id,),
+            )
+    for path in part.reason_files:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    for name in ("requeued", "released", "resent", "skipped"):
+        getattr(outcome, name).extend(getattr(part, name))
+    outcome.due_now += part.due_now
 
 
 def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
@@ -129,9 +156,7 @@ def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
     return "nothing waits to be sent again: no deferred message and sending is not paused"
 
 
-def _chosen(
-    ledger: Ledger, ids: Sequence[int], failed: bool, held: bool, running: bool
-) -> list[sqlite3.Row]:
+def _chosen(ledger: Ledger, ids: Sequence[int], failed: bool, held: bool) -> list[sqlite3.Row]:
     rows: dict[int, sqlite3.Row] = {}
     if ids:
         marks = ", ".join("?" for _ in ids)
@@ -144,10 +169,8 @@ def _chosen(
                 f"no document with id {', '.join(missing)}; `invoice-mailer status` lists them"
             )
         rows.update(found)
-    if failed:
-        # Documents not yet filed in failed/ are left to a running service's archive.
-        spool = "" if running else " OR (location LIKE 'spool/%' AND " + _HAS_FAILED + ")"
-        for row in ledger.query(f"SELECT * FROM documents WHERE state = 'failed'{spool}"):
+    if failed:  # exactly what `status` lists as failed
+        for row in failed_documents(ledger):
             rows.setdefault(row["id"], row)
     if held:
         for row in ledger.query("SELECT * FROM documents WHERE state = ?", DOC_HELD):
@@ -190,7 +213,7 @@ def _retry_document(
         "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('bundle', 'alert')",
         (row["id"],),
     ).fetchall():
-        _requeue_message(db, config, message, now, outcome)
+        _resend(db, config, message, now, outcome)
     outcome.due_now += db.execute(
         "UPDATE deliveries SET next_attempt_at = ? WHERE state IN ('deferred', 'sending') "
         "AND next_attempt_at > ? AND id IN (SELECT delivery_id FROM attachments "
@@ -245,7 +268,6 @@ def _requeue_document(
     )
     reason = row["reason"] or (failures[0]["last_error"] if failures else None) or "unknown"
     outcome.requeued.append(f"{label} (it had failed: {reason})")
-    log.info("document %d (%s) is queued again; it had failed: %s", row["id"], row["name"], reason)
     # A running service's archive owns what is still in the spool; it files pairs together.
     where = "d.location LIKE 'failed/%'" if outcome.running else "1"
     for partner in db.execute(
@@ -258,14 +280,13 @@ def _requeue_document(
 
 
 def _still_unsendable(config: Config, kind: str, path: Path) -> str | None:
-    """The intake's checks again: a retry must not send what the intake would refuse."""
+    """The intake's very check again (taking.check): a retry must not send what the intake
+    refuses, and a file that trips the checker is refused the same way, not a crash."""
     try:
         with open(path, "rb") as stream:
-            size = path.stat().st_size
-            limit = config.smtp.max_message_size
-            if size > limit:
-                return f"the file is {size:,} bytes, over smtp.max_message_size ({limit:,})"
-            content.check_document(kind, stream, size)
+            taking.check(
+                kind, stream, os.fstat(stream.fileno()).st_size, config.smtp.max_message_size
+            )
     except FileNotFoundError:
         return f"{path} is missing"
     except DocumentError as exc:
@@ -273,47 +294,14 @@ def _still_unsendable(config: Config, kind: str, path: Path) -> str | None:
     return None
 
 
-def _requeue_message(
+def _resend(
     db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
 ) -> None:
-    """A failed bundle or alert goes again as a new message (new Message-ID: the old one was
-    refused, not lost) with the same text and attachments; the failed one stays as history."""
-    cursor = db.execute(
-        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
-        "message_id, created_at, next_attempt_at, session_id, part, parts) "
-        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
-        "part, parts FROM deliveries WHERE id = ?",
-        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
-    )
-    db.execute(
-        "INSERT INTO attachments(delivery_id, document_id, position) "
-        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
-        (cursor.lastrowid, row["id"]),
-    )
-    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (RETRIED, row["id"]))
+    """A failed bundle or alert goes again as a new message; the failed one becomes history."""
+    replan_message(db, config, row, now, RETRIED)
     what = "Tutto a message" if row["purpose"] == "bundle" else f"{row['purpose']} message"
     outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
 
 
 def _local(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(moment))
-
-
-@dataclass(frozen=True)
-class FlushOutcome:
-    session_id: int
-    documents: int
-    running: bool
-
-
-def flush(config: Config) -> FlushOutcome:
-    """Ask the service to close the open all_to session now (it does so within a second)."""
-    if not config.all_to.address:
-        raise NothingMatched(
-            f"all_to.address is not set in {config.source}: there is no session to flush"
-        )
-    with _open(config, "flush") as ledger:
-        session = sessions.open_session(ledger, config)
-        if session is None or sessions.request_close(ledger) is None:
-            raise NothingMatched("no all_to session is open: nothing to flush")
-        return FlushOutcome(session["id"], session["count"], is_running(config.state_dir))

@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import outbox, storage
+from . import closing, outbox, storage
 from .config import Config
 from .ledger import (
+    DOC_DISMISSED,
     DOC_DONE,
     DOC_FAILED,
     DOC_ROUTED,
+    DOC_SUPERSEDED,
     FAILED_CUSTOMER_DELIVERY,
     PENDING_DELIVERY,
     SENT,
@@ -51,10 +53,12 @@ class Archive:
         self.ledger = ledger
         self.clock = clock
         self.state_dir = config.state_dir
+        self._sent: list[int] = []
 
     def step(self) -> int:
         """File every sent message, and every document whose deliveries are all finished;
         return how many documents moved."""
+        self._sent: list[int] = []  # documents that reached their customer in this step
         self.file_sent_messages()
         moved = 0
         while rows := self.ledger.query(_FINISHED):
@@ -63,6 +67,8 @@ class Archive:
                 moved += 1
             if len(rows) < 500:
                 break
+        if self._sent:  # a corrected file was sent: its held or failed forerunners close
+            closing.supersede_earlier(self.config, self.ledger, self._sent, self.clock)
         return moved
 
     def _verdict(self, row: sqlite3.Row) -> tuple[bool, str | None, sqlite3.Row | None]:
@@ -119,6 +125,7 @@ class Archive:
         if failed:
             log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
         else:
+            self._sent.append(row["id"])
             log.debug("archived %s in %s", row["name"], target.parent)
 
     def _target(self, name: str, failed: bool) -> Path:
@@ -211,9 +218,10 @@ class Archive:
                         storage.move(Path(entry.path), self.state_dir / row["eml"])
                 continue
             if row["state"] == SENT:
-                self.file_message(
-                    row, outbox.label_of(row, outbox.documents_of(self.ledger, row["id"]))
-                )
+                documents = outbox.documents_of(self.ledger, row["id"])
+                self.file_message(row, outbox.label_of(row, documents))
+                if row["purpose"] == "customer":
+                    self._sent += [document["id"] for document in documents]
                 filed += 1
         return filed
 
@@ -235,6 +243,9 @@ class Archive:
             target = self.state_dir / row["moving_to"]
             if row["moving_to"].startswith(f"{storage.SPOOL}/"):
                 self._finish_requeue(row, target)
+            elif row["state"] in (DOC_SUPERSEDED, DOC_DISMISSED):
+                source = self.state_dir / row["location"]
+                closing.finish_move(self.ledger, self.state_dir, row["id"], source, target)
             elif (self.state_dir / row["location"]).exists():
                 # The rename never happened: forget the intent, step() files it again.
                 with self.ledger.transaction() as db:

@@ -69,6 +69,9 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
         return f"in attesa: cliente sconosciuto ({_looked_up(reason)})"
     if state == "failed":
         return f"non inviato: {reason or 'errore'}"
+    if state in ("superseded", "dismissed"):  # closing.py: a later file was sent, or by hand
+        later = re.search(r"superseded by document (\d+)", reason or "")
+        return f"sostituito dal documento {later[1]}" if later else "non inviato: chiuso a mano"
     failed = [d for d in deliveries if d["state"] == "failed"]
     if failed:
         return f"non inviato: {failed[0]['last_error'] or 'rifiutato dal server'}"

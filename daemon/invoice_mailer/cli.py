@@ -136,15 +136,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if args.find is not None and not report["documents"] else 0
 
 
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def _document_id(text: str) -> int:
-    try:
-        return int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a document id like 12, got {text!r}") from None
+    digits = text.removeprefix("#")
+    valid = digits.isascii() and digits.isdigit() and len(digits) <= 19
+    if not valid or not 1 <= int(digits) <= _MAX_ID:
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise argparse.ArgumentTypeError(
+            f"expected a document id like 12 (as `invoice-mailer status` lists them), got {shown!r}"
+        )
+    return int(digits)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
     from .admin import retry
+    from .statusview import visible
 
     done = retry(_load(args), args.ids, failed=args.failed, held=args.held)
     for prefix, lines in (
@@ -153,23 +161,44 @@ def cmd_retry(args: argparse.Namespace) -> int:
         ("sent again", done.resent),
     ):
         for line in lines:
-            print(f"{prefix}: {line}")
+            print(visible(f"{prefix}: {line}"))
     if done.due_now:
         print(f"{done.due_now} deferred message(s) are due now")
     if done.unpaused:
         print("the paused queue checks the mail server again now")
     for line in done.skipped:
-        print(f"not retried: {line}", file=sys.stderr)
-    print(
-        "the service acts on it within a second"
-        if done.running
-        else "the service is not running: it acts on it when it starts"
-    )
+        print(visible(f"not retried: {line}"), file=sys.stderr)
+    if done.anything:
+        print(
+            "the service acts on it within a second"
+            if done.running
+            else "the service is not running: it acts on it when it starts"
+        )
+    return 1 if done.skipped else 0
+
+
+def cmd_dismiss(args: argparse.Namespace) -> int:
+    from .closing import dismiss
+    from .errors import NothingMatched
+    from .statusview import visible
+
+    if not args.note.strip():
+        print(
+            "invoice-mailer: dismiss: --note must say why (it stays in the ledger)", file=sys.stderr
+        )
+        return 2
+    try:
+        done = dismiss(_load(args), args.id, args.note)
+    except NothingMatched as exc:  # it names the file: shown with control characters escaped
+        print(visible(f"invoice-mailer: {exc}"), file=sys.stderr)
+        return exc.exit_status
+    print(visible(f"dismissed: {done.label} (it was {done.was}: {done.reason})"))
+    print(visible(f"it will not be sent; its file is kept in {done.path}"))
     return 0
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from .admin import flush
+    from .sessions import flush
 
     done = flush(_load(args))
     when = "within a second" if done.running else "as soon as the service starts"
@@ -251,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--failed", action="store_true", help="every failed document")
     retry.add_argument("--held", action="store_true", help="every held document")
     retry.set_defaults(func=cmd_retry)
+
+    dismiss = commands.add_parser(
+        "dismiss", help="close a failed or held document by hand; it is not sent"
+    )
+    dismiss.add_argument("id", type=_document_id, metavar="ID", help="the document id")
+    dismiss.add_argument("--note", required=True, help="why (kept in the ledger as history)")
+    dismiss.set_defaults(func=cmd_dismiss)
 
     flush = commands.add_parser("flush", help="close the open Tutto a session now")
     flush.set_defaults(func=cmd_flush)

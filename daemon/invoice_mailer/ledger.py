@@ -28,6 +28,11 @@ DOC_TAKEN, DOC_WAITING, DOC_ROUTED, DOC_HELD, DOC_DONE, DOC_FAILED = (
     "done",
     "failed",
 )
+# Closed without being sent: a later file for the same document was sent (superseded), or the
+# admin closed it by hand (`dismiss`). History, not work: the files lie under closed/.
+DOC_SUPERSEDED, DOC_DISMISSED = "superseded", "dismissed"
+# What `dismiss` may close by hand; a state for messages of unknown outcome is added here.
+DISMISSABLE = (DOC_FAILED, DOC_HELD)
 # Delivery states, as the DESIGN names them.
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
@@ -37,6 +42,18 @@ PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
 FAILED_CUSTOMER_DELIVERY = (
     "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
     "WHERE a.document_id = {document} AND v.state = 'failed' AND v.purpose = 'customer'"
+)
+
+# The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
+# in failed/, or still in the spool with a failed customer message (filed by the archive next).
+# `failure`: the reason, or the server's reply while the archive has not written one yet.
+FAILED_DOCUMENTS = (
+    "SELECT *, COALESCE(reason, ("
+    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id").replace("v.*", "v.last_error")
+    + " ORDER BY v.id LIMIT 1)) AS failure FROM documents "
+    "WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
+    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id")
+    + "))"
 )
 
 _MIGRATIONS: dict[int, str] = {
@@ -232,6 +249,18 @@ class Ledger:
         docs = dict(self.query("SELECT state, COUNT(*) FROM documents GROUP BY state"))
         deliveries = dict(self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state"))
         return {"documents": docs, "deliveries": deliveries}
+
+
+def failed_documents(
+    ledger: Ledger, order: str = "id", limit: int | None = None
+) -> list[sqlite3.Row]:
+    """The documents `status` lists as failed and `retry --failed` retries (FAILED_DOCUMENTS)."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    return ledger.query(f"{FAILED_DOCUMENTS} ORDER BY {order}{cap}")
+
+
+def count_failed_documents(ledger: Ledger) -> int:
+    return ledger.one(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")[0]
 
 
 def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:

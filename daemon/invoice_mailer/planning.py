@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from .config import Config
-from .ledger import DOC_WAITING, QUEUED, info_of
+from .ledger import DOC_WAITING, QUEUED, SENT, Ledger, info_of
 from .messages import new_message_id
 
 
@@ -58,6 +58,33 @@ def find_partner(
         code = facts.get("customer_code")
         if same_year or (code and theirs.get("customer_code") == code):
             return other
+    return None
+
+
+def already_sent(
+    ledger: Ledger, config: Config, document: sqlite3.Row, to: tuple[str, ...], purpose: str
+) -> sqlite3.Row | None:
+    """The earlier document with the same bytes whose `purpose` message (customer, or bundle)
+    was sent to exactly these addresses (watch.duplicates: skip), with its `sent_at`; else None.
+
+    Same content alone is not enough: a held or failed copy never reached anyone, and the same
+    file meant for another customer must reach that customer too.
+    """
+    if config.watch.duplicates != "skip" or not to:
+        return None
+    wanted = sorted(address.casefold() for address in to)
+    for earlier in ledger.query(
+        "SELECT d.id, d.name, v.to_addrs, v.sent_at FROM documents d "
+        "JOIN attachments a ON a.document_id = d.id JOIN deliveries v ON v.id = a.delivery_id "
+        "WHERE d.sha256 = ? AND d.id < ? AND v.purpose = ? AND v.state = ? "
+        "ORDER BY v.sent_at",
+        document["sha256"],
+        document["id"],
+        purpose,
+        SENT,
+    ):
+        if sorted(a.casefold() for a in json.loads(earlier["to_addrs"])) == wanted:
+            return earlier
     return None
 
 
@@ -108,3 +135,24 @@ def plan_delivery(
             [(cursor.lastrowid, document_id, index) for index, document_id in enumerate(documents)],
         )
     return ids
+
+
+def replan_message(
+    db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, old_state: str
+) -> int:
+    """A failed message planned again as a new one (new Message-ID: the old one was refused,
+    not lost) with the same text and attachments; the old row stays as history in `old_state`."""
+    cursor = db.execute(
+        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
+        "message_id, created_at, next_attempt_at, session_id, part, parts) "
+        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
+        "part, parts FROM deliveries WHERE id = ?",
+        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
+    )
+    db.execute(
+        "INSERT INTO attachments(delivery_id, document_id, position) "
+        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
+        (cursor.lastrowid, row["id"]),
+    )
+    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (old_state, row["id"]))
+    return int(cursor.lastrowid or 0)

@@ -8,22 +8,31 @@ invoice travel together when the customer gets both kinds.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from . import fatturapa, sessions
-from .addressbook import AddressBook, Customer, normalise_tax_code, normalise_vat
+from . import sessions
+from .addressbook import AddressBook, Customer, describe, normalise_tax_code, normalise_vat
 from .addressbook_source import AddressBookSource
 from .config import Config
-from .errors import DocumentError
-from .ledger import DOC_HELD, DOC_ROUTED, DOC_TAKEN, DOC_WAITING, Ledger, add_notice, info_of
-from .planning import find_partner, kind_class, pair_key, plan_delivery
+from .documentfacts import document_facts
+from .ledger import (
+    DOC_DONE,
+    DOC_HELD,
+    DOC_ROUTED,
+    DOC_TAKEN,
+    DOC_WAITING,
+    Ledger,
+    add_notice,
+    info_of,
+)
+from .planning import already_sent, find_partner, kind_class, plan_delivery
 from .yamlsource import Invalid, check_address
 
 log = logging.getLogger(__name__)
@@ -31,8 +40,6 @@ log = logging.getLogger(__name__)
 NOTHING_TO_LOOK_UP = (
     "nothing: the file name does not match customers.filename and the content names no customer"
 )
-# Date groups of customers.filename, as invoicing programs write dates in file names.
-_NAME_DATES = ("%Y-%m-%d", "%Y%m%d", "%Y_%m_%d", "%Y.%m.%d", "%d-%m-%Y", "%d_%m_%Y", "%d.%m.%Y")
 
 
 @dataclass(frozen=True)
@@ -42,88 +49,20 @@ class Match:
     customer: Customer | None
     addresses: tuple[str, ...]
     looked_up: str  # e.g. "code C042", "P.IVA IT01234567890", for the admin
-
-
-def document_facts(
-    config: Config, name: str, kind: str, data: bytes | None, taken_at: float
-) -> dict[str, Any]:
-    """Template fields and lookup keys of one document, from its name and, for XML, its content.
-
-    The content's number and date win over the name's: they are the invoice's own. The name's
-    `doc` wins over TipoDocumento, as the DESIGN says. With neither, the date is the day taken.
-    """
-    named = config.customers.filename_regex.match(name)
-    found = named.groupdict() if named else {}
-    groups = {k: v.strip() for k, v in found.items() if v and v.strip()}
-    facts: dict[str, Any] = {
-        k: groups[k] for k in ("customer", "vat", "tax_code", "email") if k in groups
-    }
-    invoice = _invoice(name, kind, data)
-    if invoice is not None:
-        first = invoice.invoices[0]
-        facts.update(
-            doc=groups.get("doc") or first.doc,
-            number=", ".join(i.number for i in invoice.invoices),
-            date=f"{first.date:%d/%m/%Y}",
-            year=str(first.date.year),
-            date_from="xml",
-            xml_vat=invoice.customer_vat,
-            xml_tax_code=invoice.customer_tax_code,
-            xml_pec=invoice.pec_destinatario,
-            xml_name=invoice.customer_name,
-        )
-        # A batch (several invoices in one file) gets no pair key: it goes alone, at once.
-        # Holding it for every PDF of its invoices, or attaching it to each, would delay or
-        # duplicate it; its PDFs wait customers.pair_wait for a single XML, then go alone.
-        if len(invoice.invoices) == 1:
-            facts["pair"] = pair_key(first.number, facts["year"])
-        return facts
-    day = _name_date(name, groups.get("date"))
-    facts["date_from"] = "name" if day else "taken"
-    day = day or datetime.date.fromtimestamp(taken_at)
-    facts.update(
-        doc=groups.get("doc") or fatturapa.DEFAULT_DOC_NAME,
-        number=groups.get("number") or name.split(".")[0],
-        date=f"{day:%d/%m/%Y}",
-        year=groups.get("year") or str(day.year),
-    )
-    if groups.get("number"):  # a number made up from the file name pairs with nothing
-        facts["pair"] = pair_key(groups["number"], facts["year"])
-    return facts
-
-
-def _invoice(name: str, kind: str, data: bytes | None) -> fatturapa.FatturaInfo | None:
-    if kind == "pdf" or data is None:
-        return None
-    try:
-        return fatturapa.parse_file_bytes(name, data)
-    except DocumentError as exc:
-        # Intake already checked it is well-formed (or a p7m that opens): some other XML.
-        log.info("%s: not read as FatturaPA (%s); routing it by its name only", name, exc)
-        return None
-
-
-def _name_date(name: str, text: str | None) -> datetime.date | None:
-    if not text:
-        return None
-    for layout in _NAME_DATES:
-        try:
-            return datetime.datetime.strptime(text, layout).date()
-        except ValueError:
-            continue
-    log.warning("%s: %r in its name is not a date; using the day it was taken", name, text)
-    return None
+    ambiguous: tuple[Customer, ...] = ()  # the key names several customers: never guessed
 
 
 def find_customer(config: Config, book: AddressBook, facts: dict[str, Any]) -> Match:
-    """The DESIGN's matching order; the first key that finds a customer or an address wins."""
+    """The DESIGN's matching order; the first key that finds a customer or an address wins.
+    A key that names two customers (with different addresses) ends the search: ambiguous."""
     use_pec = config.customers.use_xml_pec
-    lookups: list[tuple[str, str | None, Callable[[str], Customer | None] | None]] = [
-        ("code", _strip(facts.get("customer")), book.by_code),
-        ("P.IVA", _vat(facts.get("vat")), book.by_vat),
+    by_code, by_vat = partial(book.find, "code"), partial(book.find, "vat")
+    lookups: list[tuple[str, str | None, Callable[[str], tuple[Customer, ...]] | None]] = [
+        ("code", _strip(facts.get("customer")), by_code),
+        ("P.IVA", _vat(facts.get("vat")), by_vat),
         ("Codice Fiscale", _tax_code(facts.get("tax_code")), _by_tax_code_or_vat(book)),
         ("e-mail", _strip(facts.get("email")), None),  # the address itself is the hit
-        ("P.IVA", _vat(facts.get("xml_vat")), book.by_vat),
+        ("P.IVA", _vat(facts.get("xml_vat")), by_vat),
         ("Codice Fiscale", _tax_code(facts.get("xml_tax_code")), _by_tax_code_or_vat(book)),
         ("PECDestinatario", _strip(facts.get("xml_pec")) if use_pec else None, None),
     ]
@@ -139,9 +78,11 @@ def find_customer(config: Config, book: AddressBook, facts: dict[str, Any]) -> M
                 continue
             return Match(book.by_email(address), (address,), f"{label} {address}")
         tried.append(f"{label} {value}")
-        customer = lookup(value)
-        if customer is not None:
-            return Match(customer, customer.addresses(config.customers.prefer), tried[-1])
+        found = lookup(value)
+        if len(found) > 1:
+            return Match(None, (), tried[-1], ambiguous=found)
+        if found:
+            return Match(found[0], found[0].addresses(config.customers.prefer), tried[-1])
     if facts.get("xml_pec") and not use_pec:
         tried.append(f"PECDestinatario {facts['xml_pec']} (not used: customers.use_xml_pec is off)")
     return Match(None, (), ", ".join(tried) or NOTHING_TO_LOOK_UP)
@@ -159,13 +100,13 @@ def _tax_code(value: str | None) -> str | None:
     return normalise_tax_code(value) if value else None
 
 
-def _by_tax_code_or_vat(book: AddressBook) -> Callable[[str], Customer | None]:
+def _by_tax_code_or_vat(book: AddressBook) -> Callable[[str], tuple[Customer, ...]]:
     """A company's Codice Fiscale is usually its P.IVA's 11 digits: try both."""
 
-    def lookup(value: str) -> Customer | None:
-        found = book.by_tax_code(value)
-        if found is None and value.isdigit() and len(value) == 11:
-            found = book.by_vat(value)
+    def lookup(value: str) -> tuple[Customer, ...]:
+        found = book.find("tax_code", value)
+        if not found and value.isdigit() and len(value) == 11:
+            found = book.find("vat", value)
         return found
 
     return lookup
@@ -230,23 +171,62 @@ class Router:
         facts["to"] = list(match.addresses)
         kinds = (customer.send if customer else None) or config.customers.send
         wants = kind_class(row["kind"]) in kinds
+        earlier = self._sent_before(row, wants, match)
         with self.ledger.transaction() as db:
-            sessions.join(db, config, row, now)
-            if wants and match.addresses:
+            if earlier is not None:  # the same bytes already reached these same addresses
+                outcome = self._skip_duplicate(db, row, facts, *earlier)
+            elif wants and match.ambiguous:
+                names = " and ".join(describe(c) for c in match.ambiguous)
+                reason = (
+                    f"ambiguous: {match.looked_up} is on {len(match.ambiguous)} rows of the "
+                    f"address book: {names}; correct the address book (reloaded by itself)"
+                )
+                sessions.join(db, config, row, now)
+                outcome = self._hold(db, row, facts, reason, now)
+            elif wants and match.addresses:
+                sessions.join(db, config, row, now)
                 together = set(kinds) == {"pdf", "xml"}
                 outcome = self._deliver(db, row, facts, together, now)
             elif wants and config.customers.unknown == "hold":
+                sessions.join(db, config, row, now)
                 reason = f"no customer found in the address book (looked up {match.looked_up})"
-                self._save(db, row["id"], DOC_HELD, reason, facts)
-                if row["reason"] != reason:  # held again after a reload: the admin knows
-                    add_notice(db, now, f"{row['name']} is held: {reason}")
-                outcome = f"held: {reason}"
+                outcome = self._hold(db, row, facts, reason, now)
             else:
+                sessions.join(db, config, row, now)
                 skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
                 self._save(db, row["id"], DOC_ROUTED, skipped if wants else None, facts)
                 outcome = skipped if wants else "routed to all_to only (not in customers.send)"
         warn = outcome.startswith(("held", "customer unknown"))
         log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
+
+    def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
+        self._save(db, row["id"], DOC_HELD, reason, facts)
+        if row["reason"] != reason:  # held again after a reload: the admin knows
+            add_notice(db, now, f"{row['name']} is held: {reason}")
+        return f"held: {reason}"
+
+    def _sent_before(self, row: sqlite3.Row, wants: bool, match: Match):
+        """(the earlier document, the addresses) when these bytes already reached the very
+        addresses this document would go to: its customer's, or the accountant's alone."""
+        config = self.config
+        if wants and (match.addresses or match.ambiguous or config.customers.unknown == "hold"):
+            to, purpose = match.addresses, "customer"
+        elif config.all_to.address and kind_class(row["kind"]) in config.all_to.kinds:
+            to, purpose = (config.all_to.address,), "bundle"
+        else:
+            return None
+        earlier = already_sent(self.ledger, config, row, to, purpose)
+        return None if earlier is None else (earlier, to)
+
+    def _skip_duplicate(self, db: sqlite3.Connection, row, facts, earlier, to: tuple[str, ...]):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(earlier["sent_at"]))
+        reason = (
+            f"same content as document {earlier['id']} ({earlier['name']}), already sent to "
+            f"{', '.join(to)} on {when}; not sent again"
+        )
+        self._save(db, row["id"], DOC_DONE, reason, facts)
+        db.execute("UPDATE documents SET duplicate_of = ? WHERE id = ?", (earlier["id"], row["id"]))
+        return reason
 
     def _facts(self, row: sqlite3.Row) -> dict[str, Any]:
         data = None

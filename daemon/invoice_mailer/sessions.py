@@ -13,11 +13,14 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import bundles, messages
 from .config import Config
+from .errors import NothingMatched
 from .ledger import DOC_FAILED, DOC_TAKEN, Ledger, add_notice
+from .lock import is_running
 from .planning import plan_delivery
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,29 @@ def open_session(ledger: Ledger, config: Config, now: float | None = None) -> di
         "closes_at": max(due, now),
         "closes_because": why,
     }
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    session_id: int
+    documents: int
+    running: bool
+
+
+def flush(config: Config) -> FlushOutcome:
+    """`invoice-mailer flush`: ask the service to close the open all_to session now (it does
+    so within a second)."""
+    if not config.all_to.address:
+        raise NothingMatched(
+            f"all_to.address is not set in {config.source}: there is no session to flush"
+        )
+    if not (config.state_dir / "ledger.db").exists():
+        raise NothingMatched(f"nothing to flush: no ledger in {config.state_dir} yet")
+    with Ledger(config.state_dir) as ledger:
+        session = open_session(ledger, config)
+        if session is None or request_close(ledger) is None:
+            raise NothingMatched("no all_to session is open: nothing to flush")
+        return FlushOutcome(session["id"], session["count"], is_running(config.state_dir))
 
 
 def request_close(ledger: Ledger) -> int | None:

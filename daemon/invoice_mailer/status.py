@@ -13,13 +13,13 @@ from typing import Any
 
 from . import sessions
 from .config import Config
-from .ledger import Ledger
+from .ledger import Ledger, count_failed_documents, failed_documents
 from .lock import is_running
 
 LIST_LIMIT = 20  # per section: enough to act on, short enough to read
 SENT_LIMIT = 10
 FIND_LIMIT = 50
-DOC_STATES = ("taken", "waiting", "routed", "held", "done", "failed")
+DOC_STATES = ("taken", "waiting", "routed", "held", "done", "failed", "superseded", "dismissed")
 DELIVERY_STATES = ("queued", "sending", "deferred", "sent", "failed", "retried")
 PURPOSES = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 WIDTH = 80
@@ -43,6 +43,7 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report.update(find=find, documents=[], more=False)
     else:
         report.update(counts={"documents": {}, "deliveries": {}}, session=None, paused=None)
+        report["failed_count"] = 0
         report.update(
             {key: [] for key in ("held", "failed", "failed_messages", "deferred", "sent")}
         )
@@ -59,12 +60,16 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
             report["session"] = sessions.open_session(ledger, config, report["now"])
         pause = ledger.one("SELECT * FROM pauses ORDER BY since LIMIT 1")
         report["paused"] = dict(pause) if pause is not None else None
-        for state, order in (("held", "id"), ("failed", "updated_at DESC, id DESC")):
-            rows = ledger.query(
-                f"SELECT * FROM documents WHERE state = ? ORDER BY {order} LIMIT {LIST_LIMIT}",
-                state,
-            )
-            report[state] = [document_entry(row, config) for row in rows]
+        held = ledger.query(
+            f"SELECT * FROM documents WHERE state = 'held' ORDER BY id LIMIT {LIST_LIMIT}"
+        )
+        report["held"] = [document_entry(row, config) for row in held]
+        # The very list `retry --failed` works on (ledger.FAILED_DOCUMENTS).
+        failed = failed_documents(ledger, "updated_at DESC, id DESC", LIST_LIMIT)
+        report["failed"] = [
+            {**document_entry(row, config), "reason": row["failure"]} for row in failed
+        ]
+        report["failed_count"] = count_failed_documents(ledger)
         report["failed_messages"] = _deliveries(
             ledger,
             "state = 'failed' AND purpose IN ('bundle', 'alert') ORDER BY id DESC",
@@ -95,18 +100,31 @@ def _names_by_delivery(ledger: Ledger, ids: list[int]) -> dict[int, list[str]]:
 
 
 def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
-    """Documents whose name, number, customer or any recipient contains `text` (any case)."""
-    needle = text.casefold()
+    """Documents whose name, number, customer or any recipient contains `text` (any case).
+
+    The text is searched literally (LIKE wildcards escaped) in each value, never in the JSON
+    that stores the recipients: `"` or `%` find only what contains them.
+    """
     ledger.db.create_function(
-        "matches", 1, lambda value: value is not None and needle in str(value).casefold()
+        "fold",
+        1,
+        lambda value: None if value is None else str(value).casefold(),
+        deterministic=True,
     )
-    rows = ledger.query(
-        "SELECT * FROM documents d WHERE matches(d.name) OR matches(d.number) "
-        "OR matches(d.customer_code) OR matches(d.customer_name) OR d.id IN ("
+    params = {"pattern": f"%{like_escape(text.casefold())}%"}
+    like = "fold({}) LIKE :pattern ESCAPE '\\'"
+    in_recipients = " OR ".join(
+        f"EXISTS (SELECT 1 FROM json_each(v.{column}) WHERE {like.format('value')})"
+        for column in ("to_addrs", "cc_addrs", "bcc_addrs")
+    )
+    columns = " OR ".join(like.format(f"d.{c}") for c in _FIND_COLUMNS)
+    rows = ledger.db.execute(
+        f"SELECT * FROM documents d WHERE {columns} OR d.id IN ("
         "  SELECT a.document_id FROM attachments a JOIN deliveries v ON v.id = a.delivery_id"
-        "  WHERE matches(v.to_addrs) OR matches(v.cc_addrs) OR matches(v.bcc_addrs)) "
-        f"ORDER BY d.taken_at DESC, d.id DESC LIMIT {FIND_LIMIT + 1}"
-    )
+        f"  WHERE {in_recipients}) "
+        f"ORDER BY d.taken_at DESC, d.id DESC LIMIT {FIND_LIMIT + 1}",
+        params,
+    ).fetchall()
     found = [document_entry(row, config) for row in rows]
     ids = [entry["id"] for entry in found]
     marks = ", ".join("?" for _ in ids)
@@ -121,6 +139,14 @@ def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
     for entry in found:
         entry["deliveries"] = by_document.get(entry["id"], [])
     return found
+
+
+_FIND_COLUMNS = ("name", "number", "customer_code", "customer_name")
+
+
+def like_escape(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # -- rows to plain data (pure) ------------------------------------------------------------

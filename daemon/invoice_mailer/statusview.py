@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import textwrap
 import time
 from collections.abc import Iterable
@@ -30,8 +31,36 @@ def _iso_times(value: Any, key: str = "") -> Any:
     return value
 
 
+# C0 and C1 controls, DEL, and the bidirectional overrides that can reorder what a terminal
+# shows: a file name or a server reply must not move the cursor or recolour the screen.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written as an escape (ESC as \\x1b)."""
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _visible_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {k: _visible_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible_all(v) for v in value]
+    return value
+
+
 def local_time(moment: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(moment)) if moment else "-"
+
+
+def next_try(moment: float, now: float) -> str:
+    """HH:MM, with the date when it is not today: "14:05", "09:00 on 2026-12-02"."""
+    when, today = time.localtime(moment), time.localtime(now)
+    clock = time.strftime("%H:%M", when)
+    same_day = (when.tm_year, when.tm_yday) == (today.tm_year, today.tm_yday)
+    return clock if same_day else f"{clock} on {time.strftime('%Y-%m-%d', when)}"
 
 
 def fit(text: str, width: int) -> str:
@@ -70,7 +99,8 @@ def _what(entry: dict[str, Any]) -> str:
 
 
 def render_text(report: dict[str, Any]) -> str:
-    """The report for a person in an 80-column terminal."""
+    """The report for a person in an 80-column terminal; control characters made visible."""
+    report = _visible_all(report)
     running = report["service"] == "running"
     lines = [
         "invoice-mailer: the service is "
@@ -100,13 +130,14 @@ def render_text(report: dict[str, Any]) -> str:
             f"{local_time(session['opened_at'])}, {closing}"
         )
         lines += _wrap(f"({why})", 12)
-    held, failed = counts["documents"].get("held", 0), counts["documents"].get("failed", 0)
+    held, failed = counts["documents"].get("held", 0), report["failed_count"]
     if report["held"]:
         lines += ["", f"Held, no address for the customer yet ({held}):"]
         lines += _document_lines(report["held"], held)
         lines += _wrap(
             "Add the customer to the address book (reloaded by itself); after other changes: "
-            "`invoice-mailer retry --held`.",
+            "`invoice-mailer retry --held`; to close one without sending it: "
+            '`invoice-mailer dismiss ID --note "why"`.',
             2,
         )
     if report["failed"] or report["failed_messages"]:
@@ -114,14 +145,18 @@ def render_text(report: dict[str, Any]) -> str:
         lines += _document_lines(report["failed"], failed)
         for entry in report["failed_messages"]:
             lines += _message_lines(entry, entry["last_error"] or "unknown reason")
-        lines += _wrap("After fixing the cause: `invoice-mailer retry --failed` (or retry ID).", 2)
+        lines += _wrap(
+            "After fixing the cause: `invoice-mailer retry --failed` (or retry ID); if it was "
+            'dealt with otherwise: `invoice-mailer dismiss ID --note "why"`.',
+            2,
+        )
     if report["deferred"]:
         lines += ["", "To be sent again (deferred):"]
         for entry in report["deferred"]:
             lines += _message_lines(
                 entry,
-                f"next attempt {local_time(entry['next_attempt_at'])}; attempts so far: "
-                f"{entry['attempts']}",
+                f"next try at {next_try(entry['next_attempt_at'], report['now'])}; attempts "
+                f"so far: {entry['attempts']}",
             )
             lines += _wrap(f"the server said: {entry['last_error'] or '-'}", 6)
     if report["sent"]:

@@ -30,7 +30,7 @@ from typing import BinaryIO
 from . import content, storage
 from .config import Config
 from .errors import DocumentError
-from .ledger import DOC_DONE, DOC_FAILED, DOC_TAKEN, Ledger
+from .ledger import DOC_FAILED, DOC_TAKEN, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def check(kind: str, stream: BinaryIO, size: int, limit: int) -> None:
     except (LookupError, ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
         # A file that trips the checker (an XML declaring an unknown encoding raises
         # LookupError) must end in failed/, not stop the service on every start.
-        log.warning("the check of a %s file failed unexpectedly", kind, exc_info=True)
+        debug = log.isEnabledFor(logging.DEBUG)  # the traceback with --verbose only
+        log.warning("the check of a %s file failed unexpectedly", kind, exc_info=debug)
         raise DocumentError(f"the file cannot be read as {kind.upper()}: {exc}") from None
 
 
@@ -153,16 +154,9 @@ class Taker:
 
     def _insert(self, db: sqlite3.Connection, taken: Taken) -> tuple[int, int | None]:
         state = DOC_FAILED if taken.reason else DOC_TAKEN
+        # Whether the same content was already sent is routing's question (planning.already_sent):
+        # only there is it known whom this file is for.
         reason, duplicate_of = taken.reason, None
-        if state == DOC_TAKEN and self.config.watch.duplicates == "skip":
-            earlier = db.execute(
-                "SELECT id FROM documents WHERE sha256 = ? AND state != ? "
-                "AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-                (taken.sha256, DOC_FAILED),
-            ).fetchone()
-            if earlier:
-                duplicate_of = earlier[0]
-                state, reason = DOC_DONE, f"same content as document {duplicate_of}; not sent"
         now = time.time()
         cursor = db.execute(
             "INSERT INTO documents(name, source, location, kind, size, mtime_ns, sha256, "
