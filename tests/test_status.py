@@ -115,7 +115,7 @@ def test_status_lists_held_failed_deferred_and_sent(office):
     assert str(reason_file) in failed and reason_file.exists()
     deferred = text.split("To be sent again (deferred):")[1].split("\n\n")[0]
     assert DEFERRED in deferred and "to gamma@gamma.example" in deferred
-    assert "451 4.3.0 mailbox busy" in deferred and "next attempt" in deferred
+    assert "451 4.3.0 mailbox busy" in deferred and "next try at" in deferred
     last_sent = text.split("Last sent:")[1]
     assert f"{SENT} → mario@rossi.example" in last_sent
     # 80 columns; only full paths, which must stay copyable, may be longer.
