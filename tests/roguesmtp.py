@@ -123,6 +123,11 @@ class RogueSmtpServer:
         with self._lock:
             return list(self._lines)
 
+    def accept_logins(self) -> None:
+        """From now on every login succeeds (the password was fixed at the provider)."""
+        with self._lock:
+            self._auth_failures = 0
+
     def messages_to(self, address: str) -> list[RogueMessage]:
         return [m for m in self.messages if address.lower() in (r.lower() for r in m.rcpt_tos)]
 
