@@ -118,3 +118,18 @@ def test_the_password_never_leaks_through_a_server_that_echoes_the_auth_line(
     for where, data in shown.items():
         for secret in secrets_of(password):
             assert secret not in data, f"{secret!r} in {where}"
+
+
+def test_check_smtp_and_send_test_say_why_no_server_answered(tmp_path, start_rogue_server):
+    server = start_rogue_server("ok")
+    server.stop()  # its port now refuses connections
+    for host, hint in (
+        ("no-such-host.invalid", "the name no-such-host.invalid cannot be found (DNS)"),
+        ("127.0.0.1", f"nothing answers on 127.0.0.1 port {server.port}: check smtp.port"),
+    ):
+        config = service_config(tmp_path, server, smtp={"host": host})
+        for command in (("check", "--smtp"), ("send-test", ADMIN)):
+            result = run_cli(config, *command)
+            assert result.returncode == 1, command
+            assert f"hint: {hint}" in result.stderr, (command, result.stderr)
+            assert "Traceback" not in result.stderr

@@ -14,11 +14,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import InvoiceMailerError, SecretError
+
+if TYPE_CHECKING:
+    from .smtpoutcome import SmtpFailure
 
 log = logging.getLogger("invoice_mailer.cli")
 
@@ -46,11 +50,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         customers = f"{len(book)} customer{'s' if len(book) != 1 else ''}{skipped}"
     smtp = config.smtp
     if args.smtp:
-        from .smtp import SmtpTransport
+        from .smtp import SmtpFailure, SmtpTransport
 
         password = secret_store.smtp_password(smtp)
         transport = SmtpTransport(smtp, password.reveal() if password else None)
-        print(f"SMTP OK: {transport.check()}")
+        try:
+            print(f"SMTP OK: {transport.check()}")
+        except SmtpFailure as failure:
+            return _smtp_failed("SMTP check failed", failure, config)
     print(
         f"config OK: watching {config.watch.folder}, {customers}, "
         f"sending via {smtp.host}:{smtp.port} ({smtp.security})"
@@ -58,12 +65,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-_SEND_TEST_HINTS = {
-    "transient": "the server is unreachable or busy: check smtp.host and smtp.port (and the "
-    "firewall), then try again",
-    "permanent": "the server refused this message: check the address and sender.address "
-    "(PEC boxes often refuse ordinary addresses)",
-}
+def _smtp_failed(what: str, failure: SmtpFailure, config: Config) -> int:
+    """The failure and, where there is one, the hint (shared by check --smtp and send-test)."""
+    from .smtpoutcome import hint
+
+    print(f"invoice-mailer: {what}: {failure}", file=sys.stderr)
+    advice = hint(failure, config.smtp.host, config.smtp.port)
+    if advice:
+        print(f"hint: {advice}", file=sys.stderr)
+    return 1
 
 
 def cmd_send_test(args: argparse.Namespace) -> int:
@@ -83,10 +93,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         try:
             result = transport.send(config.sender.address, (args.address,), path, size)
         except SmtpFailure as failure:
-            print(f"invoice-mailer: test message not sent: {failure}", file=sys.stderr)
-            if failure.kind in _SEND_TEST_HINTS:
-                print(f"hint: {_SEND_TEST_HINTS[failure.kind]}", file=sys.stderr)
-            return 1
+            return _smtp_failed("test message not sent", failure, config)
     print(f"test message sent to {args.address} via {smtp.host}:{smtp.port} ({smtp.security})")
     print(f"the server replied: {result.reply}")
     return 0

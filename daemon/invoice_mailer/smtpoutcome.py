@@ -5,6 +5,7 @@ failure table with a sentence an admin understands. Pure: no sockets in here.
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 
@@ -100,6 +101,39 @@ def classify(phase: str, code: int | None, error: BaseException | None) -> str:
         return "permanent"
     # 5xx in the greeting or EHLO says nothing about the document: retry, alert after max_age.
     return "transient"
+
+
+def hint(failure: SmtpFailure, host: str, port: int) -> str | None:
+    """What to do next, for `check --smtp` and `send-test` alike: why no server answered
+    (DNS, nothing listening, a firewall), or what the server refused."""
+    cause = failure.__cause__
+    if failure.phase == "connect" and failure.code is None:
+        if isinstance(cause, socket.gaierror):
+            return (
+                f"the name {host} cannot be found (DNS): check smtp.host for a typing error, "
+                "and that this machine can resolve names (/etc/resolv.conf)"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return (
+                f"nothing answers on {host} port {port}: check smtp.port and smtp.security "
+                "(465 with tls, 587 with starttls, 25 with none)"
+            )
+        if isinstance(cause, TimeoutError):
+            return (
+                f"no answer from {host} port {port}: a firewall may block that port, or the "
+                "host is wrong; check smtp.host and smtp.port"
+            )
+    if failure.kind == "transient":
+        return (
+            "the server is unreachable or busy: check smtp.host and smtp.port (and the "
+            "firewall), then try again"
+        )
+    if failure.kind == "permanent":
+        return (
+            "the server refused this message: check the address and sender.address (PEC boxes "
+            "often refuse ordinary addresses)"
+        )
+    return None
 
 
 def reply_text(reply: bytes | str) -> str:
