@@ -133,3 +133,20 @@ def test_check_smtp_and_send_test_say_why_no_server_answered(tmp_path, start_rog
             assert result.returncode == 1, command
             assert f"hint: {hint}" in result.stderr, (command, result.stderr)
             assert "Traceback" not in result.stderr
+
+
+def test_status_says_could_not_connect_and_when_the_next_try_is(tmp_path, start_rogue_server):
+    server = start_rogue_server("ok")
+    server.stop()  # nobody answers on its port
+    config = service_config(
+        tmp_path, server, customers={"address_book": address_book(tmp_path)},
+        retry={"attempts_now": 1, "backoff_min": "10m", "backoff_max": "1h"},
+    )  # fmt: skip
+    with ServiceProcess(config):
+        drop(tmp_path / "export", "Fattura_5_2026_C042.pdf", make_pdf(text="Fattura 5"))
+        wait_until(lambda: [r["state"] for r in deliveries(tmp_path / "state")] == ["deferred"], 20)
+        text = run_cli(config, "status").stdout
+    deferred = text.split("To be sent again (deferred):")[1]
+    assert "next try at " in deferred
+    assert "could not connect: connecting to 127.0.0.1" in " ".join(deferred.split())
+    assert "the server said" not in text
