@@ -150,3 +150,31 @@ def test_status_says_could_not_connect_and_when_the_next_try_is(tmp_path, start_
     assert "next try at " in deferred
     assert "could not connect: connecting to 127.0.0.1" in " ".join(deferred.split())
     assert "the server said" not in text
+
+
+def test_non_ascii_copy_to_addresses_never_stop_the_customer_message(tmp_path, start_rogue_server):
+    server = start_rogue_server("ok")  # no SMTPUTF8
+    config = service_config(
+        tmp_path, server, customers={"address_book": address_book(tmp_path)},
+        copy_to=["archivio@società.example", "sposò@example.it"], copy_mode="cc",
+    )  # fmt: skip
+    with ServiceProcess(config) as service:
+        for number in (1, 2):
+            drop(
+                tmp_path / "export", f"Fattura_{number}_2026_C042.pdf", make_pdf(text=f"F{number}")
+            )
+        wait_until(lambda: len(server.messages_to(CUSTOMER)) == 2, 20)
+        wait_until(lambda: len(list((tmp_path / "state" / "sent").rglob("*.pdf"))) == 2, 20)
+        log = service.log()
+    for message in server.messages_to(CUSTOMER):
+        assert set(message.rcpt_tos) == {CUSTOMER, "archivio@xn--societ-nta.example"}
+        assert message.message["Cc"] == "archivio@xn--societ-nta.example"
+        assert message.data.partition(b"\r\n\r\n")[0].isascii()
+    copies = [r for r in deliveries(tmp_path / "state") if r["purpose"] == "copy"]
+    assert [r["state"] for r in copies] == ["failed", "failed"]
+    assert all("sposò@example.it has non-ASCII letters before the @" in r["last_error"]
+               for r in copies)  # fmt: skip
+    assert "does not offer SMTPUTF8" in log
+    assert not (tmp_path / "state" / "failed").exists() or not any(
+        (tmp_path / "state" / "failed").iterdir()
+    )

@@ -91,3 +91,53 @@ def test_a_stopping_service_gives_up_a_trickling_reply(start_rogue_server, tmp_p
         failure = attempt(transport, make_eml(tmp_path))
         server_trickles.join()
     assert failure.kind == "ambiguous" and isinstance(failure.__cause__, Abandoned)
+
+
+def rcpt_lines(server: RogueSmtpServer) -> list[bytes]:
+    return [line for line in server.lines if line.upper().startswith(b"RCPT")]
+
+
+def test_idn_domains_go_in_ascii_and_a_utf8_name_is_refused_alone_without_smtputf8(
+    start_rogue_server, tmp_path
+):
+    server = start_rogue_server("ok")  # no SMTPUTF8 offered
+    path = make_eml(tmp_path)
+    with SmtpTransport(plain_config(server), None, CLIENT_NAME) as transport:
+        result = transport.send(
+            SENDER, ("mario@perché.it", "sposò@example.it"), path, path.stat().st_size
+        )
+    assert result.accepted == ("mario@perché.it",)  # in the ledger's spelling
+    ((code, text),) = result.refused.values()
+    assert code == 553 and "sposò@example.it has non-ASCII letters before the @" in text
+    assert "does not offer SMTPUTF8" in text
+    assert rcpt_lines(server) == [b"rcpt TO:<mario@xn--perch-fsa.it>\r\n"]
+    (message,) = server.messages
+    assert message.rcpt_tos == ("mario@xn--perch-fsa.it",)
+    assert b"SMTPUTF8" not in message.mail_line
+
+
+def test_a_utf8_name_goes_with_smtputf8_where_the_server_offers_it(start_rogue_server, tmp_path):
+    server = start_rogue_server("ok", smtputf8=True)
+    path = make_eml(tmp_path)
+    with SmtpTransport(plain_config(server), None, CLIENT_NAME) as transport:
+        result = transport.send(SENDER, ("sposò@perché.it",), path, path.stat().st_size)
+    assert result.accepted == ("sposò@perché.it",) and result.refused == {}
+    assert rcpt_lines(server) == ["rcpt TO:<sposò@xn--perch-fsa.it>\r\n".encode()]
+    assert b" SMTPUTF8" in server.messages[0].mail_line
+
+
+def test_only_utf8_names_without_smtputf8_is_a_readable_permanent_failure(
+    start_rogue_server, tmp_path
+):
+    server = start_rogue_server("ok")
+    with SmtpTransport(plain_config(server), None, CLIENT_NAME) as transport:
+        failure = attempt_to(transport, make_eml(tmp_path), ("sposò@example.it",))
+    assert failure.kind == "permanent" and failure.code == 553
+    assert "does not offer SMTPUTF8" in str(failure)
+    assert server.messages == [] and rcpt_lines(server) == []
+
+
+def attempt_to(transport: SmtpTransport, path: Path, to: tuple[str, ...]) -> SmtpFailure:
+    with pytest.raises(SmtpFailure) as caught:
+        transport.send(SENDER, to, path, path.stat().st_size)
+    return caught.value

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
+from .smtpenvelope import Envelope, no_recipient_accepted, plan_envelope
 from .smtpoutcome import ENVELOPE_PHASES, SendResult, SmtpFailure, classify, reply_text, sentence
 from .smtpwire import (
     CHUNK_SIZE,
@@ -129,12 +130,13 @@ class SmtpTransport:
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
-            options = self._mail_options(smtp, sender, recipients, size)
             self._at("mail", f"MAIL FROM {sender}")
-            code, reply = smtp.mail(sender, options)
+            envelope = plan_envelope(sender, recipients, size, smtp.esmtp_features, self._where)
+            smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+            code, reply = smtp.mail(envelope.sender, list(envelope.options))
             if code != 250:
                 raise self._refusal(code, reply)
-            accepted, refused = self._recipients(smtp, recipients)
+            accepted, refused = self._recipients(smtp, envelope)
             self._at("data", f"DATA on {self._where}")
             code, reply = smtp.docmd("DATA")
             if code != 354:
@@ -227,38 +229,17 @@ class SmtpTransport:
             if not 200 <= code < 300:
                 raise self._refusal(code, reply)
 
-    def _mail_options(
-        self, smtp: BoundedSMTP, sender: str, recipients: Sequence[str], size: int
-    ) -> list[str]:
-        self._at("mail", f"MAIL FROM {sender}")
-        options = []
-        limit = smtp.esmtp_features.get("size", "")
-        if limit.isdigit() and 0 < int(limit) < size:
-            raise SmtpFailure(
-                "permanent", "mail", None, "",
-                f"the message is {size} bytes, {self._where} accepts at most {limit} (SIZE)",
-            )  # fmt: skip
-        if smtp.has_extn("size"):
-            options.append(f"SIZE={size}")
-        if smtp.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        if not all(address.isascii() for address in (sender, *recipients)):
-            if not smtp.has_extn("smtputf8"):
-                raise SmtpFailure(
-                    "permanent", "mail", None, "",
-                    f"{self._where} does not accept non-ASCII addresses (no SMTPUTF8)",
-                )  # fmt: skip
-            options.append("SMTPUTF8")
-        return options
-
     def _recipients(
-        self, smtp: BoundedSMTP, recipients: Sequence[str]
+        self, smtp: BoundedSMTP, envelope: Envelope
     ) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        """RCPT TO each wire address; accepted and refused in the caller's spelling."""
         accepted: list[str] = []
-        refused: dict[str, tuple[int, str]] = {}
-        for index, recipient in enumerate(recipients):
-            self._at("rcpt", f"RCPT TO {recipient}")
-            code, reply = smtp.rcpt(recipient)
+        refused = dict(envelope.refused)
+        wire = list(envelope.recipients)
+        for index, address in enumerate(wire):
+            recipient = envelope.recipients[address]
+            self._at("rcpt", f"RCPT TO {address}")
+            code, reply = smtp.rcpt(address)
             if code in (250, 251):
                 accepted.append(recipient)
                 continue
@@ -266,17 +247,11 @@ class SmtpTransport:
                 raise self._refusal(code, reply)  # the server is closing: nothing more to do
             refused[recipient] = (code, reply_text(reply))
             if code in (452, 552):  # too many recipients: the rest would be refused as well
-                refused.update(
-                    {rest: (code, reply_text(reply)) for rest in recipients[index + 1 :]}
-                )
+                rest = [envelope.recipients[other] for other in wire[index + 1 :]]
+                refused.update({other: (code, reply_text(reply)) for other in rest})
                 break
         if not accepted:
-            kinds = {classify("rcpt", code, None) for code, _ in refused.values()}
-            kind = "permanent" if kinds == {"permanent"} else "transient"
-            lines = [f"{code} {text} (RCPT TO {rcpt})" for rcpt, (code, text) in refused.items()]
-            code, text = next(iter(refused.values()))
-            message = lines[0] if len(lines) == 1 else "no recipient accepted: " + "; ".join(lines)
-            raise SmtpFailure(kind, "rcpt", code, text, message, refused)
+            raise no_recipient_accepted(refused)
         return accepted, refused
 
     def _stream(self, smtp: BoundedSMTP, message: BinaryIO) -> None:
