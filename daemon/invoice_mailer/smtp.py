@@ -13,18 +13,24 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
-from .smtpenvelope import Envelope, no_recipient_accepted, plan_envelope
-from .smtpoutcome import ENVELOPE_PHASES, SendResult, SmtpFailure, classify, reply_text, sentence
+from .smtpoutcome import (
+    ENVELOPE_PHASES,
+    SendResult,
+    SmtpFailure,
+    classify,
+    failure_of,
+    reply_text,
+    sentence,
+)
+from .smtptransaction import Transaction
 from .smtpwire import (
     CHUNK_SIZE,
     Abandoned,
     BoundedSMTP,
     BoundedSMTP_SSL,
-    UnreadableReply,
     dot_stuff,
     tls_context,
 )
@@ -45,9 +51,6 @@ log = logging.getLogger(__name__)
 TRUST_CLEAN_SESSION = 2.0
 # Once the service is stopping, a reply already on its way gets this long to arrive.
 STOP_GRACE = 2.0
-# What the admin reads instead of a server's words in the AUTH phase: they may echo the
-# client's AUTH line, which is the password in base64.
-AUTH_REFUSED = "authentication refused (the server's text is not shown: it may quote the password)"
 
 
 class SmtpTransport:
@@ -130,23 +133,10 @@ class SmtpTransport:
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
-            self._at("mail", f"MAIL FROM {sender}")
-            envelope = plan_envelope(sender, recipients, size, smtp.esmtp_features, self._where)
-            smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
-            code, reply = smtp.mail(envelope.sender, list(envelope.options))
-            if code != 250:
-                raise self._refusal(code, reply)
-            accepted, refused = self._recipients(smtp, envelope)
-            self._at("data", f"DATA on {self._where}")
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise self._refusal(code, reply)
-            self._stream(smtp, message)
-            code, reply = self._final_reply(smtp)
-            if code != 250:
-                raise self._refusal(code, reply)
+            transaction = Transaction(smtp, self._where, self._config, self._at, self._refusal)
+            result = transaction.run(sender, recipients, message, size)
         self._clean_at = time.monotonic()
-        return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
+        return result
 
     def close(self) -> None:
         """QUIT politely; the next send() opens a new connection."""
@@ -229,56 +219,6 @@ class SmtpTransport:
             if not 200 <= code < 300:
                 raise self._refusal(code, reply)
 
-    def _recipients(
-        self, smtp: BoundedSMTP, envelope: Envelope
-    ) -> tuple[list[str], dict[str, tuple[int, str]]]:
-        """RCPT TO each wire address; accepted and refused in the caller's spelling."""
-        accepted: list[str] = []
-        refused = dict(envelope.refused)
-        wire = list(envelope.recipients)
-        for index, address in enumerate(wire):
-            recipient = envelope.recipients[address]
-            self._at("rcpt", f"RCPT TO {address}")
-            code, reply = smtp.rcpt(address)
-            if code in (250, 251):
-                accepted.append(recipient)
-                continue
-            if code == 421:
-                raise self._refusal(code, reply)  # the server is closing: nothing more to do
-            refused[recipient] = (code, reply_text(reply))
-            if code in (452, 552):  # too many recipients: the rest would be refused as well
-                rest = [envelope.recipients[other] for other in wire[index + 1 :]]
-                refused.update({other: (code, reply_text(reply)) for other in rest})
-                break
-        if not accepted:
-            raise no_recipient_accepted(refused)
-        return accepted, refused
-
-    def _stream(self, smtp: BoundedSMTP, message: BinaryIO) -> None:
-        """Send the body chunk by chunk: smtplib.data() would need it all in memory."""
-        self._at("data", f"sending the message to {self._where}")
-        tail = b"\r\n"
-        while chunk := message.read(CHUNK_SIZE):
-            smtp.send(dot_stuff(chunk, tail))
-            tail = (tail + chunk)[-2:]
-        # From here on the server may have the whole message: a lost reply is ambiguous.
-        self._at("end_of_data", f"end of DATA on {self._where}")
-        smtp.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
-
-    def _final_reply(self, smtp: BoundedSMTP) -> tuple[int, bytes]:
-        """The reply to the final dot, within data_timeout for the whole of it (RFC 5321
-        §4.5.3.2: 10 minutes). More than one reply means the session is out of step: which
-        one answered the dot cannot be known."""
-        smtp.reply_timeout = self._config.data_timeout
-        try:
-            reply = smtp.getreply()
-        finally:
-            smtp.reply_timeout = self._config.timeout
-        if smtp.out_of_step():
-            smtp.close()
-            raise UnreadableReply("the server sent more than one reply to the final '.'")
-        return reply
-
     def _stopping(self) -> bool:
         if self._stop is None or not self._stop.is_set():
             return False
@@ -313,21 +253,9 @@ class SmtpTransport:
             raise
         except OSError as err:
             self._discard(polite=False)
-            code = getattr(err, "smtp_code", None)
-            code = code if isinstance(code, int) and code >= 100 else None
-            text = reply_text(getattr(err, "smtp_error", "")) if code else ""
-            phase = self._phase
-            if phase == "connect" and isinstance(err, ssl.SSLError):
-                phase = "tls"  # the implicit-TLS handshake happens inside connect()
-            kind = classify(phase, code, err)
-            if phase == "auth":
-                text = AUTH_REFUSED if code else ""
-                # No chained exception either: smtplib's keeps the server's words.
-                raise SmtpFailure(
-                    kind, phase, code, text, sentence(kind, code, text, self._doing, err)
-                ) from None
-            message = sentence(kind, code, text, self._doing, err)
-            raise SmtpFailure(kind, phase, code, text, message) from err
+            failure = failure_of(err, self._phase, self._doing)
+            # In the AUTH phase not even the chained exception: smtplib's keeps the server's words.
+            raise failure from (None if failure.phase == "auth" else err)
 
     def _discard(self, polite: bool) -> None:
         self._clean_at = None

@@ -22,6 +22,7 @@ CUT_SHORT = (
     TimeoutError,
     smtplib.SMTPServerDisconnected,
 )
+AUTH_REFUSED = "authentication refused (the server's text is not shown: it may quote the password)"
 HINTS = {
     "tls": "nothing was sent; check smtp.host, smtp.port and smtp.security, or set "
     "smtp.ca_file for a relay with a private CA",
@@ -134,6 +135,21 @@ def hint(failure: SmtpFailure, host: str, port: int) -> str | None:
             "often refuse ordinary addresses)"
         )
     return None
+
+
+def failure_of(err: OSError, phase: str, doing: str) -> SmtpFailure:
+    """What smtplib (or the socket) raised in `phase`, classified. In the AUTH phase the
+    server's words are replaced: some servers echo the client's AUTH line (the password in
+    base64), and they would reach the log, the ledger and the alert."""
+    code = getattr(err, "smtp_code", None)
+    code = code if isinstance(code, int) and code >= 100 else None
+    text = reply_text(getattr(err, "smtp_error", "")) if code else ""
+    if phase == "connect" and isinstance(err, ssl.SSLError):
+        phase = "tls"  # the implicit-TLS handshake happens inside connect()
+    kind = classify(phase, code, err)
+    if phase == "auth":
+        text = AUTH_REFUSED if code else ""
+    return SmtpFailure(kind, phase, code, text, sentence(kind, code, text, doing, err))
 
 
 def reply_text(reply: bytes | str) -> str:
