@@ -4,6 +4,7 @@ reused out of step, and a stopping service is never held by a silent or tricklin
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -141,3 +142,26 @@ def attempt_to(transport: SmtpTransport, path: Path, to: tuple[str, ...]) -> Smt
     with pytest.raises(SmtpFailure) as caught:
         transport.send(SENDER, to, path, path.stat().st_size)
     return caught.value
+
+
+@pytest.mark.parametrize("security", ["none", "tls"])
+def test_a_stopping_service_gives_up_a_server_that_accepts_and_never_speaks(tmp_path, security):
+    """Neither a greeting nor (implicit TLS) a handshake: the wait ends when the service stops."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, then says nothing
+        port = silent.getsockname()[1]
+        stop = threading.Event()
+        config = SmtpConfig(host="127.0.0.1", port=port, security=security, timeout=600.0)
+        transport = SmtpTransport(config, None, CLIENT_NAME, stop=stop)
+
+        def stop_once_connected() -> None:
+            connection, _ = silent.accept()
+            stop.set()
+            with connection:  # reads whatever comes (a ClientHello), says nothing, until
+                while connection.recv(65536):  # the client gives up and closes
+                    pass
+
+        watcher = threading.Thread(target=stop_once_connected)
+        watcher.start()
+        failure = attempt(transport, make_eml(tmp_path))
+        watcher.join()
+    assert failure.phase == "connect" and isinstance(failure.__cause__, Abandoned)

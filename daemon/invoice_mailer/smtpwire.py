@@ -3,12 +3,15 @@ smtplib with replies that are bounded in time, size and lines."""
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import smtplib
 import socket
 import ssl
 import time
 from collections.abc import Callable
+from socket import SOCK_STREAM
 
 from .config import SmtpConfig
 from .smtpoutcome import SmtpFailure
@@ -130,6 +133,39 @@ class _BoundedReplies:
         self._inbox.clear()
         super().close()  # type: ignore[misc]
 
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        """socket.create_connection, in slices: a connect that hangs (a firewall that drops
+        packets) gives way to a stopping service as a slow reply does."""
+        deadline = time.monotonic() + timeout
+        last: OSError = OSError(f"no address found for {host}")
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                if self.source_address:  # type: ignore[attr-defined]
+                    sock.bind(self.source_address)  # type: ignore[attr-defined]
+                error = sock.connect_ex(address)
+                while error == errno.EINPROGRESS and not select.select([], [sock], [], SLICE)[1]:
+                    self._check_time(deadline, "timed out")
+                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if error else 0
+                if error:
+                    raise OSError(error, os.strerror(error))  # its subclass: refused, unreachable
+                sock.settimeout(timeout)  # smtplib's per-operation timeout (STARTTLS)
+                return sock
+            except Abandoned:
+                sock.close()
+                raise
+            except OSError as err:
+                sock.close()
+                last = err
+        raise last
+
+    def _check_time(self, deadline: float, late: str) -> None:
+        if self.stopping():
+            raise Abandoned("the service is stopping")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(late)
+
     def _readline(self, deadline: float) -> bytes:
         while True:
             end = self._inbox.find(b"\n", 0, MAX_REPLY_LINE)
@@ -176,4 +212,24 @@ class BoundedSMTP(_BoundedReplies, smtplib.SMTP):
 
 
 class BoundedSMTP_SSL(_BoundedReplies, smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL with bounded replies (see _BoundedReplies)."""
+    """smtplib.SMTP_SSL with bounded replies (see _BoundedReplies), and its TLS handshake
+    (inside connect) in slices too."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        deadline = time.monotonic() + timeout
+        plain = super()._get_socket(host, port, timeout)
+        sock = self.context.wrap_socket(
+            plain, server_hostname=self._host, do_handshake_on_connect=False
+        )
+        sock.settimeout(SLICE)
+        while True:
+            try:
+                sock.do_handshake()
+                sock.settimeout(timeout)
+                return sock
+            except TimeoutError:
+                try:
+                    self._check_time(deadline, "the TLS handshake timed out")
+                except OSError:
+                    sock.close()
+                    raise
