@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
-AFTER_DOT = ("ok", "silent", "trickle", "long_line", "not_numeric", "extra_line")
+AFTER_DOT = ("ok", "ok_then_close", "silent", "trickle", "long_line", "not_numeric", "extra_line")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class RogueSmtpServer:
         self._messages: list[RogueMessage] = []
         self._lines: list[bytes] = []
         self.connections = 0
+        self.closed = 0  # connections the server has closed (or seen closed)
         self.trickling = threading.Event()  # set once a trickle has begun
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -146,6 +147,8 @@ class RogueSmtpServer:
         finally:
             self._tasks.discard(task)
             writer.close()
+            with self._lock:
+                self.closed += 1
 
     async def _dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 rogue.test ESMTP\r\n")
@@ -219,6 +222,10 @@ class RogueSmtpServer:
             behaviour = "ok"
         if behaviour == "ok":
             writer.write(f"250 2.0.0 Ok: queued as {number}\r\n".encode())
+        elif behaviour == "ok_then_close":  # a limit of one message per connection
+            writer.write(f"250 2.0.0 Ok: queued as {number}\r\n".encode())
+            await writer.drain()
+            raise ConnectionError("closing after the 250")
         elif behaviour == "silent":
             await asyncio.sleep(3600)  # cancelled when the server stops
         elif behaviour == "trickle":

@@ -12,6 +12,7 @@ import pytest
 
 from invoice_mailer.config import SmtpConfig
 from invoice_mailer.smtp import Abandoned, SmtpFailure, SmtpTransport
+from tests.helpers import wait_until
 from tests.roguesmtp import RogueSmtpServer, start_rogue_server_fixture  # noqa: F401
 from tests.test_smtp import CLIENT_NAME, SENDER, make_eml
 
@@ -165,3 +166,14 @@ def test_a_stopping_service_gives_up_a_server_that_accepts_and_never_speaks(tmp_
         failure = attempt(transport, make_eml(tmp_path))
         watcher.join()
     assert failure.phase == "connect" and isinstance(failure.__cause__, Abandoned)
+
+
+def test_a_server_that_hangs_up_after_its_250_has_the_message_once(start_rogue_server, tmp_path):
+    server = start_rogue_server("ok_then_close")
+    path = make_eml(tmp_path)
+    with SmtpTransport(plain_config(server), None, CLIENT_NAME) as transport:
+        for _ in range(2):
+            result = transport.send(SENDER, ("mario@rossi.it",), path, path.stat().st_size)
+            assert result.reply.startswith("250 2.0.0 Ok")
+            wait_until(lambda: server.closed == server.connections)
+    assert len(server.messages) == 2 and server.connections == 2

@@ -95,7 +95,7 @@ class Transaction:
             reply = self.smtp.getreply()
         finally:
             self.smtp.reply_timeout = self.config.timeout
-        if self.smtp.out_of_step():
+        if self.smtp.unasked_reply():
             self.smtp.close()
             raise UnreadableReply("the server sent more than one reply to the final '.'")
         return reply

@@ -108,6 +108,25 @@ class _BoundedReplies:
             return True
         return bool(select.select([sock], [], [], 0)[0])
 
+    def unasked_reply(self) -> bool:
+        """Did the server send more than was asked for? Read without waiting; a hang-up (a
+        server that closes after its 250) is not that."""
+        sock = self.sock
+        if self._inbox:
+            return True
+        if sock is None or not (
+            select.select([sock], [], [], 0)[0]
+            or (isinstance(sock, ssl.SSLSocket) and sock.pending())
+        ):
+            return False
+        sock.settimeout(0)
+        try:
+            data = sock.recv(4096)
+        except OSError:  # nothing yet (a TLS record that is not data), or reset: not a reply
+            return False
+        self._inbox += data
+        return bool(data)
+
     def send(self, s: bytes | str) -> None:
         if isinstance(s, str):
             s = s.encode(self.command_encoding)
