@@ -57,6 +57,14 @@ def test_a_reply_lost_twice_makes_the_message_unconfirmed_not_resent_for_ever(
     assert third.data == copies[0].data
     assert len(server.messages_to(CUSTOMER)) == 3
 
+    # It was in the Sent folder after all: `dismiss ID`, and it counts as sent.
+    done = run_cli(config, "dismiss", "1")
+    assert done.returncode == 0 and "counts as sent" in done.stdout
+    assert deliveries(tmp_path / "state")[0]["state"] == "sent"
+    assert "Unconfirmed" not in run_cli(config, "status").stdout
+    again = run_cli(config, "dismiss", "1")
+    assert again.returncode == 1 and "no unconfirmed message for document 1" in again.stderr
+
 
 def test_sigterm_ends_the_service_while_the_server_trickles_its_reply(tmp_path, start_rogue_server):
     server = start_rogue_server("trickle")  # "250 2.0.0 Ok" then a byte a second, for ever

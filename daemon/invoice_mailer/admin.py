@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import content, sessions, storage
+from . import content, sessions, storage, unconfirmed
 from .config import Config
 from .errors import DocumentError, NothingMatched
 from .ledger import (
@@ -31,8 +31,6 @@ from .ledger import (
     DOC_TAKEN,
     FAILED_CUSTOMER_DELIVERY,
     QUEUED,
-    SENDING,
-    UNCONFIRMED,
     Ledger,
 )
 from .lock import is_running
@@ -170,7 +168,9 @@ def _retry_document(
 ) -> None:
     row = db.execute("SELECT * FROM documents WHERE id = ?", (row["id"],)).fetchone()
     label = f"#{row['id']} {row['name']}"
-    if _resend_unconfirmed(db, row["id"], label, now, outcome):
+    resent = unconfirmed.resend(db, row["id"], label, now)
+    if resent:
+        outcome.resent += resent
         return
     has_failed = db.execute(
         f"SELECT 1 FROM documents WHERE id = ? AND {_HAS_FAILED}", (row["id"],)
@@ -201,28 +201,6 @@ def _retry_document(
         "WHERE document_id = ?)",
         (now, now, row["id"]),
     ).rowcount
-
-
-def _resend_unconfirmed(
-    db: sqlite3.Connection, document_id: int, label: str, now: float, outcome: RetryOutcome
-) -> bool:
-    """Unconfirmed messages of the document go once more, with the same Message-ID and bytes
-    (the recipient's system can tell a copy); a lost reply again makes them unconfirmed again."""
-    rows = db.execute(
-        "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-        "WHERE a.document_id = ? AND v.state = ?",
-        (document_id, UNCONFIRMED),
-    ).fetchall()
-    for message in rows:
-        db.execute(
-            "UPDATE deliveries SET state = ?, next_attempt_at = ? WHERE id = ?",
-            (SENDING, now, message["id"]),
-        )
-        outcome.resent.append(
-            f"{label}: the unconfirmed {message['purpose']} message, same Message-ID "
-            f"{message['message_id']}"
-        )
-    return bool(rows)
 
 
 def _requeue_document(

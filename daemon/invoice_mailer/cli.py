@@ -176,6 +176,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dismiss(args: argparse.Namespace) -> int:
+    from .unconfirmed import dismiss
+
+    for line in dismiss(_load(args), args.ids):
+        print(line)
+    return 0
+
+
 def cmd_flush(args: argparse.Namespace) -> int:
     from .admin import flush
 
@@ -261,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--failed", action="store_true", help="every failed document")
     retry.add_argument("--held", action="store_true", help="every held document")
     retry.set_defaults(func=cmd_retry)
+
+    dismiss = commands.add_parser(
+        "dismiss", help="an unconfirmed message did arrive (seen in the Sent folder)"
+    )
+    dismiss.add_argument("ids", nargs="+", type=_document_id, metavar="ID", help="document ids")
+    dismiss.set_defaults(func=cmd_dismiss)
 
     flush = commands.add_parser("flush", help="close the open Tutto a session now")
     flush.set_defaults(func=cmd_flush)

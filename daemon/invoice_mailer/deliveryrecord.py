@@ -129,7 +129,7 @@ class Recorder:
         """The reply to the final "." was lost again after the one resend: the server may
         have the message twice, once or not at all. Only the mailbox can tell."""
         what = f"{self.label(row)} (Message-ID {row['message_id']})"
-        check = self._unconfirmed_check(row)
+        check = self._next_step(row)
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = NULL "
@@ -144,13 +144,16 @@ class Recorder:
             what, failure, check,
         )  # fmt: skip
 
-    def _unconfirmed_check(self, row: sqlite3.Row) -> str:
+    def _next_step(self, row: sqlite3.Row) -> str:
         """What the admin does next; the document id is what `retry` takes."""
         documents = outbox.documents_of(self.ledger, row["id"])
-        retry = f"`invoice-mailer retry {documents[0]['id']}`" if documents else "nothing"
+        if not documents:
+            return "please look in the Sent folder of the mailbox whether it arrived"
+        number = documents[0]["id"]
         return (
             "please look in the Sent folder of the mailbox (or ask the recipient) whether it "
-            f"arrived; if it did not, send it again with {retry}"
+            f"arrived; if it did not, send it again with `invoice-mailer retry {number}`, if it "
+            f"did, `invoice-mailer dismiss {number}`"
         )
 
     def paused(

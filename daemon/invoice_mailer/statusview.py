@@ -122,7 +122,11 @@ def render_text(report: dict[str, Any]) -> str:
             lines += _message_lines(entry, f"Message-ID {entry['message_id']}")
             lines += _wrap(why_not_sent(entry), 6)
             if retry:
-                lines += _wrap(f"if it is not there: `invoice-mailer retry {retry}`", 6)
+                lines += _wrap(
+                    f"not there: `invoice-mailer retry {retry}`; there: `invoice-mailer dismiss "
+                    f"{retry}`",
+                    6,
+                )
         lines += _wrap(
             "Look in the Sent folder of the mailbox (or ask the recipient) whether it arrived; "
             "nothing is sent again without you.",
