@@ -95,7 +95,8 @@ class Recorder:
     def deferred(
         self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, due: float, ambiguous: bool
     ) -> None:
-        """Wait in the ledger until `due`; an ambiguous one stays `sending` (a resend follows)."""
+        """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
+        message was lost (now, or before this resend), so a second loss is recognised."""
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, next_attempt_at = ?, attempts = ?, "

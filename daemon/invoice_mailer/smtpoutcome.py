@@ -165,7 +165,7 @@ def sentence(
     if code:
         what = f"{code} {text} ({doing})"
     elif kind == "ambiguous":
-        what = f"no reply after the final '.' ({doing}: {err})"
+        what = f"no readable reply after the final '.' ({doing}: {err})"
     elif isinstance(err, ssl.SSLCertVerificationError):
         reason = (err.verify_message or str(err)).rstrip(".")
         what = f"{doing}: TLS certificate not accepted: {reason}"
