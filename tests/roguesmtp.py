@@ -49,6 +49,7 @@ class RogueSmtpServer:
         auth_failures: int = 0,
         spare: tuple[str, ...] = (),
         mail_reply: bytes = b"250 2.1.0 Ok\r\n",
+        stall_data: bool = False,
     ):
         if after_dot not in AFTER_DOT:
             raise ValueError(f"after_dot must be one of {AFTER_DOT}")
@@ -60,6 +61,8 @@ class RogueSmtpServer:
         self._auth_failures = auth_failures  # the first n logins get a 535 that echoes them
         self._spare = {address.lower() for address in spare}
         self._mail_reply = mail_reply
+        self._stall_data = stall_data  # after 354, never read again
+        self.stalled = threading.Event()
         self._lock = threading.Lock()
         self._messages: list[RogueMessage] = []
         self._lines: list[bytes] = []
@@ -175,6 +178,9 @@ class RogueSmtpServer:
             elif verb == b"DATA":
                 writer.write(b"354 go ahead\r\n")
                 await writer.drain()
+                if self._stall_data:
+                    self.stalled.set()
+                    await asyncio.sleep(3600)  # cancelled when the server stops
                 await self._data(mail_line, tuple(rcpts), reader, writer)
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")

@@ -177,3 +177,19 @@ def test_a_server_that_hangs_up_after_its_250_has_the_message_once(start_rogue_s
             assert result.reply.startswith("250 2.0.0 Ok")
             wait_until(lambda: server.closed == server.connections)
     assert len(server.messages) == 2 and server.connections == 2
+
+
+def test_a_stopping_service_gives_up_a_server_that_stops_reading_the_message(
+    start_rogue_server, tmp_path
+):
+    server = start_rogue_server(stall_data=True)
+    path = make_eml(tmp_path, body="Gentile cliente,\n" * 1_000_000)  # 17 MB: past the buffers
+    stop = threading.Event()
+    config = plain_config(server, timeout=600.0)
+    with SmtpTransport(config, None, CLIENT_NAME, stop=stop) as transport:
+        stopper = threading.Thread(target=lambda: (server.stalled.wait(10), stop.set()))
+        stopper.start()
+        failure = attempt(transport, path)
+        stopper.join()
+    assert failure.phase == "data" and isinstance(failure.__cause__, Abandoned)
+    assert server.messages == []
