@@ -157,6 +157,8 @@ def why_not_sent(entry: dict[str, Any]) -> str:
         return f"the server said: {error}"
     if error.startswith("connecting to "):
         return f"could not connect: {error}"
+    if error.startswith("no readable reply"):
+        return error
     return f"no reply from the server: {error}"
 
 
