@@ -25,7 +25,16 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
-AFTER_DOT = ("ok", "ok_then_close", "silent", "trickle", "long_line", "not_numeric", "extra_line")
+AFTER_DOT = (
+    "ok",
+    "ok_then_close",
+    "silent",
+    "trickle",
+    "endless",
+    "long_line",
+    "not_numeric",
+    "extra_line",
+)
 
 
 @dataclass(frozen=True)
@@ -241,6 +250,10 @@ class RogueSmtpServer:
                 await writer.drain()
                 await asyncio.sleep(1)
                 writer.write(b".")
+        elif behaviour == "endless":  # a multi-line reply that never ends
+            while True:
+                writer.write(b"250-still going\r\n" * 100)
+                await writer.drain()
         elif behaviour == "long_line":
             writer.write(b"250 2.0.0 Ok: " + b"x" * 9000 + b"\r\n")
         elif behaviour == "not_numeric":

@@ -31,7 +31,13 @@ def attempt(transport: SmtpTransport, path: Path) -> SmtpFailure:
 
 @pytest.mark.parametrize(
     ("after_dot", "data_timeout"),
-    [("long_line", 5.0), ("not_numeric", 5.0), ("extra_line", 5.0), ("silent", 0.5)],
+    [
+        ("long_line", 5.0),
+        ("endless", 5.0),
+        ("not_numeric", 5.0),
+        ("extra_line", 5.0),
+        ("silent", 0.5),
+    ],
 )
 def test_an_unreadable_reply_to_the_final_dot_is_the_unknown_outcome_on_a_new_connection(
     start_rogue_server, tmp_path, after_dot, data_timeout
