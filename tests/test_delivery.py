@@ -453,3 +453,30 @@ def test_backoff_doubles_from_min_to_max_with_jitter_inside_the_bounds():
     assert backoff(retry, 1, rng=lambda: 0.0) == pytest.approx(480)
     assert backoff(retry, 1, rng=lambda: 1.0) == pytest.approx(720)
     assert [deferrals_so_far(a, 3) for a in (1, 3, 4, 6, 7)] == [0, 0, 1, 1, 2]
+
+
+def test_after_a_crash_in_the_rfc_1047_window_a_busy_server_then_a_loss_is_unconfirmed(
+    tmp_path, start_smtp_server, benches
+):
+    server = start_smtp_server("none")
+    bench = benches(bench_config(tmp_path, server, retry={"attempts_now": 1}))
+    bench.add_invoice()
+    with bench.ledger.transaction() as db:  # as a crash between DATA and the reply leaves it
+        db.execute("UPDATE deliveries SET state = 'sending'")
+    server.refuse_connections(1)
+    bench.run()
+    assert bench.delivery()["state"] == "sending"  # waiting, and the lost reply is remembered
+    server.drop_after_data(1)
+    bench.clock.advance(3600)
+    bench.run()  # the one resend: its reply is lost too
+    bench.clock.advance(3600)
+    bench.run()
+    assert len(server.wait_for_messages(1)) == 1 and len(server.messages) == 1
+    row = bench.delivery()
+    assert (
+        row["state"] == "unconfirmed"
+        and "no readable reply after the final '.'" in row["last_error"]
+    )
+    (notice,) = bench.notices()
+    assert "is unconfirmed" in notice and "invoice-mailer retry 1" in notice
+    assert bench.sent_files()  # the document is filed: the server most likely has it

@@ -167,7 +167,7 @@ def test_header_injection_stays_one_line_of_text(tmp_path, invoice_files):
         "mario rossi@bianchi.it",
         "a@b.it, c@d.it",
         "mario@bianchi.it" + EVIL,
-        "màrio@bianchi.it",
+        "mario@" + "ü" * 64 + ".it",  # no IDNA form: a label over 63 characters
         "",
     ],
 )
@@ -180,6 +180,26 @@ def test_a_bad_address_raises_before_anything_is_written(tmp_path, bad, where):
     assert out.stat().st_size == 0
     with pytest.raises(InvoiceMailerError):
         message_size(env, [], SIGNATURE)
+
+
+def test_a_non_ascii_domain_is_written_in_its_ascii_idna_form(tmp_path):
+    env = envelope(to=("mario@perché.it",), cc=("archivio@società.example",))
+    raw, msg = build(tmp_path, env, [])
+    headers = raw.partition(b"\r\n\r\n")[0]
+    assert headers.isascii()
+    assert msg["To"] == "mario@xn--perch-fsa.it"
+    assert msg["Cc"] == "archivio@xn--societ-nta.example"
+
+
+def test_a_non_ascii_name_before_the_at_is_written_as_utf8(tmp_path):
+    env = envelope(to=("màrio@perché.it",), cc=("archivio@example.it",))
+    raw, msg = build(tmp_path, env, [])
+    headers = raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+    assert b"To: m\xc3\xa0rio@xn--perch-fsa.it" in headers  # RFC 6532, for SMTPUTF8
+    assert [line for line in headers if not line.isascii()] == [
+        b"To: m\xc3\xa0rio@xn--perch-fsa.it"
+    ]
+    assert msg["Cc"] == "archivio@example.it"
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import storage, taking
+from . import storage, taking, unconfirmed
 from .config import Config
 from .errors import DocumentError, InvoiceMailerError, NothingMatched
 from .ledger import (
@@ -191,6 +191,10 @@ def _retry_document(
 ) -> None:
     row = db.execute("SELECT * FROM documents WHERE id = ?", (row["id"],)).fetchone()
     label = f"#{row['id']} {row['name']}"
+    resent = unconfirmed.resend(db, row["id"], label, now)
+    if resent:
+        outcome.resent += resent
+        return
     has_failed = db.execute(
         f"SELECT 1 FROM documents WHERE id = ? AND {_HAS_FAILED}", (row["id"],)
     ).fetchone()

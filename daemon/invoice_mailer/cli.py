@@ -14,11 +14,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, errors, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import EX_CONFIG, InvoiceMailerError, SecretError
+
+if TYPE_CHECKING:
+    from .smtpoutcome import SmtpFailure
 
 log = logging.getLogger("invoice_mailer.cli")
 
@@ -43,11 +47,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EX_CONFIG
     smtp = config.smtp
     if args.smtp:
-        from .smtp import SmtpTransport
+        from .smtp import SmtpFailure, SmtpTransport
 
         password = secret_store.smtp_password(smtp)
         transport = SmtpTransport(smtp, password.reveal() if password else None)
-        print(f"SMTP OK: {transport.check()}")
+        try:
+            print(f"SMTP OK: {transport.check()}")
+        except SmtpFailure as failure:
+            return _smtp_failed("SMTP check failed", failure, config)
     warned = sum(len(found.warnings) for found in report.files)
     warnings = f" ({warned} warning{'s' if warned != 1 else ''} above)" if warned else ""
     print(
@@ -57,12 +64,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-_SEND_TEST_HINTS = {
-    "transient": "the server is unreachable or busy: check smtp.host and smtp.port (and the "
-    "firewall), then try again",
-    "permanent": "the server refused this message: check the address and sender.address "
-    "(PEC boxes often refuse ordinary addresses)",
-}
+def _smtp_failed(what: str, failure: SmtpFailure, config: Config) -> int:
+    """The failure and, where there is one, the hint (shared by check --smtp and send-test)."""
+    from .smtpoutcome import hint
+
+    print(f"invoice-mailer: {what}: {failure}", file=sys.stderr)
+    advice = hint(failure, config.smtp.host, config.smtp.port)
+    if advice:
+        print(f"hint: {advice}", file=sys.stderr)
+    return 1
 
 
 def cmd_send_test(args: argparse.Namespace) -> int:
@@ -82,10 +92,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         try:
             result = transport.send(config.sender.address, (args.address,), path, size)
         except SmtpFailure as failure:
-            print(f"invoice-mailer: test message not sent: {failure}", file=sys.stderr)
-            if failure.kind in _SEND_TEST_HINTS:
-                print(f"hint: {_SEND_TEST_HINTS[failure.kind]}", file=sys.stderr)
-            return 1
+            return _smtp_failed("test message not sent", failure, config)
     print(f"test message sent to {args.address} via {smtp.host}:{smtp.port} ({smtp.security})")
     print(f"the server replied: {result.reply}")
     return 0
@@ -181,14 +188,21 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
     from .closing import dismiss
     from .errors import NothingMatched
     from .statusview import visible
+    from .unconfirmed import confirm_arrival
 
     if not args.note.strip():
         print(
             "invoice-mailer: dismiss: --note must say why (it stays in the ledger)", file=sys.stderr
         )
         return 2
+    config = _load(args)
     try:
-        done = dismiss(_load(args), args.id, args.note)
+        arrived = confirm_arrival(config, args.id, args.note)
+        if arrived:  # the admin saw the unconfirmed message in the Sent folder
+            for line in arrived:
+                print(visible(line))
+            return 0
+        done = dismiss(config, args.id, args.note)
     except NothingMatched as exc:  # it names the file: shown with control characters escaped
         print(visible(f"invoice-mailer: {exc}"), file=sys.stderr)
         return exc.exit_status
@@ -282,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.set_defaults(func=cmd_retry)
 
     dismiss = commands.add_parser(
-        "dismiss", help="close a failed or held document by hand; it is not sent"
+        "dismiss",
+        help="close a failed or held document by hand (it is not sent), or record that an "
+        "unconfirmed message did arrive",
     )
     dismiss.add_argument("id", type=_document_id, metavar="ID", help="the document id")
     dismiss.add_argument("--note", required=True, help="why (kept in the ledger as history)")

@@ -30,7 +30,7 @@ from .retrypolicy import (
     deferrals_so_far,
     quick_retry_policy,
 )
-from .smtp import SendResult, SmtpFailure
+from .smtp import Abandoned, SendResult, SmtpFailure
 
 __all__ = ["Dispatcher", "Stopping", "Transport", "backoff", "quick_retry_policy"]
 
@@ -188,7 +188,10 @@ class Dispatcher:
         except Stopping:
             self.record.interrupted(row, attempts, last)
         except SmtpFailure as failure:
-            self._failed_attempt(row, failure, attempts)
+            if isinstance(failure.__cause__, Abandoned):  # stopping: the wait was given up
+                self.record.interrupted(row, attempts, failure)
+            else:
+                self._failed_attempt(row, failure, attempts)
         except InvoiceMailerError as exc:  # the built message vanished or cannot be read
             self.record.failed(row, str(exc), attempts)
         else:
@@ -203,18 +206,21 @@ class Dispatcher:
             self.transport.close()
         elif failure.kind == "permanent":
             self.record.failed(row, str(failure), attempts, failure)
+        elif failure.kind == "ambiguous" and row["state"] == SENDING:
+            # Lost once already (or a crash after DATA): a second copy went and its reply was
+            # lost too. More would only pile up duplicates: a person looks in the mailbox.
+            self.record.unconfirmed(row, failure, attempts)
+        elif failure.kind == "ambiguous":
+            # The first lost reply: resend at once, same Message-ID and bytes (RFC 1047).
+            self.record.deferred(row, failure, attempts, now, ambiguous=True)
         elif now - row["created_at"] >= retry.max_age:
             days = (now - row["created_at"]) / 86400
             reason = f"gave up after {attempts} attempts in {days:.1f} days: {failure}"
             self.record.failed(row, reason, attempts, failure)
-        elif failure.kind == "ambiguous" and row["state"] != SENDING:
-            # The first lost reply: resend at once (same Message-ID); repeated ones back off.
-            self.record.deferred(row, failure, attempts, now, ambiguous=True)
         else:
             wait = backoff(retry, deferrals_so_far(attempts, retry.attempts_now))
-            self.record.deferred(
-                row, failure, attempts, now + wait, ambiguous=failure.kind == "ambiguous"
-            )
+            # A resend after a lost reply stays `sending`: a second loss is then recognised.
+            self.record.deferred(row, failure, attempts, now + wait, row["state"] == SENDING)
             if failure.phase in _SERVER_PHASES or failure.code == 421:
                 self._hold_queue(failure, now, now + wait)
 

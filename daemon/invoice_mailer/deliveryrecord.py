@@ -16,7 +16,7 @@ from collections.abc import Callable
 from . import outbox
 from .archive import Archive
 from .config import Config
-from .ledger import DEFERRED, FAILED, QUEUED, SENDING, SENT, Ledger, add_notice
+from .ledger import DEFERRED, FAILED, QUEUED, SENDING, SENT, UNCONFIRMED, Ledger, add_notice
 from .retrypolicy import backoff
 from .smtp import SendResult, SmtpFailure, classify
 
@@ -95,7 +95,8 @@ class Recorder:
     def deferred(
         self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, due: float, ambiguous: bool
     ) -> None:
-        """Wait in the ledger until `due`; an ambiguous one stays `sending` (a resend follows)."""
+        """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
+        message was lost (now, or before this resend), so a second loss is recognised."""
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, next_attempt_at = ?, attempts = ?, "
@@ -125,6 +126,37 @@ class Recorder:
                 )
         log.error("%s (delivery %d) failed: %s", self.label(row), row["id"], reason)
 
+    def unconfirmed(self, row: sqlite3.Row, failure: SmtpFailure, attempts: int) -> None:
+        """The reply to the final "." was lost again after the one resend: the server may
+        have the message twice, once or not at all. Only the mailbox can tell."""
+        what = f"{self.label(row)} (Message-ID {row['message_id']})"
+        check = self._next_step(row)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = NULL "
+                "WHERE id = ?",
+                (UNCONFIRMED, attempts, str(failure), row["id"]),
+            )
+            if row["purpose"] != "alert":
+                add_notice(db, self.clock(), f"{what} is unconfirmed: {check}")
+        log.error(
+            "%s is unconfirmed: the server's reply after the final '.' was lost twice (%s); "
+            "not sent again automatically. %s",
+            what, failure, check,
+        )  # fmt: skip
+
+    def _next_step(self, row: sqlite3.Row) -> str:
+        """What the admin does next; the document id is what `retry` takes."""
+        documents = outbox.documents_of(self.ledger, row["id"])
+        if not documents:
+            return "please look in the Sent folder of the mailbox whether it arrived"
+        number = documents[0]["id"]
+        return (
+            "please look in the Sent folder of the mailbox (or ask the recipient) whether it "
+            f"arrived; if it did not, send it again with `invoice-mailer retry {number}`, if it "
+            f"did, `invoice-mailer dismiss {number}`"
+        )
+
     def paused(
         self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, check_at: float
     ) -> None:
@@ -152,7 +184,8 @@ class Recorder:
 
     def interrupted(self, row: sqlite3.Row, attempts: int, last: SmtpFailure | None) -> None:
         """Stopping while waiting to try again: the delivery stays due for the next start."""
-        state = SENDING if row["state"] == SENDING else DEFERRED if last else QUEUED
+        lost = row["state"] == SENDING or (last is not None and last.kind == "ambiguous")
+        state = SENDING if lost else DEFERRED if last else QUEUED
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ? WHERE id = ?",

@@ -36,6 +36,9 @@ DISMISSABLE = (DOC_FAILED, DOC_HELD)
 # Delivery states, as the DESIGN names them.
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
+# The reply after the final "." was lost twice: the server may have it. Never resent by itself
+# (one resend is the RFC 1047 allowance); a person checks the Sent folder, then `retry ID`.
+UNCONFIRMED = "unconfirmed"
 
 # What "the customer did not get it" means, for the archive (failed/) and `retry --failed`
 # alike: a failed customer delivery. A failed copy or bundle is a notice of its own.

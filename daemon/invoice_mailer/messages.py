@@ -58,6 +58,7 @@ class _CachedHeaderRegistry(HeaderRegistry):
 
 
 POLICY = policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry())
+UTF8_POLICY = POLICY.clone(utf8=True)  # headers with a UTF-8 address, sent with SMTPUTF8
 CRLF = b"\r\n"
 
 # \s also covers \v, \f, \x1c-\x1e, \x85, \u2028, \u2029: all that str.splitlines() breaks on.
@@ -108,29 +109,50 @@ class Envelope:
         return tuple(unique.values())
 
 
-def check_address(address: str) -> Address:
-    """Parse one addr-spec, or raise a sentence naming it: every address reaches the wire."""
+def check_address(address: str) -> str:
+    """The address as it goes on the wire (see wire_address), or raise a sentence naming it:
+    every address reaches the wire."""
     if not isinstance(address, str):
         reason = "not text"
-    elif not address.isascii():
-        reason = "only ASCII addresses can be sent (no SMTPUTF8); write the domain as xn--..."
     elif not address.isprintable() or " " in address:
         reason = "spaces or control characters"
     else:
         try:
-            parsed = Address(addr_spec=address)
+            wire = wire_address(address)
+            local, _, domain = wire.rpartition("@")
+            # The stdlib parses only ASCII names before the @: a UTF-8 one (RFC 6531) is
+            # checked through an ASCII stand-in of the same shape.
+            stand_in = "".join(c if c.isascii() else "u" for c in local)
+            parsed = Address(addr_spec=f"{stand_in}@{domain}")
         except (ValueError, TypeError, IndexError, email_errors.HeaderParseError) as exc:
             reason = str(exc)
         else:
             if parsed.username and parsed.domain:
-                return parsed
+                return wire
             reason = "expected name@domain"
     raise InvoiceMailerError(f"invalid e-mail address {address!r}: {reason}")
 
 
+def wire_address(address: str) -> str:
+    """The domain in its ASCII form (IDNA: perché.it -> xn--perch-fsa.it), for the envelope
+    and the headers alike; the name before the @ as it is (see needs_smtputf8)."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise ValueError(f"the domain {domain!r} has no ASCII (IDNA) form") from None
+
+
+def needs_smtputf8(address: str) -> bool:
+    """A non-ASCII name before the @ can travel only where the server offers SMTPUTF8."""
+    return not address.rpartition("@")[0].isascii()
+
+
 def new_message_id(sender_address: str) -> str:
     """A fresh Message-ID in the sender's domain; stored before DATA, reused on a resend."""
-    return f"<{uuid.uuid4().hex}@{check_address(sender_address).domain}>"
+    return f"<{uuid.uuid4().hex}@{check_address(sender_address).rpartition('@')[2]}>"
 
 
 def render(template: str, fields: Mapping[str, object]) -> str:
@@ -253,8 +275,16 @@ def _plan(
 
 
 def _top_headers(envelope: Envelope) -> EmailMessage:
-    for address in (envelope.sender, *envelope.to, *envelope.cc, *envelope.bcc):
+    for address in envelope.bcc:
         check_address(address)
+    sender, to, cc = (
+        check_address(envelope.sender),
+        [check_address(a) for a in envelope.to],
+        [check_address(a) for a in envelope.cc],
+    )
+    # A UTF-8 name before the @ is written as UTF-8 (RFC 6532); the stdlib's Address objects
+    # refuse it, its parser of header text takes it.
+    utf8 = any(needs_smtputf8(a) for a in (sender, *to, *cc))
     if not envelope.to:
         raise InvoiceMailerError(f"message {envelope.message_id} has no To address")
     date = envelope.date
@@ -262,11 +292,16 @@ def _top_headers(envelope: Envelope) -> EmailMessage:
         raise InvoiceMailerError(f"message date {date} has no time zone")
     if not _MESSAGE_ID.fullmatch(envelope.message_id):
         raise InvoiceMailerError(f"invalid Message-ID {envelope.message_id!r} (not <id@domain>)")
-    top = EmailMessage(policy=POLICY)
-    top["From"] = Address(display_name=header_text(envelope.sender_name), addr_spec=envelope.sender)
-    top["To"] = [Address(addr_spec=address) for address in envelope.to]
-    if envelope.cc:
-        top["Cc"] = [Address(addr_spec=address) for address in envelope.cc]
+    top = EmailMessage(policy=UTF8_POLICY if utf8 else POLICY)
+    name = header_text(envelope.sender_name)
+    if needs_smtputf8(sender):
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        top["From"] = f'"{quoted}" <{sender}>' if name else sender
+    else:
+        top["From"] = Address(display_name=name, addr_spec=sender)
+    top["To"] = ", ".join(to) if utf8 else [Address(addr_spec=address) for address in to]
+    if cc:
+        top["Cc"] = ", ".join(cc) if utf8 else [Address(addr_spec=address) for address in cc]
     top["Subject"] = header_text(envelope.subject)
     top["Date"] = date
     top["Message-ID"] = envelope.message_id
@@ -287,7 +322,7 @@ def _attachment_headers(attachment: Attachment) -> bytes:
 
 
 def _fold(message: EmailMessage | MIMEPart) -> bytes:
-    return b"".join(POLICY.fold_binary(name, value) for name, value in message.items())
+    return b"".join(message.policy.fold_binary(name, value) for name, value in message.items())
 
 
 def _stream_base64(attachment: Attachment, out: BinaryIO) -> int:

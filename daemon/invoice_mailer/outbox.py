@@ -167,7 +167,7 @@ def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path
     envelope = messages.Envelope(
         sender=config.sender.address,
         sender_name=config.sender.name,
-        to=(messages.check_address(address).addr_spec,),
+        to=(messages.check_address(address),),
         subject="invoice-mailer: messaggio di prova",
         body=(
             "Questo è un messaggio di prova di invoice-mailer, inviato con le impostazioni "

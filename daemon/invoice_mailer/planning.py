@@ -13,7 +13,7 @@ from typing import Any
 
 from .config import Config
 from .ledger import DOC_WAITING, QUEUED, SENT, Ledger, info_of
-from .messages import new_message_id
+from .messages import needs_smtputf8, new_message_id
 
 
 def kind_class(kind: str) -> str:
@@ -104,11 +104,16 @@ def plan_delivery(
     # An address already in To is not copied to again: one message, each recipient once.
     in_to = {address.lower() for address in to}
     copies = tuple(address for address in config.copy_to if address.lower() not in in_to)
+    # A copy address with a non-ASCII name before the @ needs a server with SMTPUTF8: in a
+    # message of its own, a server without it refuses only the copy, never the customer's.
+    alone = tuple(address for address in copies if needs_smtputf8(address))
+    copies = tuple(address for address in copies if address not in alone)
     cc = copies if config.copy_mode == "cc" else ()
     bcc = copies if config.copy_mode == "bcc" else ()
     rows = [(purpose, to, cc, bcc)]
-    if config.copy_mode == "separate" and copies:
-        rows.append(("copy", copies, (), ()))
+    separate = (copies if config.copy_mode == "separate" else ()) + alone
+    if separate:
+        rows.append(("copy", separate, (), ()))
     ids = []
     for row_purpose, row_to, row_cc, row_bcc in rows:
         cursor = db.execute(

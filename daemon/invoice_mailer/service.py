@@ -66,12 +66,15 @@ class Trouble:
         self.last = ""
 
 
-def make_transport(config: Config) -> SmtpTransport:
+def make_transport(config: Config, stop: threading.Event | None = None) -> SmtpTransport:
     password = secret_store.smtp_password(config.smtp)
     # smtplib would look up the fully qualified name on every connection (slow when DNS is
     # broken); the plain host name is what mail clients send in EHLO anyway.
     return SmtpTransport(
-        config.smtp, password.reveal() if password else None, socket.gethostname() or "localhost"
+        config.smtp,
+        password.reveal() if password else None,
+        socket.gethostname() or "localhost",
+        stop,  # SIGTERM ends a wait on a silent or trickling server within seconds
     )
 
 
@@ -91,7 +94,7 @@ class Service:
         self._lock_fd = acquire_lock(config.state_dir)
         self.book = AddressBookSource(config.customers.address_book, config.customers.csv)
         self.book.load()
-        self.transport = make_transport(config)
+        self.transport = make_transport(config, self.stop)
         self._threads: list[threading.Thread] = []
         self._pending_worker: tuple[Config, AddressBookSource] | None = None
         self._pending_sender: Config | None = None
@@ -190,7 +193,7 @@ class Service:
                 if pending is not None:
                     self._pending_sender = None
                     archive.config = pending
-                    dispatcher.reload(pending, make_transport(pending))
+                    dispatcher.reload(pending, make_transport(pending, self.stop))
                 try:
                     wait = dispatcher.step()  # wakes the worker after each message
                     dispatcher.close_if_idle()

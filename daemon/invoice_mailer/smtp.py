@@ -6,32 +6,64 @@ failure table says. No retries here: the delivery stage wraps `send` with tenaci
 from __future__ import annotations
 
 import logging
-import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from .config import DEFAULT_PORTS, SmtpConfig
 from .errors import InvoiceMailerError
-from .smtpoutcome import ENVELOPE_PHASES, SendResult, SmtpFailure, classify, reply_text, sentence
-from .smtpwire import CHUNK_SIZE, dot_stuff, tls_context
+from .smtpoutcome import (
+    ENVELOPE_PHASES,
+    SendResult,
+    SmtpFailure,
+    classify,
+    failure_of,
+    reply_text,
+    sentence,
+)
+from .smtptransaction import Transaction
+from .smtpwire import (
+    CHUNK_SIZE,
+    Abandoned,
+    BoundedSMTP,
+    BoundedSMTP_SSL,
+    dot_stuff,
+    tls_context,
+)
 
-__all__ = ["CHUNK_SIZE", "SendResult", "SmtpFailure", "SmtpTransport", "classify", "dot_stuff"]
+__all__ = [
+    "CHUNK_SIZE",
+    "Abandoned",
+    "SendResult",
+    "SmtpFailure",
+    "SmtpTransport",
+    "classify",
+    "dot_stuff",
+]
 
 log = logging.getLogger(__name__)
 
 # A session that accepted a message less than this ago is used without an RSET check.
 TRUST_CLEAN_SESSION = 2.0
+# Once the service is stopping, a reply already on its way gets this long to arrive.
+STOP_GRACE = 2.0
 
 
 class SmtpTransport:
     """One SMTP client connection, opened on demand and reused; used from one thread only."""
 
-    def __init__(self, config: SmtpConfig, password: str | None, local_hostname: str | None = None):
+    def __init__(
+        self,
+        config: SmtpConfig,
+        password: str | None,
+        local_hostname: str | None = None,
+        stop: threading.Event | None = None,
+    ):
+        """`stop` set: waits on the server end within STOP_GRACE (the service is stopping)."""
         if config.security == "none" and password:
             raise SmtpFailure(
                 "tls", "auth", None, "",
@@ -44,11 +76,13 @@ class SmtpTransport:
         self._port = config.port or DEFAULT_PORTS[config.security]
         self._where = f"{config.host}:{self._port}"
         self._context = tls_context(config) if config.security != "none" else None
-        self._smtp: smtplib.SMTP | None = None
+        self._smtp: BoundedSMTP | None = None
         self._clean_at: float | None = None  # when the session last ended a message cleanly
         self._unchecked = False  # the current session was trusted without an RSET
         self._phase = "connect"
         self._doing = ""
+        self._stop = stop
+        self._stop_seen: float | None = None
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self._where}, security={self._config.security})"
@@ -95,26 +129,14 @@ class SmtpTransport:
                 return self._transaction(self._connection(), sender, recipients, message, size)
 
     def _transaction(
-        self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], message, size: int
+        self, smtp: BoundedSMTP, sender: str, recipients: Sequence[str], message, size: int
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
-            options = self._mail_options(smtp, sender, recipients, size)
-            self._at("mail", f"MAIL FROM {sender}")
-            code, reply = smtp.mail(sender, options)
-            if code != 250:
-                raise self._refusal(code, reply)
-            accepted, refused = self._recipients(smtp, recipients)
-            self._at("data", f"DATA on {self._where}")
-            code, reply = smtp.docmd("DATA")
-            if code != 354:
-                raise self._refusal(code, reply)
-            self._stream(smtp, message)
-            code, reply = self._final_reply(smtp)
-            if code != 250:
-                raise self._refusal(code, reply)
+            transaction = Transaction(smtp, self._where, self._config, self._at, self._refusal)
+            result = transaction.run(sender, recipients, message, size)
         self._clean_at = time.monotonic()
-        return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
+        return result
 
     def close(self) -> None:
         """QUIT politely; the next send() opens a new connection."""
@@ -122,12 +144,15 @@ class SmtpTransport:
 
     # -- the session -----------------------------------------------------------------------
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> BoundedSMTP:
         """The open session, or a new one. A session whose last message was accepted a moment
         ago is clean and alive: no RSET round trip (one per message in a burst)."""
         self._unchecked = False
         clean_at = self._clean_at
         recent = clean_at is not None and time.monotonic() - clean_at < TRUST_CLEAN_SESSION
+        if self._smtp is not None and self._smtp.out_of_step():
+            log.debug("%s sent what nobody asked for, or hung up: reconnecting", self._where)
+            self._discard(polite=False)
         if self._smtp is not None and recent:
             self._unchecked = True
             return self._smtp
@@ -142,20 +167,23 @@ class SmtpTransport:
         with self._guard():
             return self._open()
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> BoundedSMTP:
         config = self._config
+        bounds = {"reply_timeout": config.timeout, "stopping": self._stopping}
         self._at("connect", f"connecting to {self._where} ({config.security})")
         # The host goes to the constructor: smtplib checks the certificate against the name
         # given there (a later connect() leaves it empty). A non-220 greeting raises
         # SMTPConnectError with the code.
-        smtp: smtplib.SMTP
+        smtp: BoundedSMTP
         if config.security == "tls":
-            smtp = smtplib.SMTP_SSL(
+            smtp = BoundedSMTP_SSL(
                 config.host, self._port, self._local_hostname,
-                timeout=config.timeout, context=self._context,
+                timeout=config.timeout, context=self._context, **bounds,
             )  # fmt: skip
         else:
-            smtp = smtplib.SMTP(config.host, self._port, self._local_hostname, config.timeout)
+            smtp = BoundedSMTP(
+                config.host, self._port, self._local_hostname, config.timeout, **bounds
+            )
         self._smtp = smtp
         self._ehlo(smtp)
         if config.security == "starttls":
@@ -183,7 +211,7 @@ class SmtpTransport:
         )  # fmt: skip
         return smtp
 
-    def _ehlo(self, smtp: smtplib.SMTP) -> None:
+    def _ehlo(self, smtp: BoundedSMTP) -> None:
         self._at("ehlo", f"EHLO to {self._where}")
         code, reply = smtp.ehlo()
         if not 200 <= code < 300:
@@ -191,77 +219,12 @@ class SmtpTransport:
             if not 200 <= code < 300:
                 raise self._refusal(code, reply)
 
-    def _mail_options(
-        self, smtp: smtplib.SMTP, sender: str, recipients: Sequence[str], size: int
-    ) -> list[str]:
-        self._at("mail", f"MAIL FROM {sender}")
-        options = []
-        limit = smtp.esmtp_features.get("size", "")
-        if limit.isdigit() and 0 < int(limit) < size:
-            raise SmtpFailure(
-                "permanent", "mail", None, "",
-                f"the message is {size} bytes, {self._where} accepts at most {limit} (SIZE)",
-            )  # fmt: skip
-        if smtp.has_extn("size"):
-            options.append(f"SIZE={size}")
-        if smtp.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        if not all(address.isascii() for address in (sender, *recipients)):
-            if not smtp.has_extn("smtputf8"):
-                raise SmtpFailure(
-                    "permanent", "mail", None, "",
-                    f"{self._where} does not accept non-ASCII addresses (no SMTPUTF8)",
-                )  # fmt: skip
-            options.append("SMTPUTF8")
-        return options
-
-    def _recipients(
-        self, smtp: smtplib.SMTP, recipients: Sequence[str]
-    ) -> tuple[list[str], dict[str, tuple[int, str]]]:
-        accepted: list[str] = []
-        refused: dict[str, tuple[int, str]] = {}
-        for index, recipient in enumerate(recipients):
-            self._at("rcpt", f"RCPT TO {recipient}")
-            code, reply = smtp.rcpt(recipient)
-            if code in (250, 251):
-                accepted.append(recipient)
-                continue
-            if code == 421:
-                raise self._refusal(code, reply)  # the server is closing: nothing more to do
-            refused[recipient] = (code, reply_text(reply))
-            if code in (452, 552):  # too many recipients: the rest would be refused as well
-                refused.update(
-                    {rest: (code, reply_text(reply)) for rest in recipients[index + 1 :]}
-                )
-                break
-        if not accepted:
-            kinds = {classify("rcpt", code, None) for code, _ in refused.values()}
-            kind = "permanent" if kinds == {"permanent"} else "transient"
-            lines = [f"{code} {text} (RCPT TO {rcpt})" for rcpt, (code, text) in refused.items()]
-            code, text = next(iter(refused.values()))
-            message = lines[0] if len(lines) == 1 else "no recipient accepted: " + "; ".join(lines)
-            raise SmtpFailure(kind, "rcpt", code, text, message, refused)
-        return accepted, refused
-
-    def _stream(self, smtp: smtplib.SMTP, message: BinaryIO) -> None:
-        """Send the body chunk by chunk: smtplib.data() would need it all in memory."""
-        self._at("data", f"sending the message to {self._where}")
-        tail = b"\r\n"
-        while chunk := message.read(CHUNK_SIZE):
-            smtp.send(dot_stuff(chunk, tail))
-            tail = (tail + chunk)[-2:]
-        # From here on the server may have the whole message: a lost reply is ambiguous.
-        self._at("end_of_data", f"end of DATA on {self._where}")
-        smtp.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
-
-    def _final_reply(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
-        assert smtp.sock is not None
-        smtp.sock.settimeout(self._config.data_timeout)  # RFC 5321 §4.5.3.2: 10 minutes
-        try:
-            return smtp.getreply()
-        finally:
-            if smtp.sock is not None:
-                smtp.sock.settimeout(self._config.timeout)
+    def _stopping(self) -> bool:
+        if self._stop is None or not self._stop.is_set():
+            return False
+        if self._stop_seen is None:
+            self._stop_seen = time.monotonic()
+        return time.monotonic() - self._stop_seen >= STOP_GRACE
 
     # -- failures --------------------------------------------------------------------------
 
@@ -279,9 +242,10 @@ class SmtpTransport:
         try:
             yield
         except SmtpFailure as failure:
-            if failure.code != 421 and failure.phase in ENVELOPE_PHASES and self._smtp:
+            healthy = self._smtp is not None and not self._smtp.out_of_step()
+            if failure.code != 421 and failure.phase in ENVELOPE_PHASES and healthy:
                 try:  # a refused message leaves a healthy session: reset it for the next one
-                    self._smtp.rset()
+                    self._smtp.rset()  # type: ignore[union-attr]
                 except OSError:
                     self._discard(polite=False)
             else:
@@ -289,15 +253,9 @@ class SmtpTransport:
             raise
         except OSError as err:
             self._discard(polite=False)
-            code = getattr(err, "smtp_code", None)
-            code = code if isinstance(code, int) and code >= 100 else None
-            text = reply_text(getattr(err, "smtp_error", "")) if code else ""
-            phase = self._phase
-            if phase == "connect" and isinstance(err, ssl.SSLError):
-                phase = "tls"  # the implicit-TLS handshake happens inside connect()
-            kind = classify(phase, code, err)
-            message = sentence(kind, code, text, self._doing, err)
-            raise SmtpFailure(kind, phase, code, text, message) from err
+            failure = failure_of(err, self._phase, self._doing)
+            # In the AUTH phase not even the chained exception: smtplib's keeps the server's words.
+            raise failure from (None if failure.phase == "auth" else err)
 
     def _discard(self, polite: bool) -> None:
         self._clean_at = None

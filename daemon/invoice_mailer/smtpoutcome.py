@@ -5,6 +5,7 @@ failure table with a sentence an admin understands. Pure: no sockets in here.
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ CUT_SHORT = (
     TimeoutError,
     smtplib.SMTPServerDisconnected,
 )
+AUTH_REFUSED = "authentication refused (the server's text is not shown: it may quote the password)"
 HINTS = {
     "tls": "nothing was sent; check smtp.host, smtp.port and smtp.security, or set "
     "smtp.ca_file for a relay with a private CA",
@@ -102,6 +104,54 @@ def classify(phase: str, code: int | None, error: BaseException | None) -> str:
     return "transient"
 
 
+def hint(failure: SmtpFailure, host: str, port: int) -> str | None:
+    """What to do next, for `check --smtp` and `send-test` alike: why no server answered
+    (DNS, nothing listening, a firewall), or what the server refused."""
+    cause = failure.__cause__
+    if failure.phase == "connect" and failure.code is None:
+        if isinstance(cause, socket.gaierror):
+            return (
+                f"the name {host} cannot be found (DNS): check smtp.host for a typing error, "
+                "and that this machine can resolve names (/etc/resolv.conf)"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return (
+                f"nothing answers on {host} port {port}: check smtp.port and smtp.security "
+                "(465 with tls, 587 with starttls, 25 with none)"
+            )
+        if isinstance(cause, TimeoutError):
+            return (
+                f"no answer from {host} port {port}: a firewall may block that port, or the "
+                "host is wrong; check smtp.host and smtp.port"
+            )
+    if failure.kind == "transient":
+        return (
+            "the server is unreachable or busy: check smtp.host and smtp.port (and the "
+            "firewall), then try again"
+        )
+    if failure.kind == "permanent":
+        return (
+            "the server refused this message: check the address and sender.address (PEC boxes "
+            "often refuse ordinary addresses)"
+        )
+    return None
+
+
+def failure_of(err: OSError, phase: str, doing: str) -> SmtpFailure:
+    """What smtplib (or the socket) raised in `phase`, classified. In the AUTH phase the
+    server's words are replaced: some servers echo the client's AUTH line (the password in
+    base64), and they would reach the log, the ledger and the alert."""
+    code = getattr(err, "smtp_code", None)
+    code = code if isinstance(code, int) and code >= 100 else None
+    text = reply_text(getattr(err, "smtp_error", "")) if code else ""
+    if phase == "connect" and isinstance(err, ssl.SSLError):
+        phase = "tls"  # the implicit-TLS handshake happens inside connect()
+    kind = classify(phase, code, err)
+    if phase == "auth":
+        text = AUTH_REFUSED if code else ""
+    return SmtpFailure(kind, phase, code, text, sentence(kind, code, text, doing, err))
+
+
 def reply_text(reply: bytes | str) -> str:
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", "replace")
@@ -115,7 +165,7 @@ def sentence(
     if code:
         what = f"{code} {text} ({doing})"
     elif kind == "ambiguous":
-        what = f"no reply after the final '.' ({doing}: {err})"
+        what = f"no readable reply after the final '.' ({doing}: {err})"
     elif isinstance(err, ssl.SSLCertVerificationError):
         reason = (err.verify_message or str(err)).rstrip(".")
         what = f"{doing}: TLS certificate not accepted: {reason}"

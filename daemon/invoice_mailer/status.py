@@ -20,7 +20,7 @@ LIST_LIMIT = 20  # per section: enough to act on, short enough to read
 SENT_LIMIT = 10
 FIND_LIMIT = 50
 DOC_STATES = ("taken", "waiting", "routed", "held", "done", "failed", "superseded", "dismissed")
-DELIVERY_STATES = ("queued", "sending", "deferred", "sent", "failed", "retried")
+DELIVERY_STATES = ("queued", "sending", "deferred", "unconfirmed", "sent", "failed", "retried")
 PURPOSES = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 WIDTH = 80
 _DELIVERY_KEYS = ("message_id", "subject", "attempts", "last_error", "reply")
@@ -45,7 +45,10 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report.update(counts={"documents": {}, "deliveries": {}}, session=None, paused=None)
         report["failed_count"] = 0
         report.update(
-            {key: [] for key in ("held", "failed", "failed_messages", "deferred", "sent")}
+            {
+                key: []
+                for key in ("held", "failed", "failed_messages", "deferred", "unconfirmed", "sent")
+            }
         )
     if not report["ledger"]:
         return report
@@ -74,7 +77,13 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
             ledger,
             "state = 'failed' AND purpose IN ('bundle', 'alert') ORDER BY id DESC",
         )
-        report["deferred"] = _deliveries(ledger, "state = 'deferred' ORDER BY next_attempt_at")
+        # A resend after a lost reply that then met a transient failure waits as `sending`.
+        report["deferred"] = _deliveries(
+            ledger,
+            "(state = 'deferred' OR (state = 'sending' AND last_error IS NOT NULL)) "
+            "ORDER BY next_attempt_at",
+        )
+        report["unconfirmed"] = _unconfirmed(ledger)
         report["sent"] = _deliveries(ledger, "state = 'sent' ORDER BY sent_at DESC", SENT_LIMIT)
     return report
 
@@ -83,6 +92,20 @@ def _deliveries(ledger: Ledger, where: str, limit: int = LIST_LIMIT) -> list[dic
     rows = ledger.query(f"SELECT * FROM deliveries WHERE {where} LIMIT {limit}")
     names = _names_by_delivery(ledger, [row["id"] for row in rows])
     return [delivery_entry(row, names.get(row["id"], [])) for row in rows]
+
+
+def _unconfirmed(ledger: Ledger) -> list[dict[str, Any]]:
+    """Unconfirmed messages, newest first, with the document ids that `retry` takes."""
+    entries = _deliveries(ledger, "state = 'unconfirmed' ORDER BY id DESC")
+    for entry in entries:
+        entry["document_ids"] = [
+            row[0]
+            for row in ledger.query(
+                "SELECT document_id FROM attachments WHERE delivery_id = ? ORDER BY position",
+                entry["id"],
+            )
+        ]
+    return entries
 
 
 def _names_by_delivery(ledger: Ledger, ids: list[int]) -> dict[int, list[str]]:

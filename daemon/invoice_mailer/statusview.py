@@ -150,6 +150,23 @@ def render_text(report: dict[str, Any]) -> str:
             'dealt with otherwise: `invoice-mailer dismiss ID --note "why"`.',
             2,
         )
+    if report.get("unconfirmed"):
+        lines += ["", "Unconfirmed: sent twice, the server's reply was lost both times:"]
+        for entry in report["unconfirmed"]:
+            retry = " ".join(str(i) for i in entry.get("document_ids", []))
+            lines += _message_lines(entry, f"Message-ID {entry['message_id']}")
+            lines += _wrap(why_not_sent(entry), 6)
+            if retry:
+                lines += _wrap(
+                    f"not there: `invoice-mailer retry {retry}`; there: `invoice-mailer dismiss "
+                    f'{retry} --note "seen in the Sent folder"`',
+                    6,
+                )
+        lines += _wrap(
+            "Look in the Sent folder of the mailbox (or ask the recipient) whether it arrived; "
+            "nothing is sent again without you.",
+            2,
+        )
     if report["deferred"]:
         lines += ["", "To be sent again (deferred):"]
         for entry in report["deferred"]:
@@ -158,7 +175,7 @@ def render_text(report: dict[str, Any]) -> str:
                 f"next try at {next_try(entry['next_attempt_at'], report['now'])}; attempts "
                 f"so far: {entry['attempts']}",
             )
-            lines += _wrap(f"the server said: {entry['last_error'] or '-'}", 6)
+            lines += _wrap(why_not_sent(entry), 6)
     if report["sent"]:
         lines += ["", "Last sent:"]
         for entry in report["sent"]:
@@ -166,6 +183,18 @@ def render_text(report: dict[str, Any]) -> str:
             to = fit(", ".join(entry["to"]), WIDTH - 23 - len(what))
             lines.append(f"  {local_time(entry['sent_at'])}  {what} → {to}")
     return "\n".join(lines)
+
+
+def why_not_sent(entry: dict[str, Any]) -> str:
+    """ "the server said" only when a server said something (a reply code was recorded)."""
+    error = entry["last_error"] or "-"
+    if entry.get("reply"):
+        return f"the server said: {error}"
+    if error.startswith("connecting to "):
+        return f"could not connect: {error}"
+    if error.startswith("no readable reply"):
+        return error
+    return f"no reply from the server: {error}"
 
 
 def _document_lines(entries: list[dict[str, Any]], total: int) -> list[str]:
@@ -213,7 +242,7 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
             lines += _wrap(_recipients(delivery), 16)
             lines.append(f"                Message-ID {delivery['message_id']}")
             if delivery["state"] != "sent" and delivery["last_error"]:
-                lines += _wrap(f"the server said: {delivery['last_error']}", 16)
+                lines += _wrap(why_not_sent(delivery), 16)
         if not entry["deliveries"]:
             lines.append("       no message planned")
     if plus:

@@ -189,12 +189,15 @@ def check_address(raw: str) -> str:
     """
     if any(ch in raw for ch in "\r\n\t <>,;\"'()") or raw.count("@") != 1:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
+    # A UTF-8 name before the @ (RFC 6531) is checked through an ASCII stand-in: the stdlib
+    # refuses it, and it can be sent where the server offers SMTPUTF8 (smtpenvelope.py).
     if not raw.isprintable():
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
-    local, _, domain = raw.partition("@")
-    probe = _NON_ASCII.sub("a", local) + "@" + domain  # the stdlib refuses any UTF-8 name
+    local, _, domain = raw.rpartition("@")
     try:
-        address = Address(addr_spec=probe)
+        address = Address(
+            addr_spec="".join(c if c.isascii() else "u" for c in local) + "@" + domain
+        )
     except (HeaderParseError, ValueError, IndexError) as exc:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}") from exc
     if not address.username or "." not in address.domain:
