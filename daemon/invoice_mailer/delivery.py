@@ -154,6 +154,11 @@ class Dispatcher:
         except InvoiceMailerError as exc:
             self.record.failed(row, f"the message could not be built: {exc}", row["attempts"])
             return
+        except Exception as exc:  # a document nobody foresaw costs its message, not the thread
+            log.error("unexpected error building %s", self.record.label(row), exc_info=True)
+            reason = f"the message could not be built: unexpected {type(exc).__name__}: {exc}"
+            self.record.failed(row, reason, row["attempts"])
+            return
         row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
         assert row is not None
         limit = self.config.smtp.max_message_size
@@ -191,6 +196,12 @@ class Dispatcher:
             self._failed_attempt(row, failure, attempts)
         except InvoiceMailerError as exc:  # the built message vanished or cannot be read
             self.record.failed(row, str(exc), attempts)
+        except Exception as exc:  # e.g. the idna codec on a host name: pause, retry later
+            log.error("unexpected error sending %s", self.record.label(row), exc_info=True)
+            why = f"unexpected error while sending: {type(exc).__name__}: {exc}"
+            self.transport.close()
+            failure = SmtpFailure("unexpected", "unexpected", None, "", why)
+            self.record.paused(row, failure, attempts, self.clock() + self.config.retry.backoff_min)
         else:
             self.record.sent(row, result, attempts, time.monotonic() - started)
         self.last_activity = self.clock()

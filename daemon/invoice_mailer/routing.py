@@ -22,7 +22,16 @@ from .addressbook import AddressBook, Customer, normalise_tax_code, normalise_va
 from .addressbook_source import AddressBookSource
 from .config import Config
 from .errors import DocumentError
-from .ledger import DOC_HELD, DOC_ROUTED, DOC_TAKEN, DOC_WAITING, Ledger, add_notice, info_of
+from .ledger import (
+    DOC_FAILED,
+    DOC_HELD,
+    DOC_ROUTED,
+    DOC_TAKEN,
+    DOC_WAITING,
+    Ledger,
+    add_notice,
+    info_of,
+)
 from .planning import find_partner, kind_class, pair_key, plan_delivery
 from .yamlsource import Invalid, check_address
 
@@ -198,8 +207,20 @@ class Router:
             *(DOC_TAKEN, DOC_WAITING, now),
         )
         for row in rows:
-            self._route(row, now)
+            try:
+                self._route(row, now)
+            except (OSError, sqlite3.Error):
+                raise  # the disk or the ledger, not the document: the worker retries
+            except Exception as exc:  # one document nobody foresaw never stops the others
+                self._unexpected(row, exc, now)
         return len(rows)
+
+    def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:
+        reason = f"unexpected error while routing: {type(exc).__name__}: {exc}"
+        log.error("%s cannot be sent: %s", row["name"], reason, exc_info=exc)
+        with self.ledger.transaction() as db:
+            self._save(db, row["id"], DOC_FAILED, reason, info_of(row))
+            add_notice(db, now, f"{row['name']} cannot be sent: {reason}")
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""

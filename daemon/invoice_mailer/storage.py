@@ -92,6 +92,12 @@ def unique_path(folder: Path, name: str) -> Path:
     return candidate
 
 
+def ledger_ns(ns: int) -> int:
+    """A file time for the ledger: SQLite integers are 64-bit, and a PC whose clock ran past
+    2262 writes a larger st_mtime_ns (OverflowError). Clamped, equal times stay equal."""
+    return max(-(2**63), min(ns, 2**63 - 1))
+
+
 def hash_stream(stream: BinaryIO) -> str:
     digest = hashlib.sha256()
     while chunk := stream.read(CHUNK):

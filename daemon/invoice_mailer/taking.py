@@ -171,7 +171,8 @@ class Taker:
             (
                 storage.safe_name(taken.source.name), storage.safe_name(str(taken.source)),
                 storage.relative(self.state_dir, taken.target),
-                taken.kind, taken.size, taken.mtime_ns, taken.sha256, now, state, reason,
+                taken.kind, taken.size, storage.ledger_ns(taken.mtime_ns), taken.sha256, now,
+                state, reason,
                 duplicate_of, now,
             ),
         )  # fmt: skip
@@ -180,7 +181,12 @@ class Taker:
             db.execute(
                 "INSERT OR REPLACE INTO originals(path, size, mtime_ns, document_id) "
                 "VALUES (?, ?, ?, ?)",
-                (storage.safe_name(str(taken.source)), *taken.original, document_id),
+                (
+                    storage.safe_name(str(taken.source)),
+                    taken.original[0],
+                    storage.ledger_ns(taken.original[1]),
+                    document_id,
+                ),
             )
         return document_id, duplicate_of
 
@@ -190,7 +196,7 @@ class Taker:
             "SELECT document_id FROM originals WHERE path = ? AND size = ? AND mtime_ns = ?",
             storage.safe_name(str(path)),
             info.st_size,
-            info.st_mtime_ns,
+            storage.ledger_ns(info.st_mtime_ns),
         )
         return None if row is None else int(row[0])
 
@@ -200,9 +206,10 @@ class Taker:
         for path, size, mtime_ns in originals:
             with contextlib.suppress(FileNotFoundError):
                 now = os.lstat(path)
-                if stat.S_ISREG(now.st_mode) and (now.st_size, now.st_mtime_ns) == (size, mtime_ns):
+                same_time = storage.ledger_ns(now.st_mtime_ns) == storage.ledger_ns(mtime_ns)
+                if stat.S_ISREG(now.st_mode) and now.st_size == size and same_time:
                     os.unlink(path)
-            done.append((path, size, mtime_ns))
+            done.append((path, size, storage.ledger_ns(mtime_ns)))
         for folder in {path.parent for path, _s, _m in done}:
             storage.fsync_dir(folder)
         with self.ledger.transaction() as db:

@@ -1,0 +1,99 @@
+"""Issue 13.1: an error nobody foresaw costs one document a readable reason, or pauses sending;
+it never ends a thread while the service goes on, and never makes the service exit 0."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import pytest
+
+from invoice_mailer import trouble as trouble_module
+from tests.fatturapa_samples import make_pdf
+from tests.helpers import wait_until
+from tests.reliability.harness import Supervisor, drop, query
+from tests.service_harness import service_config, write_address_book
+from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+
+CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
+
+
+@pytest.fixture
+def server(start_smtp_server):
+    return start_smtp_server("none")
+
+
+def _config(tmp_path, server, **sections):
+    book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
+    customers = {"address_book": str(book), "prefer": "email", "send": ["pdf", "xml"]}
+    customers["pair_wait"] = "0.5s"
+    return service_config(tmp_path, server, customers=customers, **sections)
+
+
+def test_host_name_the_idna_codec_refuses_pauses_sending(tmp_path, server):
+    config = _config(tmp_path, server, smtp={"host": "smtp..example.it"})
+    with Supervisor(config) as service:
+        drop(tmp_path / "export", "Fattura_1_2026_C042.pdf", make_pdf())
+        (pause,) = wait_until(lambda: query(service.state_dir, "SELECT * FROM pauses"), 20)
+        assert "UnicodeError" in pause["reason"]
+        assert "idna" in pause["reason"]
+        (delivery,) = query(service.state_dir, "SELECT state, last_error FROM deliveries")
+        assert delivery["state"] == "queued"  # nothing failed, nothing lost
+        assert service.running()
+        wait_until(lambda: "Traceback" in service.log(), 10)
+        assert service.stop() == 0
+
+
+def test_file_dated_after_2262_is_taken_and_sent(tmp_path, server):
+    """An mtime past 2262 does not fit SQLite's 64-bit integer (OverflowError): once the
+    intake thread died of it and the service exited 0."""
+    config = _config(tmp_path, server)
+    with Supervisor(config) as service:
+        later = drop(tmp_path / "export", ".Fattura_7_2026_C042.pdf", make_pdf())
+        os.utime(later, ns=(2**63 + 5, 2**63 + 5))  # a Windows PC with its clock far ahead
+        later.rename(tmp_path / "export" / "Fattura_7_2026_C042.pdf")
+        (received,) = server.wait_for_messages(1, timeout=20)
+        assert received.rcpt_tos == ("mario@rossi.example",)
+        drop(tmp_path / "export", "Fattura_8_2026_C042.pdf", make_pdf(text="Fattura 8"))
+        server.wait_for_messages(2, timeout=20)
+        assert service.running()
+        assert service.stop() == 0
+
+
+def test_a_loop_that_keeps_failing_gives_up():
+    trouble = trouble_module.Trouble("work on the queue")
+    for _ in range(trouble_module.UNEXPECTED_LIMIT - 1):
+        trouble.report(ValueError("bad"))
+    trouble.over()  # a success in between starts the count again
+    for _ in range(trouble_module.UNEXPECTED_LIMIT - 1):
+        trouble.report(ValueError("bad"))
+    with pytest.raises(trouble_module.GiveUp):
+        trouble.report(ValueError("bad"))
+
+
+@pytest.mark.parametrize("ending", ["raises", "returns"])
+def test_a_thread_that_ends_stops_the_service_as_a_failure(ending, caplog):
+    stop, failures = threading.Event(), []
+
+    def loop():
+        if ending == "raises":
+            raise RecursionError("maximum recursion depth exceeded")
+
+    with caplog.at_level(logging.CRITICAL):
+        thread = threading.Thread(target=trouble_module.guarded(loop, stop, failures.append))
+        thread.name = "worker"
+        thread.start()
+        thread.join()
+    (failure,) = failures
+    assert failure.startswith("the worker thread")
+    assert "the worker thread" in caplog.text
+
+
+def test_a_thread_that_ends_on_stop_is_no_failure():
+    stop, failures = threading.Event(), []
+    stop.set()
+    thread = threading.Thread(target=trouble_module.guarded(lambda: None, stop, failures.append))
+    thread.start()
+    thread.join()
+    assert failures == []
