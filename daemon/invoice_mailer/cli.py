@@ -44,6 +44,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{book_path}: {problem}", file=sys.stderr)
         skipped = f" ({book.skipped} rows skipped)" if book.skipped else ""
         customers = f"{len(book)} customer{'s' if len(book) != 1 else ''}{skipped}"
+    from .storage import open_to_others
+
+    if warning := open_to_others(config.state_dir):
+        print(f"warning: {warning}", file=sys.stderr)
     smtp = config.smtp
     if args.smtp:
         from .smtp import SmtpTransport

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import logsetup, outbox
+from . import logsetup, outbox, storage
 from . import secrets as secret_store
 from .addressbook_source import AddressBookSource
 from .alerts import Alerts
@@ -70,6 +70,7 @@ class Service:
         self.reload_requested = threading.Event()
         self.notifier = Notifier.from_environment()
         self._lock_fd = acquire_lock(config.state_dir)
+        storage.make_private(config.state_dir)  # before the ledger opens: its -wal takes its mode
         self.book = AddressBookSource(config.customers.address_book, config.customers.csv)
         self.book.load()
         self.transport = make_transport(config)
@@ -308,6 +309,7 @@ class Service:
 
 
 def run_service(config_file: Path, verbose: bool) -> int:
+    os.umask(storage.UMASK)  # also under a unit or a shell that says 022
     config = load_config(config_file)
     logsetup.configure(config.log.level, verbose)
     try:

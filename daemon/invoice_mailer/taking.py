@@ -98,6 +98,8 @@ class Taker:
         if (moved.st_dev, moved.st_ino) != (info.st_dev, info.st_ino):
             self._put_back(target, source)
             return None
+        with contextlib.suppress(PermissionError):  # another user's file: spool/ is 0700
+            os.fchmod(stream.fileno(), storage.PRIVATE_FILE)  # it kept the writer's 0644
         stream.seek(0)
         sha256 = storage.hash_stream(stream)  # what we own now, read through our descriptor
         owned = os.fstat(stream.fileno())
