@@ -27,6 +27,7 @@ from typing import BinaryIO
 from . import content
 from .config import Config
 from .errors import DocumentError, UnsafeDocument
+from .fieldlimits import SchemaLimit, check_name
 from .ledger import Ledger
 from .readiness import Observation, ReadinessTracker, RecheckPolicy
 from .taking import Oversize, Taken, Taker, check
@@ -219,8 +220,9 @@ class Intake:
     ) -> str | None:
         """None when sendable; _RECHECK to look again later; else the reason it failed."""
         try:
+            check_name(Path(path).name, self.config.customers.filename_regex)
             check(kind, stream, info.st_size, self.config.smtp.max_message_size)
-        except (Oversize, UnsafeDocument) as exc:  # final: waiting cannot make it acceptable
+        except (Oversize, UnsafeDocument, SchemaLimit) as exc:  # final: waiting cannot help
             return str(exc)
         except DocumentError as exc:
             observed = Observation(info.st_size, info.st_mtime_ns)
