@@ -10,7 +10,12 @@ import threading
 import pytest
 
 from invoice_mailer import trouble as trouble_module
-from tests.fatturapa_samples import make_pdf
+from invoice_mailer.addressbook_source import AddressBookSource
+from invoice_mailer.config import load_config
+from invoice_mailer.ledger import Ledger
+from invoice_mailer.routing import Router
+from tests.configs import write_config
+from tests.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.helpers import wait_until
 from tests.reliability.harness import Supervisor, drop, query
 from tests.service_harness import service_config, write_address_book
@@ -97,3 +102,44 @@ def test_a_thread_that_ends_on_stop_is_no_failure():
     thread.start()
     thread.join()
     assert failures == []
+
+
+def test_routing_one_document_nobody_foresaw_fails_it_alone(tmp_path):
+    """A taken XML whose declared encoding Python does not know (LookupError while routing:
+    taken by an older version, or put back in the queue) fails alone; the next is routed."""
+    book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
+    config = load_config(write_config(tmp_path, customers={"address_book": str(book)}))
+    xml = make_fattura_xml(
+        customer_vat=("IT", "01234567890"), invoices=[("TD01", "9", "2026-11-02")]
+    )
+    bogus = xml.replace(b'encoding="UTF-8"', b'encoding="x-bogus"')
+    assert bogus != xml
+    source = AddressBookSource(book, config.customers.csv)
+    source.load()
+    with Ledger(config.state_dir) as ledger:
+        spool = config.state_dir / "spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        ids = []
+        for name, data in (
+            ("IT01234567890_0000B.xml", bogus),
+            ("Fattura_2_2026_C042.pdf", make_pdf()),
+        ):
+            (spool / name).write_bytes(data)
+            with ledger.transaction() as db:
+                ids.append(
+                    db.execute(
+                        "INSERT INTO documents(name, source, location, kind, size, mtime_ns, "
+                        "sha256, taken_at, state, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, 0, '', 0, 'taken', 0)",
+                        (name, f"/export/{name}", f"spool/{name}", name[-3:], len(data)),
+                    ).lastrowid
+                )
+        assert Router(config, ledger, source).step() == 2
+        bad, good = (dict(ledger.document(i)) for i in ids)
+        notices = [row[0] for row in ledger.query("SELECT text FROM notices")]
+    assert (bad["state"], bad["reason"]) == (
+        "failed",
+        "unexpected error while routing: LookupError: unknown encoding: x-bogus",
+    )
+    assert good["state"] in ("routed", "waiting")
+    assert notices == [f"IT01234567890_0000B.xml cannot be sent: {bad['reason']}"]
