@@ -33,6 +33,7 @@ from .ledger import (
     info_of,
 )
 from .planning import find_partner, kind_class, pair_key, plan_delivery
+from .trouble import describe, shown
 from .yamlsource import Invalid, check_address
 
 log = logging.getLogger(__name__)
@@ -216,8 +217,8 @@ class Router:
         return len(rows)
 
     def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:
-        reason = f"unexpected error while routing: {type(exc).__name__}: {exc}"
-        log.error("%s cannot be sent: %s", row["name"], reason, exc_info=exc)
+        reason = f"unexpected error while routing: {describe(exc)}"
+        log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
         with self.ledger.transaction() as db:
             self._save(db, row["id"], DOC_FAILED, reason, info_of(row))
             add_notice(db, now, f"{row['name']} cannot be sent: {reason}")

@@ -38,12 +38,11 @@ class Trouble:
         if not isinstance(exc, (OSError, sqlite3.Error)):
             self.unexpected += 1
             log.error(
-                "unexpected error while trying to %s (%d in a row): %s: %s; retrying in %d s",
-                self.doing, self.unexpected, type(exc).__name__, exc, RETRY_TROUBLE,
-                exc_info=exc,
+                "unexpected error while trying to %s (%d in a row): %s; retrying in %d s",
+                self.doing, self.unexpected, describe(exc), RETRY_TROUBLE, exc_info=shown(exc),
             )  # fmt: skip
             if self.unexpected >= UNEXPECTED_LIMIT:
-                raise GiveUp(f"cannot {self.doing}: {type(exc).__name__}: {exc}") from exc
+                raise GiveUp(f"cannot {self.doing}: {describe(exc)}") from None
         elif str(exc) != self.last:
             log.error(
                 "cannot %s right now: %s; retrying every %d s", self.doing, exc, RETRY_TROUBLE
@@ -67,13 +66,38 @@ def guarded(
             loop(*args)
         except BaseException as exc:  # the last line of defence: logged, then a restart
             log.critical(
-                "the %s thread died: %s: %s; stopping, to be restarted",
-                name, type(exc).__name__, exc, exc_info=exc,
+                "the %s thread died: %s; stopping, to be restarted",
+                name, describe(exc), exc_info=shown(exc),
             )  # fmt: skip
-            fail(f"the {name} thread died: {type(exc).__name__}: {exc}")
+            fail(f"the {name} thread died: {describe(exc)}")
         else:
             if not stop.is_set():
                 log.critical("the %s thread ended unexpectedly; stopping, to be restarted", name)
                 fail(f"the {name} thread ended unexpectedly")
 
     return run
+
+
+def shown(exc: BaseException) -> BaseException:
+    """The exception as it may appear in a log line, a reason or an alert. A UnicodeError
+    quotes the character it choked on, which may be one of a password's (smtplib encodes
+    AUTH as ASCII): that one is masked; the traceback stays."""
+    if isinstance(exc, UnicodeEncodeError):
+        masked: BaseException = UnicodeEncodeError(
+            exc.encoding, "?" * len(exc.object), exc.start, exc.end, exc.reason
+        )
+    elif isinstance(exc, UnicodeDecodeError):
+        masked = UnicodeDecodeError(
+            exc.encoding, b"?" * len(exc.object), exc.start, exc.end, exc.reason
+        )
+    else:
+        return exc
+    return masked.with_traceback(exc.__traceback__)
+
+
+def describe(exc: BaseException) -> str:
+    """'Class: message' of an unexpected error, for a reason the admin reads."""
+    if isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+        what = f"'{exc.encoding}' codec: {exc.reason} (at position {exc.start}, not shown)"
+        return f"{type(exc).__name__}: {what}"
+    return f"{type(exc).__name__}: {exc}"

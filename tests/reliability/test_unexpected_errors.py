@@ -50,6 +50,40 @@ def test_host_name_the_idna_codec_refuses_pauses_sending(tmp_path, server):
         assert service.stop() == 0
 
 
+def test_password_smtplib_cannot_encode_pauses_sending_without_showing_it(
+    tmp_path, start_smtp_server, smtp_certs
+):
+    """smtplib sends AUTH as ASCII: an accented password raised UnicodeEncodeError, which
+    ended the sender thread (and the service, with status 0)."""
+    password = "Perché-2026"
+    server = start_smtp_server("starttls", users={"fatture@example.it": password})
+    config = _config(
+        tmp_path,
+        server,
+        smtp={
+            "host": "localhost",
+            "security": "starttls",
+            "password": password,
+            "ca_file": str(smtp_certs.ca),
+        },
+    )
+    with Supervisor(config) as service:
+        drop(tmp_path / "export", "Fattura_1_2026_C042.pdf", make_pdf())
+        (pause,) = wait_until(lambda: query(service.state_dir, "SELECT * FROM pauses"), 20)
+        assert pause["reason"] == (
+            "unexpected error while sending: UnicodeEncodeError: 'ascii' codec: ordinal not in "
+            "range(128) (at position 25, not shown)"
+        )
+        assert service.running()
+        assert service.stop() == 0
+    assert server.messages == []
+    (delivery,) = query(service.state_dir, "SELECT state FROM deliveries")
+    assert delivery["state"] == "queued"
+    for secret in (password, "é", "\\xe9"):
+        assert secret not in service.log()
+        assert secret not in pause["reason"]
+
+
 def test_file_dated_after_2262_is_taken_and_sent(tmp_path, server):
     """An mtime past 2262 does not fit SQLite's 64-bit integer (OverflowError): once the
     intake thread died of it and the service exited 0."""
