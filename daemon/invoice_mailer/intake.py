@@ -127,8 +127,8 @@ class Intake:
             info = os.lstat(path)
             if why := refusal(info):
                 self._refuse(path, info.st_ino, why)
-            elif (storage.safe_name(path), info.st_size, info.st_mtime_ns) in self._left:
-                pass  # too large, reported once; a changed file is looked at again
+            elif self._left_in_place(path, info):
+                pass  # too large, reported once; changed, or the limit raised: looked at again
             elif self._already_taken(Path(path), info):
                 pass
             elif not self._waiting_for_recheck(path, info):
@@ -143,6 +143,12 @@ class Intake:
             self._trouble(path, exc)
             self._retry_at[path] = now + RETRY_DELAY
         self.tracker.forget(path)
+
+    def _left_in_place(self, path: str, info: os.stat_result) -> bool:
+        if info.st_size <= self.config.smtp.max_message_size:
+            return False
+        key = (storage.safe_name(path), info.st_size, storage.ledger_ns(info.st_mtime_ns))
+        return key in self._left
 
     def _waiting_for_recheck(self, path: str, info: os.stat_result) -> bool:
         """Unchanged since its failed check: the scheduled re-check will look; changed: now."""
@@ -199,7 +205,8 @@ class Intake:
         for taken in batch:
             self._failures.pop(str(taken.source), None)
             if taken.left:
-                self._left.add((storage.safe_name(str(taken.source)), taken.size, taken.mtime_ns))
+                name = storage.safe_name(str(taken.source))
+                self._left.add((name, taken.size, storage.ledger_ns(taken.mtime_ns)))
         return len(batch)
 
     def _take(self, source: Path, now: float) -> Taken | None:
