@@ -143,8 +143,9 @@ def test_person_with_nome_and_cognome() -> None:
 
 
 def test_customer_with_both_vat_and_tax_code() -> None:
-    info = parse(make_fattura_xml(customer_vat=("it", "01234567890"), customer_tax_code="RSSMRA"))
-    assert (info.customer_vat, info.customer_tax_code) == ("IT01234567890", "RSSMRA")
+    xml = make_fattura_xml(customer_vat=("it", "01234567890"), customer_tax_code="RSSMRA80A01H501U")
+    info = parse(xml)
+    assert (info.customer_vat, info.customer_tax_code) == ("IT01234567890", "RSSMRA80A01H501U")
 
 
 def test_customer_without_vat() -> None:
@@ -213,7 +214,7 @@ def test_missing_date() -> None:
 
 def test_impossible_date() -> None:
     assert refusal(make_fattura_xml(date="2026-02-30")) == (
-        "not a FatturaPA invoice: the body has Data '2026-02-30', expected YYYY-MM-DD"
+        "Data '2026-02-30' non è una data valida (schema FatturaPA: AAAA-MM-GG)"
     )
 
 

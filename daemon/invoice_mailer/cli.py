@@ -45,6 +45,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(found.render(), file=sys.stderr)
     if report.failed:
         return EX_CONFIG
+    from .storage import open_to_others
+
+    if warning := open_to_others(config.state_dir):
+        print(f"warning: {warning}", file=sys.stderr)
     smtp = config.smtp
     if args.smtp:
         from .smtp import SmtpFailure, SmtpTransport

@@ -118,6 +118,7 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "recursive": ys.boolean,
         "originals": ys.choice("move", "keep"),
         "duplicates": ys.choice("skip", "send"),
+        "min_free_space": ys.size,
     },
     SenderConfig: {"address": ys.email_address, "name": ys.single_line},
     RateConfig: {

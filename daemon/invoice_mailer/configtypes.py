@@ -40,6 +40,7 @@ class WatchConfig:
     recursive: bool = False
     originals: str = "move"  # move | keep
     duplicates: str = "skip"  # skip | send
+    min_free_space: int = 200 * 1024 * 1024  # bytes left free in state_dir: below, intake waits
 
 
 @dataclass(frozen=True)

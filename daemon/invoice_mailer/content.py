@@ -21,6 +21,7 @@ from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from . import p7m
 from .errors import DocumentError, UnsafeDocument
+from .fieldlimits import FieldLimits
 
 KINDS = ("pdf", "xml", "p7m")
 PDF_TAIL = 2048  # %%EOF must appear this close to the end; readers look in the last 1 KB
@@ -74,28 +75,42 @@ def _check_p7m(stream: BinaryIO, size: int, max_size: int) -> None:
     inner = p7m.unwrap(stream.read(max_size + 1), max_size)
     try:
         check_xml(io.BytesIO(inner))
-    except DocumentError as exc:
-        raise DocumentError(f"the signed envelope opens, but inside it: {exc}") from None
+    except DocumentError as exc:  # the same kind of refusal (final ones stay final)
+        raise type(exc)(f"the signed envelope opens, but inside it: {exc}") from None
 
 
 def check_xml(stream: BinaryIO) -> None:
-    """Check well-formedness under the safety rules, streaming, without building a tree."""
-    _parse(stream, _NullTarget)
+    """Check well-formedness under the safety rules, and a FatturaPA's fields against its
+    schema's limits, streaming, without building a tree."""
+    _parse(stream, FieldLimits)
 
 
 def parse_xml(data: bytes) -> Element:
     """Parse XML bytes under the same safety and encoding rules as the intake check."""
-    root = _parse(io.BytesIO(data), TreeBuilder)
+    root = _parse(io.BytesIO(data), _CheckedTreeBuilder)
     if root is None:  # cannot happen with a TreeBuilder; keeps the type honest
         raise DocumentError("XML is empty")
     return root
 
 
-class _NullTarget:
-    """A parser target without handlers: expat still checks every byte, nothing is kept."""
+class _CheckedTreeBuilder(TreeBuilder):
+    """A tree, with the FatturaPA field limits checked as it grows."""
 
-    def close(self) -> None:
-        return None
+    def __init__(self) -> None:
+        super().__init__()
+        self._limits = FieldLimits()
+
+    def start(self, tag, attrs):  # type: ignore[no-untyped-def]
+        self._limits.start(tag)
+        return super().start(tag, attrs)
+
+    def data(self, data):  # type: ignore[no-untyped-def]
+        self._limits.data(data)
+        return super().data(data)
+
+    def end(self, tag):  # type: ignore[no-untyped-def]
+        self._limits.end(tag)
+        return super().end(tag)
 
 
 def _parse(stream: BinaryIO, make_target: Callable[[], object]) -> Element | None:

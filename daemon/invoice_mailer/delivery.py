@@ -31,6 +31,7 @@ from .retrypolicy import (
     quick_retry_policy,
 )
 from .smtp import Abandoned, SendResult, SmtpFailure
+from .trouble import describe, shown
 
 __all__ = ["Dispatcher", "Stopping", "Transport", "backoff", "quick_retry_policy"]
 
@@ -154,6 +155,11 @@ class Dispatcher:
         except InvoiceMailerError as exc:
             self.record.failed(row, f"the message could not be built: {exc}", row["attempts"])
             return
+        except Exception as exc:  # a document nobody foresaw costs its message, not the thread
+            log.error("unexpected error building %s", self.record.label(row), exc_info=shown(exc))
+            reason = f"the message could not be built: unexpected {describe(exc)}"
+            self.record.failed(row, reason, row["attempts"])
+            return
         row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
         assert row is not None
         limit = self.config.smtp.max_message_size
@@ -194,6 +200,12 @@ class Dispatcher:
                 self._failed_attempt(row, failure, attempts)
         except InvoiceMailerError as exc:  # the built message vanished or cannot be read
             self.record.failed(row, str(exc), attempts)
+        except Exception as exc:  # e.g. the idna codec on a host name: pause, retry later
+            log.error("unexpected error sending %s", self.record.label(row), exc_info=shown(exc))
+            why = f"unexpected error while sending: {describe(exc)}"
+            self.transport.close()
+            failure = SmtpFailure("unexpected", "unexpected", None, "", why)
+            self.record.paused(row, failure, attempts, self.clock() + self.config.retry.backoff_min)
         else:
             self.record.sent(row, result, attempts, time.monotonic() - started)
         self.last_activity = self.clock()

@@ -12,23 +12,22 @@ that file is tried again a little later, and nothing is forgotten.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
 import queue
 import sqlite3
-import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
-from . import content
+from . import content, storage
 from .config import Config
 from .errors import DocumentError, UnsafeDocument
+from .fieldlimits import SchemaLimit, check_name
 from .ledger import Ledger
 from .readiness import Observation, ReadinessTracker, RecheckPolicy
+from .safeopen import Unsafe, open_document, refusal
+from .spacecheck import LowSpace, LowSpaceReport
 from .taking import Oversize, Taken, Taker, check
 
 log = logging.getLogger(__name__)
@@ -68,6 +67,8 @@ class Intake:
         self._refused: dict[str, tuple[int, str]] = {}  # path -> (inode, why): logged once
         self._troubles: set[str] = set()  # error kinds already logged since the last success
         self._repair_at: float | None = None  # after an error: adopt what it left in the spool
+        self._left: set[tuple[str, int, int]] = set()  # too large, recorded, left in the folder
+        self._space = LowSpaceReport(config.state_dir, config.watch.min_free_space, ledger)
 
     def offer(self, path: str, event: str) -> None:
         """Called on the watcher's thread: only a queue put, no I/O."""
@@ -75,7 +76,9 @@ class Intake:
 
     def recover(self) -> int:
         """At start: finish interrupted copies and adopt spool files that lost their row."""
-        return self.taker.recover()
+        adopted = self.taker.recover()
+        self._left = self.taker.left_in_place()
+        return adopted
 
     def pending(self) -> int:
         """Paths waiting to be finished, re-checked or retried."""
@@ -124,6 +127,8 @@ class Intake:
             info = os.lstat(path)
             if why := refusal(info):
                 self._refuse(path, info.st_ino, why)
+            elif self._left_in_place(path, info):
+                pass  # too large, reported once; changed, or the limit raised: looked at again
             elif self._already_taken(Path(path), info):
                 pass
             elif not self._waiting_for_recheck(path, info):
@@ -138,6 +143,12 @@ class Intake:
             self._trouble(path, exc)
             self._retry_at[path] = now + RETRY_DELAY
         self.tracker.forget(path)
+
+    def _left_in_place(self, path: str, info: os.stat_result) -> bool:
+        if info.st_size <= self.config.smtp.max_message_size:
+            return False
+        key = (storage.safe_name(path), info.st_size, storage.ledger_ns(info.st_mtime_ns))
+        return key in self._left
 
     def _waiting_for_recheck(self, path: str, info: os.stat_result) -> bool:
         """Unchanged since its failed check: the scheduled re-check will look; changed: now."""
@@ -172,6 +183,9 @@ class Intake:
         for path in paths:
             try:
                 taken = self._take(Path(path), now)
+            except LowSpace:  # waits in the export folder; said once, not per file
+                self._retry_at[path] = now + RETRY_DELAY
+                continue
             except Exception as exc:  # one file's trouble never stops the others
                 self._trouble(path, exc)
                 self._retry_at[path] = now + RETRY_DELAY
@@ -190,6 +204,9 @@ class Intake:
         self._troubles.clear()
         for taken in batch:
             self._failures.pop(str(taken.source), None)
+            if taken.left:
+                name = storage.safe_name(str(taken.source))
+                self._left.add((name, taken.size, storage.ledger_ns(taken.mtime_ns)))
         return len(batch)
 
     def _take(self, source: Path, now: float) -> Taken | None:
@@ -201,10 +218,13 @@ class Intake:
             with open_document(source) as (stream, info):
                 if self._already_taken(source, info):
                     return None
+                oversize = info.st_size > self.config.smtp.max_message_size  # fstat: no name
+                copying = not oversize and self._copying(info)
+                self._space.check(info.st_size if copying else 0)  # before any byte is read
                 reason = self._verdict(str(source), kind, stream, info, now)
                 if reason == _RECHECK:
                     return None
-                return self.taker.take(source, kind, stream, info, reason)
+                return self.taker.take(source, kind, stream, info, reason, oversize)
         except FileNotFoundError:
             if os.path.lexists(source):
                 raise  # the spool is missing, not the file: trouble, retried after repair
@@ -214,13 +234,20 @@ class Intake:
             self._refuse(str(source), exc.info.st_ino, exc.why)
             return None
 
+    def _copying(self, info: os.stat_result) -> bool:
+        """Whether taking this file copies its bytes into state_dir (keep, or another disk)."""
+        if self.config.watch.originals == "keep":
+            return True
+        return os.stat(self.taker.spool).st_dev != info.st_dev
+
     def _verdict(
         self, path: str, kind: str, stream, info: os.stat_result, now: float
     ) -> str | None:
         """None when sendable; _RECHECK to look again later; else the reason it failed."""
         try:
+            check_name(Path(path).name, self.config.customers.filename_regex)
             check(kind, stream, info.st_size, self.config.smtp.max_message_size)
-        except (Oversize, UnsafeDocument) as exc:  # final: waiting cannot make it acceptable
+        except (Oversize, UnsafeDocument, SchemaLimit) as exc:  # final: waiting cannot help
             return str(exc)
         except DocumentError as exc:
             observed = Observation(info.st_size, info.st_mtime_ns)
@@ -260,57 +287,3 @@ class Intake:
             "cannot take %s right now: %s; trying again every %d s",
             path, why, RETRY_DELAY, exc_info=unexpected,
         )  # fmt: skip
-
-
-# -- looking without reading ------------------------------------------------------------
-
-
-class Unsafe(Exception):
-    """A directory entry that is never opened for reading (symlink, FIFO, folder, hard link)."""
-
-    def __init__(self, why: str, info: os.stat_result):
-        super().__init__(why)
-        self.why, self.info = why, info
-
-
-def refusal(info: os.stat_result) -> str | None:
-    """Why an entry with this lstat/fstat must not be read, or None for one plain file."""
-    if stat.S_ISLNK(info.st_mode):
-        return "it is a symbolic link"
-    if stat.S_ISDIR(info.st_mode):
-        return "it is a folder"
-    if not stat.S_ISREG(info.st_mode):
-        return "it is not a regular file (FIFO, socket or device)"
-    if info.st_nlink != 1:
-        return f"it has {info.st_nlink} hard links (another name could change it)"
-    return None
-
-
-@contextlib.contextmanager
-def open_document(path: Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
-    """Open `path` for reading only once it is proven one regular file with one name.
-
-    O_PATH opens the name without opening the file: no FIFO reader appears, no device wakes.
-
-    Raises Unsafe (never opened for reading) or FileNotFoundError (gone, or replaced while
-    being opened: its own events bring the new entry back).
-    """
-    handle = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)  # Linux only, as systemd
-    try:
-        info = os.fstat(handle)
-        if why := refusal(info):
-            raise Unsafe(why, info)
-        try:
-            # The same inode, whatever happens to the name meanwhile.
-            fd = os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:  # no /proc: open the name, and compare below
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    finally:
-        os.close(handle)
-    with os.fdopen(fd, "rb") as stream:
-        opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
-            raise FileNotFoundError(errno.ENOENT, "replaced while being opened", str(path))
-        if why := refusal(opened):
-            raise Unsafe(why, opened)
-        yield stream, opened

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 MIME_TYPES = {"pdf": "application/pdf", "xml": "application/xml", "p7m": "application/pkcs7-mime"}
 MAILER = "invoice-mailer"
 MAX_FILENAME = 200
+# A subject longer than this is cut (with "…"): folding a header costs more than linear time
+# in its longest word, and no mail client shows more. Document fields are bounded at intake.
+MAX_SUBJECT = 200
 CHUNK = 57 * 1024  # whole 76-character lines: chunks concatenate to the whole file's encoding
 # Upper bounds for estimated_size: boundary and part headers (a 200-character non-ASCII name,
 # percent-encoded per RFC 2231 and folded, stays under 3 KB); top-level headers; a text
@@ -178,6 +181,12 @@ def header_text(value: str) -> str:
     return text.replace("=?", "= ?")
 
 
+def subject_text(value: str) -> str:
+    """The Subject: one line (header_text), at most MAX_SUBJECT characters."""
+    text = header_text(value)
+    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 1].rstrip() + "…"
+
+
 def safe_filename(name: str) -> str:
     """The attachment name the recipient sees and saves: no path, no controls, never empty."""
     name = _SURROGATES.sub("_", str(name))
@@ -302,7 +311,7 @@ def _top_headers(envelope: Envelope) -> EmailMessage:
     top["To"] = ", ".join(to) if utf8 else [Address(addr_spec=address) for address in to]
     if cc:
         top["Cc"] = ", ".join(cc) if utf8 else [Address(addr_spec=address) for address in cc]
-    top["Subject"] = header_text(envelope.subject)
+    top["Subject"] = subject_text(envelope.subject)
     top["Date"] = date
     top["Message-ID"] = envelope.message_id
     top["MIME-Version"] = "1.0"

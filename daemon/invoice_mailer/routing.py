@@ -24,6 +24,7 @@ from .config import Config
 from .documentfacts import document_facts
 from .ledger import (
     DOC_DONE,
+    DOC_FAILED,
     DOC_HELD,
     DOC_ROUTED,
     DOC_TAKEN,
@@ -33,6 +34,8 @@ from .ledger import (
     info_of,
 )
 from .planning import already_sent, find_partner, kind_class, plan_delivery
+from .trouble import describe as describe_error
+from .trouble import shown
 from .yamlsource import Invalid, check_address
 
 log = logging.getLogger(__name__)
@@ -139,8 +142,20 @@ class Router:
             *(DOC_TAKEN, DOC_WAITING, now),
         )
         for row in rows:
-            self._route(row, now)
+            try:
+                self._route(row, now)
+            except (OSError, sqlite3.Error):
+                raise  # the disk or the ledger, not the document: the worker retries
+            except Exception as exc:  # one document nobody foresaw never stops the others
+                self._unexpected(row, exc, now)
         return len(rows)
+
+    def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:
+        reason = f"unexpected error while routing: {describe_error(exc)}"
+        log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
+        with self.ledger.transaction() as db:
+            self._save(db, row["id"], DOC_FAILED, reason, info_of(row))
+            add_notice(db, now, f"{row['name']} cannot be sent: {reason}")
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import logsetup, outbox
+from . import logsetup, outbox, storage
 from . import secrets as secret_store
 from .addressbook_source import AddressBookSource
 from .alerts import Alerts
@@ -34,6 +34,7 @@ from .schedule import WorkerSchedule
 from .sessions import SessionKeeper
 from .smtp import SmtpTransport
 from .statusline import StatusLine
+from .trouble import EX_SOFTWARE, RETRY_TROUBLE, Trouble, guarded
 from .watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -42,28 +43,8 @@ log = logging.getLogger(__name__)
 # signature or templates reach the next messages soon (those already built keep their text).
 BUILD_AHEAD = 8
 HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
-RETRY_TROUBLE = 5  # seconds between tries while the disk or the ledger refuses
 IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
 IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
-
-
-class Trouble:
-    """An error a loop meets again and again (disk full, ledger locked): logged once, until it
-    changes or the work succeeds again; the loop retries every RETRY_TROUBLE seconds."""
-
-    def __init__(self, doing: str):
-        self.doing = doing
-        self.last = ""
-
-    def report(self, exc: BaseException) -> None:
-        if str(exc) != self.last:
-            log.error(
-                "cannot %s right now: %s; retrying every %d s", self.doing, exc, RETRY_TROUBLE
-            )
-            self.last = str(exc)
-
-    def over(self) -> None:
-        self.last = ""
 
 
 def make_transport(config: Config, stop: threading.Event | None = None) -> SmtpTransport:
@@ -92,14 +73,23 @@ class Service:
         self.reload_requested = threading.Event()
         self.notifier = Notifier.from_environment()
         self._lock_fd = acquire_lock(config.state_dir)
+        storage.make_private(config.state_dir)  # before the ledger opens: its -wal takes its mode
         self.book = AddressBookSource(config.customers.address_book, config.customers.csv)
         self.book.load()
         self.transport = make_transport(config, self.stop)
         self._threads: list[threading.Thread] = []
         self._pending_worker: tuple[Config, AddressBookSource] | None = None
         self._pending_sender: Config | None = None
+        self.failure: str | None = None  # why the service cannot go on: it exits EX_SOFTWARE
 
     # -- threads --------------------------------------------------------------------------
+
+    def _fail(self, why: str) -> None:
+        """The service cannot go on: stop everything, and exit EX_SOFTWARE for a restart."""
+        self.failure = self.failure or why
+        self.stop.set()
+        self.wake.set()
+        self.wake_sender.set()
 
     def _intake_loop(self, intake: Intake) -> None:
         trouble = Trouble("take files")
@@ -107,7 +97,7 @@ class Service:
             try:
                 intake.step(max_wait=1.0)  # new events end the wait; wakes the worker per batch
                 trouble.over()
-            except (OSError, sqlite3.Error) as exc:
+            except Exception as exc:
                 # Disk full, state directory read-only, ledger locked: nothing is lost (the
                 # file stays in the export folder); log once and try again shortly.
                 trouble.report(exc)
@@ -127,20 +117,25 @@ class Service:
         seen_version, woken = -1, True
         try:
             while not self.stop.is_set():
-                pending = self._pending_worker
-                if pending is not None:
-                    self._pending_worker = None
-                    config, self.book = pending
-                    for stage in (archive, router, sessions, alerts):
-                        stage.config = config
-                    router.book = self.book
-                    router.release_held()
                 now = time.monotonic()
-                version = ledger.data_version()  # changes when another connection commits
-                changed, seen_version = version != seen_version, version
-                if router.book.reload_if_changed():  # one stat: held documents may go now
-                    router.release_held()
-                    changed = True
+                try:
+                    pending = self._pending_worker
+                    if pending is not None:
+                        self._pending_worker = None
+                        config, self.book = pending
+                        for stage in (archive, router, sessions, alerts):
+                            stage.config = config
+                        router.book = self.book
+                        router.release_held()
+                    version = ledger.data_version()  # changes when another connection commits
+                    changed, seen_version = version != seen_version, version
+                    if router.book.reload_if_changed():  # one stat: held documents may go now
+                        router.release_held()
+                        changed = True
+                except Exception as exc:
+                    trouble.report(exc)
+                    self.stop.wait(RETRY_TROUBLE)
+                    continue
                 if not schedule.pass_needed(now, woken, changed):
                     woken = self.wake.wait(timeout=IDLE_PASS_CHECK)
                     self.wake.clear()
@@ -160,7 +155,7 @@ class Service:
                     if planned or built:
                         self.wake_sender.set()  # new messages may be due now
                     trouble.over()
-                except (OSError, sqlite3.Error) as exc:
+                except Exception as exc:  # one document's trouble is contained by its stage
                     trouble.report(exc)
                     self.stop.wait(RETRY_TROUBLE)
                     continue
@@ -190,15 +185,15 @@ class Service:
         try:
             while not self.stop.is_set():
                 pending = self._pending_sender
-                if pending is not None:
-                    self._pending_sender = None
-                    archive.config = pending
-                    dispatcher.reload(pending, make_transport(pending, self.stop))
                 try:
+                    if pending is not None:
+                        self._pending_sender = None
+                        archive.config = pending
+                        dispatcher.reload(pending, make_transport(pending, self.stop))
                     wait = dispatcher.step()  # wakes the worker after each message
                     dispatcher.close_if_idle()
                     trouble.over()
-                except (OSError, sqlite3.Error) as exc:
+                except Exception as exc:
                     trouble.report(exc)
                     self.stop.wait(RETRY_TROUBLE)
                     continue
@@ -230,10 +225,11 @@ class Service:
         )
         watcher.start()
         watcher.scan()
+        loops = {"intake": (self._intake_loop, (intake,)), "worker": (self._worker_loop, ())}
+        loops["sender"] = (self._sender_loop, ())
         self._threads = [
-            threading.Thread(target=self._intake_loop, args=(intake,), name="intake"),
-            threading.Thread(target=self._worker_loop, name="worker"),
-            threading.Thread(target=self._sender_loop, name="sender"),
+            threading.Thread(target=guarded(loop, self.stop, self._fail), args=args, name=name)
+            for name, (loop, args) in loops.items()
         ]
         for thread in self._threads:
             thread.start()
@@ -250,6 +246,9 @@ class Service:
                 thread.join()
             ledger.close()
             os.close(self._lock_fd)
+        if self.failure:
+            log.critical("invoice-mailer stopped on an internal failure: %s", self.failure)
+            return EX_SOFTWARE
         log.info("invoice-mailer stopped")
         return 0
 
@@ -269,7 +268,7 @@ class Service:
                 next_ping = now + interval
             status_line.update()
             if not all(thread.is_alive() for thread in self._threads):
-                log.error("a service thread ended unexpectedly; stopping")
+                self.failure = self.failure or "a service thread ended unexpectedly"
                 break
 
     def _reload(self) -> None:
@@ -313,6 +312,7 @@ class Service:
 
 
 def run_service(config_file: Path, verbose: bool) -> int:
+    os.umask(storage.UMASK)  # also under a unit or a shell that says 022
     config = load_config(config_file)
     logsetup.configure(config.log.level, verbose)
     try:

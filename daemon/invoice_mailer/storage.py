@@ -9,12 +9,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
+import stat
 import time
 from pathlib import Path
 from typing import BinaryIO
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
+UMASK = 0o077  # the service's own: what it writes is its user's alone, whatever it inherited
+PRIVATE_FILE = 0o600
 
 SPOOL, SENT, FAILED, OUTGOING = "spool", "sent", "failed", "outgoing"
 
@@ -24,6 +30,46 @@ def prepare(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name in (SPOOL, SENT, FAILED, OUTGOING):
         (state_dir / name).mkdir(exist_ok=True, mode=0o700)
+
+
+def make_private(state_dir: Path) -> int:
+    """Take group and other permissions off everything in `state_dir` (itself included) that
+    the service's user owns: an earlier umask 022 or a folder made by hand left invoices and
+    the ledger readable by every local user. Symlinks are not followed; returns the count."""
+    changed = 0
+    me = os.geteuid()
+    for folder, _folders, files in os.walk(state_dir):  # symlinked folders are not entered
+        for path in (folder, *(os.path.join(folder, name) for name in files)):
+            try:
+                info = os.lstat(path)
+                if info.st_uid != me or not info.st_mode & 0o077 or stat.S_ISLNK(info.st_mode):
+                    continue
+                os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700, follow_symlinks=False)
+                changed += 1
+            except OSError as exc:  # gone meanwhile, or not ours to change: say so, go on
+                log.warning("cannot make %s private: %s", path, exc.strerror or exc)
+    if changed:
+        log.warning(
+            "%s: took group and other permissions off %d files and folders (invoices and the "
+            "ledger are personal data: only the service's user may read them)",
+            state_dir, changed,
+        )  # fmt: skip
+    return changed
+
+
+def open_to_others(state_dir: Path) -> str | None:
+    """For `check`: why other local users can enter the state folder, or None."""
+    try:
+        mode = stat.S_IMODE(os.stat(state_dir).st_mode)
+    except OSError:
+        return None  # not made yet: the service makes it owner-only
+    if not mode & 0o077:
+        return None
+    return (
+        f"state_dir {state_dir} is open to other local users (mode {mode:04o}): it holds "
+        f"invoices and the ledger; the service makes it 0700 when it starts "
+        f"(or run: chmod 700 {state_dir})"
+    )
 
 
 def fsync_dir(folder: Path) -> None:
@@ -92,6 +138,12 @@ def unique_path(folder: Path, name: str) -> Path:
     return candidate
 
 
+def ledger_ns(ns: int) -> int:
+    """A file time for the ledger: SQLite integers are 64-bit, and a PC whose clock ran past
+    2262 writes a larger st_mtime_ns (OverflowError). Clamped, equal times stay equal."""
+    return max(-(2**63), min(ns, 2**63 - 1))
+
+
 def hash_stream(stream: BinaryIO) -> str:
     digest = hashlib.sha256()
     while chunk := stream.read(CHUNK):
@@ -102,7 +154,7 @@ def hash_stream(stream: BinaryIO) -> str:
 def copy_hashing(source: BinaryIO, target: Path) -> str:
     """Copy an open file to `target` (fsynced, created exclusively); return its SHA-256."""
     digest = hashlib.sha256()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(CHUNK):

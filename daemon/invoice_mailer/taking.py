@@ -70,6 +70,7 @@ class Taken:
     sha256: str
     reason: str | None  # why it failed its check (it is taken anyway, to end in failed/)
     original: tuple[int, int] | None = None  # a copy's source (size, mtime_ns)
+    left: bool = False  # too large to copy: recorded, and left in the export folder
 
 
 class Taker:
@@ -82,11 +83,22 @@ class Taker:
         self.spool = config.state_dir / storage.SPOOL
 
     def take(
-        self, source: Path, kind: str, stream: BinaryIO, info: os.stat_result, reason: str | None
+        self,
+        source: Path,
+        kind: str,
+        stream: BinaryIO,
+        info: os.stat_result,
+        reason: str | None,
+        oversize: bool = False,
     ) -> Taken | None:
-        """Own the open file; None when its name turned out to hold another file (left there)."""
+        """Own the open file; None when its name turned out to hold another file (left there).
+
+        An `oversize` file is never copied (a sparse 2 GB file would fill state_dir): it moves
+        by rename when it can, and is otherwise recorded as failed and left where it is."""
         target = self.spool / storage.spool_name(source.name)
         if self.config.watch.originals == "keep":
+            if oversize:
+                return _left(source, kind, info, reason)
             return self._copy(source, kind, stream, target, reason)
         os.fsync(stream.fileno())  # the writer's data must survive a power cut before the row
         try:
@@ -94,13 +106,18 @@ class Taker:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
+            if oversize:
+                return _left(source, kind, info, reason)
             return self._copy(source, kind, stream, target, reason)
         moved = os.lstat(target)
         if (moved.st_dev, moved.st_ino) != (info.st_dev, info.st_ino):
             self._put_back(target, source)
             return None
+        with contextlib.suppress(PermissionError):  # another user's file: spool/ is 0700
+            os.fchmod(stream.fileno(), storage.PRIVATE_FILE)  # it kept the writer's 0644
         stream.seek(0)
-        sha256 = storage.hash_stream(stream)  # what we own now, read through our descriptor
+        # What we own now, read through our descriptor; an oversized file is never read.
+        sha256 = "" if oversize else storage.hash_stream(stream)
         owned = os.fstat(stream.fileno())
         return Taken(source, kind, target, None, owned.st_size, owned.st_mtime_ns, sha256, reason)
 
@@ -164,8 +181,10 @@ class Taker:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 storage.safe_name(taken.source.name), storage.safe_name(str(taken.source)),
-                storage.relative(self.state_dir, taken.target),
-                taken.kind, taken.size, taken.mtime_ns, taken.sha256, now, state, reason,
+                storage.safe_name(str(taken.source)) if taken.left
+                else storage.relative(self.state_dir, taken.target),
+                taken.kind, taken.size, storage.ledger_ns(taken.mtime_ns), taken.sha256, now,
+                state, reason,
                 duplicate_of, now,
             ),
         )  # fmt: skip
@@ -174,9 +193,23 @@ class Taker:
             db.execute(
                 "INSERT OR REPLACE INTO originals(path, size, mtime_ns, document_id) "
                 "VALUES (?, ?, ?, ?)",
-                (storage.safe_name(str(taken.source)), *taken.original, document_id),
+                (
+                    storage.safe_name(str(taken.source)),
+                    taken.original[0],
+                    storage.ledger_ns(taken.original[1]),
+                    document_id,
+                ),
             )
         return document_id, duplicate_of
+
+    def left_in_place(self) -> set[tuple[str, int, int]]:
+        """(path, size, mtime_ns) of the files recorded as too large and left where they are
+        (their location is their own absolute path): not looked at again while unchanged."""
+        rows = self.ledger.query(
+            "SELECT location, size, mtime_ns FROM documents WHERE state = ? AND location LIKE '/%'",
+            DOC_FAILED,
+        )
+        return {(row[0], row[1], row[2]) for row in rows}
 
     def already_taken(self, path: Path, info: os.stat_result) -> int | None:
         """The document a copy of this very file (path, size, mtime) became, if any."""
@@ -184,7 +217,7 @@ class Taker:
             "SELECT document_id FROM originals WHERE path = ? AND size = ? AND mtime_ns = ?",
             storage.safe_name(str(path)),
             info.st_size,
-            info.st_mtime_ns,
+            storage.ledger_ns(info.st_mtime_ns),
         )
         return None if row is None else int(row[0])
 
@@ -194,9 +227,10 @@ class Taker:
         for path, size, mtime_ns in originals:
             with contextlib.suppress(FileNotFoundError):
                 now = os.lstat(path)
-                if stat.S_ISREG(now.st_mode) and (now.st_size, now.st_mtime_ns) == (size, mtime_ns):
+                same_time = storage.ledger_ns(now.st_mtime_ns) == storage.ledger_ns(mtime_ns)
+                if stat.S_ISREG(now.st_mode) and now.st_size == size and same_time:
                     os.unlink(path)
-            done.append((path, size, mtime_ns))
+            done.append((path, size, storage.ledger_ns(mtime_ns)))
         for folder in {path.parent for path, _s, _m in done}:
             storage.fsync_dir(folder)
         with self.ledger.transaction() as db:
@@ -259,6 +293,11 @@ class Taker:
             sha256 = storage.hash_stream(stream)
         source = Path(self.config.watch.folder) / name
         return Taken(source, kind, path, None, info.st_size, info.st_mtime_ns, sha256, reason)
+
+
+def _left(source: Path, kind: str, info: os.stat_result, reason: str | None) -> Taken:
+    why = f"{reason}; not copied: it stays where it is, {source}"
+    return Taken(source, kind, source, None, info.st_size, info.st_mtime_ns, "", why, left=True)
 
 
 def _log_taken(taken: Taken, document_id: int, duplicate_of: int | None) -> None:

@@ -65,10 +65,10 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-def start(tmp_path, server) -> Supervisor:
+def start(tmp_path, server, **watch) -> Supervisor:
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
-        tmp_path, server, customers={"address_book": str(book), "prefer": "email"}
+        tmp_path, server, customers={"address_book": str(book), "prefer": "email"}, watch=watch
     )
     return Supervisor(config).start()
 
@@ -117,7 +117,8 @@ def blocked_then_resumed(tmp_path, server, service, block, unblock, reason: str)
 
 def test_full_state_disk_stops_intake_and_resumes(tmp_path, small_state, start_smtp_server):
     server = start_smtp_server("none")
-    service = start(tmp_path, server)
+    # The reserve (watch.min_free_space) stops intake before the disk is full.
+    service = start(tmp_path, server, min_free_space="2MB")
     fillers: list[Path] = []
     try:
         blocked_then_resumed(
@@ -126,12 +127,12 @@ def test_full_state_disk_stops_intake_and_resumes(tmp_path, small_state, start_s
             service,
             block=lambda: fillers.append(fill(small_state)),
             unblock=lambda: [filler.unlink() for filler in fillers],
-            reason="No space left on device",  # 8 MB tmpfs filled up
+            reason="less than watch.min_free_space",  # 8 MB tmpfs filled up
         )
         assert service.stop() == 0
     finally:
         service.stop()
-    print(f"\nstate disk full: {_seen['No space left on device']}")
+    print(f"\nstate disk full: {_seen['less than watch.min_free_space']}")
     FIGURES.set("disk and permissions", "; ".join(f"{k}: {v}" for k, v in _seen.items()))
 
 

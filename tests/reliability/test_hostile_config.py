@@ -89,7 +89,8 @@ def test_hostile_names_subjects_and_addresses_never_change_the_wire(tmp_path, st
             if name.endswith(".xml"):
                 data = make_fattura_xml(
                     customer_vat=("IT", "09876543210"),
-                    invoices=[("TD01", f"5\nBcc: {EVIL}\r\nX-Injected: yes", "2026-11-02")],
+                    # At most 20 characters: a longer Numero fails at intake (FatturaPA schema).
+                    invoices=[("TD01", "5\nBcc: e@ev.it\r\nX: y", "2026-11-02")],
                 )
             else:
                 data = make_pdf(text=f"{name} hostile config")

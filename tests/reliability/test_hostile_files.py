@@ -79,12 +79,15 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         "Fattura_3_2026_C001.pdf": "folder",
         "Fattura_4_2026_C001.pdf": "hard links",
     }
-    tricky = "Fattura_7\nBcc: evil@attacker.example\n..\\..\\..\\etc\\passwd_2026_C001.pdf"
+    # An invoice number has at most 20 characters (FatturaPA schema), and so has the number
+    # group of a name: a tricky one must fit, longer ones fail with that reason.
+    tricky = "Fattura_7\nBcc:e@v.it\n..\\.._2026_C001.pdf"
     encoded = f"Fattura_{ENCODED_WORD}_2026_C001.pdf"
     assert "/" not in encoded
     long_name, long_failing = name_of_255_bytes("9"), name_of_255_bytes("8")
-    failing[long_failing] = "%%EOF"
-    sent = [tricky, encoded, long_name, "Fattura_100_2026_C001.pdf"]
+    for name in (encoded, long_name, long_failing):
+        failing[name] = "number del nome del file è più lungo di 20 caratteri"
+    sent = [tricky, "Fattura_100_2026_C001.pdf"]
 
     with Supervisor(config) as service:
         drop(export, "IT01234567890_BOMB1.xml", BILLION_LAUGHS)
@@ -116,8 +119,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         wait_until(lambda: settled(len(failing) + len(sent)), 30)
         # The same long name again, other content: the archive must find a name for it too.
         drop(export, long_name, make_pdf(text="Fattura 999, corrected"))
-        sent.append(long_name)
-        wait_until(lambda: settled(len(failing) + len(sent)), 30)
+        wait_until(lambda: settled(len(failing) + len(sent) + 1), 30)
         hold(3.5, service.running)  # three more rescans see the ignored entries again
         memory = peak_memory_kb(service.pid)
         assert service.running()
@@ -152,7 +154,7 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         eml = state / archived[message.message["Message-ID"]]
         assert eml.read_bytes() == message.data
     assert len(server.messages) == len(sent)
-    assert any(s.startswith("Fattura n. 7 Bcc: evil@attacker.example ..") for s in subjects)
+    assert any(s.startswith("Fattura n. 7 Bcc:e@v.it ..") for s in subjects)
     documents = query(state, "SELECT name, state FROM documents")
     assert [row["state"] for row in documents if row["name"] in sent] == ["done"] * len(sent)
     # a name cannot forge a log line: every line is a record or the indented rest of one
@@ -172,10 +174,10 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
     assert memory < MEMORY_LIMIT_KB, f"peak memory {memory} kB"
     assert "Traceback" not in log
 
-    tried = len(failing) + len(ignored) + 4
+    tried = len(failing) + len(ignored) + len(sent)
     print(
         f"\nhostile files: {tried} tried; {len(failing)} in failed/ with a reason, "
-        f"{len(ignored)} ignored and logged once, 4 odd names delivered; "
+        f"{len(ignored)} ignored and logged once, {len(sent)} odd names delivered; "
         f"peak memory {memory // 1024} MB"
     )
     FIGURES.set(
@@ -183,8 +185,8 @@ def test_hostile_files_end_where_the_design_says(tmp_path, start_smtp_server, dt
         f"{tried}: billion laughs, quadratic blow-up, XXE, external DTD, external parameter "
         "entity, bomb inside a .p7m, 50 MB and 20 MB of zeros as .pdf, PDF without %%EOF, "
         "symlink to /etc/passwd, FIFO, folder, hard link, name with newlines/'..'/'\\', "
-        "name with an encoded word hiding CR/LF, "
-        "255-byte names (sent, sent twice, failed); "
+        "name with an encoded word hiding CR/LF (failed: number over 20), "
+        "255-byte names (failed twice: number over 20); "
         f"peak memory {memory // 1024} MB",
     )
 
