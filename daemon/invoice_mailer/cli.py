@@ -179,23 +179,33 @@ def cmd_flush(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import Demo, render_table
+    from .demo import Demo
+    from .demo_table import render_table
 
     script = Path(sys.executable).with_name("invoice-mailer")
     program = str(script) if script.exists() else "invoice-mailer"
-    with Demo(say=print) as demo:
+    with Demo(say=print, keep=args.keep) as demo:
         result = demo.run()
+        demo.keep = demo.keep or not result.delivered  # its log says why: leave it
         heading = "Delivered" if result.delivered else "NOT everything was delivered"
-        print(f"\n{heading} in {result.seconds:.1f} s:\n{render_table(result)}\n")
-        print(f"The {result.messages} messages the mail server received: {demo.received}/")
-        print(f"The archive (originals and the exact messages sent): {demo.state}/sent/")
-        print(f"The config used, with comments: {demo.config}")
-        print(f"Try: {program} -c {demo.config} status --find Bianchi")
+        print(f"\n{heading} in {result.seconds:.1f} s:\n{render_table(result.rows)}\n")
+        if demo.keep:
+            print(f"The {result.messages} messages the mail server received: {demo.received}/")
+            print(f"The archive (originals and the exact messages sent): {demo.state}/sent/")
+            print(f"The config used, with comments: {demo.config}")
+            print(f"Try: {program} -c {demo.config} status --find Bianchi")
         if args.keep:
             print(f"\nStill running. Drop your own PDF or XML files into {demo.export}")
             print(f"(named like Fattura_1_2026_C002.pdf; the customers: {demo.folder}/clienti.csv)")
             print("Ctrl-C stops the service and the mail server.", flush=True)
             demo.wait_until_interrupted()
+    if demo.keep:
+        print(f"The demo folder stays: {demo.folder} (remove it when done)")
+    else:
+        print(
+            f"The demo folder {demo.folder} is removed. To read the {result.messages} messages "
+            f"and try your own files: {program} demo --keep"
+        )
     for line in result.undelivered:
         print(f"invoice-mailer: not delivered: {line}", file=sys.stderr)
     return 0 if result.delivered else 1
