@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__, logsetup
+from . import __version__, clihelp, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import InvoiceMailerError, SecretError
@@ -269,8 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     flush.set_defaults(func=cmd_flush)
 
     demo = commands.add_parser("demo", help="the whole thing with a local mail server")
-    demo.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep running until Ctrl-C, and keep the folder"
+    )
     demo.set_defaults(func=cmd_demo)
+    clihelp.explain(commands)
     return parser
 
 
