@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from invoice_mailer import content, italian
+from invoice_mailer import italian, taking
 from invoice_mailer.errors import DocumentError
 from tests.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf
 from tests.hostile import BILLION_LAUGHS, XXE
@@ -28,11 +28,13 @@ BROKEN = [
     ("p7m", make_p7m(make_fattura_xml())[:100]),
 ]
 
+OVERSIZE = [("pdf", make_pdf(size=5000), 4000)]
 
-@pytest.mark.parametrize(("kind", "data"), BROKEN)
-def test_every_reason_the_intake_gives_reads_in_italian(kind, data):
+
+@pytest.mark.parametrize(("kind", "data", "limit"), [(*b, 10**6) for b in BROKEN] + OVERSIZE)
+def test_every_reason_the_intake_gives_reads_in_italian(kind, data, limit):
     with pytest.raises(DocumentError) as refused:
-        content.check_document(kind, io.BytesIO(data), len(data))
+        taking.check(kind, io.BytesIO(data), len(data), limit)
     words = italian.reason(str(refused.value))
     assert words != UNTRANSLATED, str(refused.value)
     assert not any(english in f" {words}" for english in ENGLISH), words

@@ -62,6 +62,7 @@ def _rules() -> list[Rule]:
         (r"the file cannot be read as (\w+): .*", lambda m: f"il file non si legge come {m[1]}"),
         (r"same content as document (\d+); not sent", _duplicate),
         (r"the file is ([\d,]+) bytes once encoded.*\(([\d,]+)\)", _too_big),
+        (r"the file is ([\d,]+) bytes, over smtp.max_message_size \(([\d,]+)\)", _oversize),
         (r"no customer found in the address book \(looked up (.*)\)", _unknown_customer),
         (r"customer unknown \((.*)\); sent only to all_to", _unknown_customer),
         (r"no To address took it: (.*)", lambda m: reason(m[1])),
@@ -128,6 +129,10 @@ def _duplicate(m: re.Match[str]) -> str:
 
 def _too_big(m: re.Match[str]) -> str:
     return f"troppo grande ({_n(m[1])} byte in base64, limite {_n(m[2])})"
+
+
+def _oversize(m: re.Match[str]) -> str:
+    return f"troppo grande ({_n(m[1])} byte, limite {_n(m[2])})"
 
 
 def _unknown_customer(m: re.Match[str]) -> str:
