@@ -113,8 +113,13 @@ def test_demo_keep_shows_the_messages_serves_a_newcomers_own_file_and_stays(tmp_
         assert f"The demo folder stays: {folder}" in output.read_text()
     finally:
         if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+            # Ctrl-C first: the demo stops its service (a separate session) before it ends.
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
 
 
 @pytest.fixture
