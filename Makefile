@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench lint clean fresh
 
 $(BIN)/invoice-mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(BIN)/invoice-mailer
 
 bench: $(BIN)/invoice-mailer
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The two commands again in a fresh clone of HEAD that sees nothing beside it (root, unshare).
+fresh:
+	bash .ci/fresh-clone
 
 clean:
 	rm -rf $(VENV) build *.egg-info daemon/*.egg-info

@@ -1,12 +1,28 @@
-"""Fixtures shared by every test module; fail any test that leaks a thread."""
+"""Fixtures shared by every test module; fail any test that leaks a thread or reads a file
+outside the checkout (tests/outside.py)."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
+from tests import outside
 from tests.helpers import wait_until
+
+GUARD = outside.install(Path(__file__).resolve().parent.parent)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A read refused inside code that swallowed the error still fails the run.
+    if GUARD.reached and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for path in dict.fromkeys(GUARD.reached):
+        terminalreporter.write_line(f"a test read {path}, outside the checkout", red=True)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 make_fattura_xml and make_pdf live in the package (invoice_mailer.demo_samples: the demo writes
 them too) and are re-exported here; each quirk seen in real exports (see
-/work/shared/samples/fatturapa/README.md) is one of their keyword arguments.
+tests/data/fatturapa/README.md) is one of their keyword arguments.
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ __all__ = [
     "signing_identity",
 ]
 
-SAMPLES = Path("/work/shared/samples/fatturapa")
+# The official AgID samples live in the repository, so a bare clone runs every test.
+SAMPLES = Path(__file__).parent / "data" / "fatturapa"
 
 
 def sample_bytes(name: str) -> bytes:
-    """One of the official samples in the shared folder, e.g. "IT01234567890_FPR01.xml"."""
+    """One of the official samples in tests/data/fatturapa, e.g. "IT01234567890_FPR01.xml"."""
     return (SAMPLES / name).read_bytes()
 
 

@@ -110,7 +110,7 @@ def test_flush_closes_at_once_and_a_held_document_is_in_the_bundle(tmp_path, ser
         assert "Fattura_1_2026_C042.pdf (PDF) - Fattura n. 1" in body
         assert "Mario Rossi S.p.A. - inviato a mario@rossi.example" in body
         assert "Fattura_2_2026_C999.pdf (PDF) - Fattura n. 2" in body
-        assert "in attesa: cliente sconosciuto (cercato per code C999)" in body
+        assert "in attesa: cliente sconosciuto (cercato per codice C999)" in body
 
 
 def test_a_session_larger_than_max_message_size_arrives_in_parts(tmp_path, server):

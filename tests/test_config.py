@@ -27,7 +27,7 @@ def test_example_config_loads_with_documented_values(tmp_path):
     assert config.smtp.port == 465 and config.smtp.security == "tls"
     assert config.smtp.max_message_size == 25_000_000
     assert config.retry.max_age == 5 * 86400
-    assert config.signature.startswith("--\n")
+    assert config.signature.startswith("-- \n")  # RFC 3676, with its space
     assert config.copy_mode == "cc"
     assert config.all_to.address is None
     assert config.customers.send == ("pdf",)

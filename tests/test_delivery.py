@@ -58,7 +58,7 @@ def test_a_delivered_message_is_the_invoice_as_the_customer_should_get_it(
     assert body.startswith(
         "Gentile Mario Rossi S.p.A.,\nin allegato Fattura n. 123 del 05/03/2026."
     )
-    assert body.endswith("\n\n--\nRossi S.r.l. - Amministrazione\n")
+    assert body.endswith("\n\n-- \nRossi S.r.l. - Amministrazione\n")
     (attachment,) = message.iter_attachments()
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == "Fattura_123_2026_C042.pdf"

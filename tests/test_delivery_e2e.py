@@ -148,7 +148,8 @@ def test_send_test_sends_one_message_and_prints_the_reply(tmp_path, start_smtp_s
     (received,) = server.wait_for_messages(1)
     assert received.rcpt_tos == ("admin@example.it",) and received.tls
     assert received.message["Subject"] == "invoice-mailer: messaggio di prova"
-    assert received.message.get_body(("plain",)).get_content().endswith("--\nRossi S.r.l.\n")
+    # "--" as the admin typed it (editors strip the space) goes out as RFC 3676's "-- ".
+    assert received.message.get_body(("plain",)).get_content().endswith("\n-- \nRossi S.r.l.\n")
     assert f"test message sent to admin@example.it via localhost:{server.port}" in result.stdout
     assert "the server replied: 250 2.0.0 Ok: queued as 1" in result.stdout
     assert PASSWORD not in result.stdout + result.stderr

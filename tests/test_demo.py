@@ -31,7 +31,7 @@ def received_messages(folder) -> list[email.message.EmailMessage]:
     ]
 
 
-def test_demo_delivers_every_sample_and_says_where_to_look(tmp_path):
+def test_demo_delivers_every_sample_says_why_and_removes_its_folder(tmp_path):
     done = subprocess.run(
         demo_command(),
         capture_output=True,
@@ -40,32 +40,21 @@ def test_demo_delivers_every_sample_and_says_where_to_look(tmp_path):
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    (folder,) = tmp_path.glob("invoice-mailer-demo-*")
-    assert f"The 4 messages the mail server received: {folder}/received/" in done.stdout
-    assert f"invoice-mailer -c {folder}/config.yaml status" in done.stdout
     table = done.stdout.split("Delivered in")[1]
     rows = [line for line in table.splitlines() if line.endswith((" sent", " failed", " -"))]
     assert rows and all(line.endswith(" sent") for line in rows), table
     for name in ("Fattura_101", "Fattura_102", "Ordine_17", "IT01234567890_00101.xml"):
         assert name in table
-
-    messages = received_messages(folder)
-    by_recipient = {message["To"]: message for message in messages}
-    assert set(by_recipient) == {
-        "bianchi@pec.example",  # C001 has both: the PEC is preferred
-        "amministrazione@verdi.example",
-        "studio.neri@pec.example",
-        ACCOUNTANT,
-    }
-    assert all(message["Cc"] == "archivio@rossi-demo.example" for message in messages)
-    bundle = [a.get_filename() for a in by_recipient[ACCOUNTANT].iter_attachments()]
-    assert len(bundle) == 5 and sum(name.endswith(".xml") for name in bundle) == 2
-    (invoice,) = by_recipient["bianchi@pec.example"].iter_attachments()
-    assert invoice.get_content().startswith(b"%PDF-")
-    assert not list((folder / "export").iterdir())  # everything was taken
+    # Why the XML did not go to the customer, and what "cc" means.
+    assert "customer  not sent: XML non previsto per il cliente (customers.send)" in table
+    assert 'cc = the copy of that same message (copy_to, "Copia a")' in table
+    # Nothing is left behind in the temporary folder, and the output says how to keep it.
+    assert list(tmp_path.iterdir()) == []
+    assert "is removed. To read the 4 messages and try your own files:" in done.stdout
+    assert "demo --keep" in done.stdout
 
 
-def test_demo_keep_serves_a_newcomers_own_file_until_ctrl_c(tmp_path):
+def test_demo_keep_shows_the_messages_serves_a_newcomers_own_file_and_stays(tmp_path):
     output = tmp_path / "demo.out"
     with open(output, "w") as out:
         demo = subprocess.Popen(
@@ -77,7 +66,32 @@ def test_demo_keep_serves_a_newcomers_own_file_until_ctrl_c(tmp_path):
     try:
         wait_until(lambda: "Ctrl-C stops" in output.read_text(), timeout=60)
         (folder,) = tmp_path.glob("invoice-mailer-demo-*")
-        assert f"Drop your own PDF or XML files into {folder}/export" in output.read_text()
+        shown = output.read_text()
+        assert f"The 4 messages the mail server received: {folder}/received/" in shown
+        assert f"invoice-mailer -c {folder}/config.yaml status" in shown
+        assert f"Drop your own PDF or XML files into {folder}/export" in shown
+
+        messages = received_messages(folder)
+        by_recipient = {message["To"]: message for message in messages}
+        assert set(by_recipient) == {
+            "bianchi@pec.example",  # C001 has both: the PEC is preferred
+            "amministrazione@verdi.example",
+            "studio.neri@pec.example",
+            ACCOUNTANT,
+        }
+        assert all(message["Cc"] == "archivio@rossi-demo.example" for message in messages)
+        bundle = by_recipient[ACCOUNTANT]
+        names = [a.get_filename() for a in bundle.iter_attachments()]
+        assert len(names) == 5 and sum(name.endswith(".xml") for name in names) == 2
+        assert bundle["Subject"].endswith("(5)")  # the count is what is attached
+        customer = by_recipient["bianchi@pec.example"]
+        (invoice,) = customer.iter_attachments()
+        assert invoice.get_content().startswith(b"%PDF-")
+        # RFC 3676's signature separator, with its trailing space, as sent.
+        text = customer.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert "\n-- \nRossi S.r.l. - Amministrazione (demo)\n" in text
+        assert not list((folder / "export").iterdir())  # everything was taken
+
         own = folder / "export" / "Fattura_1_2026_C002.pdf"
         own.with_suffix(".tmp").write_bytes(make_pdf(text="my own invoice"))
         own.with_suffix(".tmp").rename(own)
@@ -96,10 +110,16 @@ def test_demo_keep_serves_a_newcomers_own_file_until_ctrl_c(tmp_path):
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=30) == 0, output.read_text()
         assert "invoice-mailer stopped" in (folder / "service.log").read_text()
+        assert f"The demo folder stays: {folder}" in output.read_text()
     finally:
         if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+            # Ctrl-C first: the demo stops its service (a separate session) before it ends.
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+                demo.wait()
 
 
 @pytest.fixture

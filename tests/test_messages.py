@@ -98,7 +98,7 @@ def test_the_recipient_reads_headers_body_and_every_document(tmp_path, invoice_f
     assert msg.get_content_type() == "multipart/mixed"
     assert msg.get_body(("plain",)).get_content() == (
         "Gentile Bianchi S.p.A.,\nin allegato Fattura n. 123 del 02/03/2026.\n\n"
-        "--\nRossi S.r.l. - Amministrazione\n"
+        "-- \nRossi S.r.l. - Amministrazione\n"
     )
     received = [
         (part.get_filename(), part.get_content_type(), part.get_content())
@@ -328,11 +328,19 @@ def test_header_text_is_always_one_line():
 
 
 def test_the_signature_follows_one_blank_line():
-    assert compose_text("Corpo\n\n\n", "--\nFirma\n") == "Corpo\n\n--\nFirma\n"
-    assert compose_text("Corpo", "--\nFirma") == "Corpo\n\n--\nFirma\n"
+    assert compose_text("Corpo\n\n\n", "-- \nFirma\n") == "Corpo\n\n-- \nFirma\n"
+    assert compose_text("Corpo", "Firma") == "Corpo\n\nFirma\n"
     assert compose_text("Corpo\r\nriga\r\n", "") == "Corpo\nriga\n"
     assert compose_text("Corpo\n\n", "  \n") == "Corpo\n\n"
     assert compose_text("Vecchio\rMac\x00\x1b[31m", "") == "Vecchio\nMac[31m\n"
+
+
+def test_a_signature_separator_stripped_of_its_space_gets_it_back():
+    """RFC 3676: mail programs recognise "-- " only with the space editors like to strip."""
+    assert compose_text("Corpo", "--\nFirma") == "Corpo\n\n-- \nFirma\n"
+    assert compose_text("Corpo", "\n--\t\nFirma") == "Corpo\n\n-- \nFirma\n"
+    assert compose_text("Corpo", "--") == "Corpo\n\n-- \n"
+    assert compose_text("Corpo", "---\nFirma") == "Corpo\n\n---\nFirma\n"  # not a separator
 
 
 def test_render_fills_fields_and_names_a_wrong_one():

@@ -222,8 +222,10 @@ def test_body_says_what_happened_to_each_customer_delivery(make):
         "- Fattura_1_2026_C042.pdf (PDF) - Fattura n. 1 del 18/05/2026 - Mario Rossi S.p.A. "
         "- inviato a mario@x.it"
     )
-    assert lines[2].endswith("- in attesa: cliente sconosciuto (cercato per code C999)")
-    assert lines[3].endswith("- non inviato: 550 5.1.1 user unknown")
+    assert lines[2].endswith("- in attesa: cliente sconosciuto (cercato per codice C999)")
+    assert lines[3].endswith(
+        "- non inviato: rifiutato dal server di posta: «550 5.1.1 user unknown»"
+    )
     assert lines[4].endswith("- in coda")
     assert lines[5].startswith("- IT01234567890_0000A.xml (XML) - Fattura n. 1")
     assert lines[5].endswith("- non previsto per il cliente")
@@ -279,7 +281,9 @@ def test_a_document_too_large_for_any_message_is_listed_not_attached_and_fails(m
     sessions.SessionKeeper(config, ledger, clock).step()
     (row,) = bundles_of(ledger)
     assert "Fattura_2_2026_C042.pdf (PDF)" in row["body"]
-    assert "troppo grande" in row["body"] and "NON ALLEGATO" in row["body"]
+    assert row["subject"].endswith("(1)")
+    listed_apart = row["body"].split("Non allegati (1):\n")[1]
+    assert "Fattura_2_2026_C042.pdf (PDF)" in listed_apart and "troppo grande" in listed_apart
     path, _size = outbox.build(config, ledger, row)
     message = email.message_from_bytes(path.read_bytes(), policy=policy.SMTP)
     assert [p.get_filename() for p in message.iter_attachments()] == ["Fattura_1_2026_C042.pdf"]
@@ -300,13 +304,16 @@ def test_a_file_refused_at_intake_is_listed_so_the_gap_in_numbering_is_explained
         at(9, 1),
         data=b"not a pdf",
         state="failed",
-        reason="not a PDF",
+        reason="not a PDF (does not start with %PDF-)",
     )
     clock.now = at(9, 20)
     sessions.SessionKeeper(config, ledger, clock).step()
     (row,) = bundles_of(ledger)
     assert "Fattura_2_2026_C042.pdf (PDF)" in row["body"]
-    assert "scartato all'arrivo (not a PDF) - NON ALLEGATO" in row["body"]
+    assert row["body"].startswith("In allegato 1 documenti:\n- Fattura_1_2026_C042.pdf")
+    listed_apart = row["body"].split("Non allegati (1):\n")[1]
+    assert listed_apart.startswith("- Fattura_2_2026_C042.pdf (PDF)")
+    assert "scartato all'arrivo (non è un PDF (non inizia con %PDF-))" in listed_apart
     assert attached(ledger, row["id"]) == ["Fattura_1_2026_C042.pdf"]
 
 

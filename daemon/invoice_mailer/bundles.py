@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from . import messages
+from . import italian, messages
 from .config import Config, TemplatesConfig
 from .errors import InvoiceMailerError
 from .ledger import info_of
@@ -18,7 +18,6 @@ from .ledger import info_of
 log = logging.getLogger(__name__)
 
 KIND_LABELS = {"pdf": "PDF", "xml": "XML", "p7m": "XML firmato"}
-_LOOKED_UP = re.compile(r"looked up (.*)\)\s*$|customer unknown \((.*)\)")
 # Room for what the estimate cannot see (subject, dates, the part number) in a part's text.
 TEXT_MARGIN = 512
 
@@ -48,8 +47,6 @@ class Member:
         if self.customer_name:
             parts.append(self.customer_name)
         parts.append(self.status)
-        if not self.attachable:
-            parts.append("NON ALLEGATO")
         return " - ".join(messages.header_text(p) for p in parts)
 
 
@@ -66,15 +63,15 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
     `deliveries`: its customer rows (state, to_addrs JSON, last_error) at closing time.
     """
     if state == "held":
-        return f"in attesa: cliente sconosciuto ({_looked_up(reason)})"
+        return f"in attesa: {italian.reason(reason)}"
     if state == "failed":
-        return f"non inviato: {reason or 'errore'}"
+        return f"non inviato: {italian.reason(reason)}"
     if state in ("superseded", "dismissed"):  # closing.py: a later file was sent, or by hand
         later = re.search(r"superseded by document (\d+)", reason or "")
         return f"sostituito dal documento {later[1]}" if later else "non inviato: chiuso a mano"
     failed = [d for d in deliveries if d["state"] == "failed"]
     if failed:
-        return f"non inviato: {failed[0]['last_error'] or 'rifiutato dal server'}"
+        return f"non inviato: {italian.reason(failed[0]['last_error'])}"
     sent: list[str] = []
     for delivery in deliveries:
         if delivery["state"] == "sent":
@@ -86,7 +83,7 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
     if deliveries or state in ("taken", "waiting"):
         return "in coda"
     if reason:  # customers.unknown: skip
-        return f"non inviato: cliente sconosciuto ({_looked_up(reason)})"
+        return f"non inviato: {italian.reason(reason)}"
     return "non previsto per il cliente"
 
 
@@ -97,7 +94,7 @@ def member_of(config: Config, row: Mapping, deliveries: Sequence[dict], joined: 
     limit = config.smtp.max_message_size
     encoded = messages.encoded_length(row["size"])
     if not joined:
-        status = f"non inviato: scartato all'arrivo ({row['reason']})"
+        status = f"non inviato: scartato all'arrivo ({italian.reason(row['reason'])})"
     elif too_big(config, row["size"]):
         status = f"non inviato: troppo grande ({_n(encoded)} byte in base64, limite {_n(limit)})"
     else:
@@ -119,14 +116,6 @@ def member_of(config: Config, row: Mapping, deliveries: Sequence[dict], joined: 
 def _n(number: int) -> str:
     """Thousands with dots, as an Italian reader writes them."""
     return f"{number:,}".replace(",", ".")
-
-
-def _looked_up(reason: str | None) -> str:
-    match = _LOOKED_UP.search(reason or "")
-    looked_up = (match.group(1) or match.group(2)) if match else ""
-    if looked_up and not looked_up.startswith("nothing"):
-        return f"cercato per {looked_up}"
-    return "nessun dato per cercarlo" if match or not reason else reason
 
 
 def text_chars(config: Config, members: Sequence[Member]) -> int:
@@ -161,11 +150,13 @@ def render(
     config: Config, members: Sequence[Member], closing_date: str, part: int, parts: int
 ) -> tuple[str, str]:
     """Subject and body of one part; "parte i di n" is added to the subject when split (unless
-    the template already places {part})."""
+    the template already places {part}). {count} and {files} are the files attached, so the
+    subject, the body and the attachments agree; the others follow apart, with the reason."""
+    attached = [m for m in members if m.attachable]
     fields = {
         "date": closing_date,
-        "count": len(members),
-        "files": "\n".join(m.line() for m in members),
+        "count": len(attached),
+        "files": "\n".join(m.line() for m in attached),
         "sender_name": config.sender.name,
         "part": part,
         "parts": parts,
@@ -182,4 +173,8 @@ def render(
         body = messages.render(templates.all_to_body, fields)
     if parts > 1 and "{part" not in templates.all_to_subject:
         subject += f" - parte {part} di {parts}"
+    apart = [m for m in members if not m.attachable]
+    if apart:
+        body = body.rstrip("\n") + f"\n\nNon allegati ({len(apart)}):\n"
+        body += "".join(m.line() + "\n" for m in apart)
     return messages.header_text(subject), body

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, errors, logsetup
+from . import __version__, clihelp, errors, logsetup
 from . import secrets as secret_store
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import EX_CONFIG, InvoiceMailerError, SecretError
@@ -225,23 +225,33 @@ def cmd_flush(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import Demo, render_table
+    from .demo import Demo
+    from .demo_table import render_table
 
     script = Path(sys.executable).with_name("invoice-mailer")
     program = str(script) if script.exists() else "invoice-mailer"
-    with Demo(say=print) as demo:
+    with Demo(say=print, keep=args.keep) as demo:
         result = demo.run()
+        demo.keep = demo.keep or not result.delivered  # its log says why: leave it
         heading = "Delivered" if result.delivered else "NOT everything was delivered"
-        print(f"\n{heading} in {result.seconds:.1f} s:\n{render_table(result)}\n")
-        print(f"The {result.messages} messages the mail server received: {demo.received}/")
-        print(f"The archive (originals and the exact messages sent): {demo.state}/sent/")
-        print(f"The config used, with comments: {demo.config}")
-        print(f"Try: {program} -c {demo.config} status --find Bianchi")
+        print(f"\n{heading} in {result.seconds:.1f} s:\n{render_table(result.rows)}\n")
+        if demo.keep:
+            print(f"The {result.messages} messages the mail server received: {demo.received}/")
+            print(f"The archive (originals and the exact messages sent): {demo.state}/sent/")
+            print(f"The config used, with comments: {demo.config}")
+            print(f"Try: {program} -c {demo.config} status --find Bianchi")
         if args.keep:
             print(f"\nStill running. Drop your own PDF or XML files into {demo.export}")
             print(f"(named like Fattura_1_2026_C002.pdf; the customers: {demo.folder}/clienti.csv)")
             print("Ctrl-C stops the service and the mail server.", flush=True)
             demo.wait_until_interrupted()
+    if demo.keep:
+        print(f"The demo folder stays: {demo.folder} (remove it when done)")
+    else:
+        print(
+            f"The demo folder {demo.folder} is removed. To read the {result.messages} messages "
+            f"and try your own files: {program} demo --keep"
+        )
     for line in result.undelivered:
         print(f"invoice-mailer: not delivered: {line}", file=sys.stderr)
     return 0 if result.delivered else 1
@@ -312,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     flush.set_defaults(func=cmd_flush)
 
     demo = commands.add_parser("demo", help="the whole thing with a local mail server")
-    demo.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep running until Ctrl-C, and keep the folder"
+    )
     demo.set_defaults(func=cmd_demo)
     for command in commands.choices.values():  # -c and -v also after the command's name
         command.add_argument(
@@ -321,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
         )
+    clihelp.explain(commands)
     return parser
 
 

@@ -1,6 +1,7 @@
 """`invoice-mailer demo`: the whole thing on one machine, in under a minute.
 
-In a new temporary folder (kept afterwards, so the messages can be read): a key, an encrypted
+In a new temporary folder (removed at the end unless `keep`, or when something failed and its
+log must be read): a key, an encrypted
 password, a config, an address book of invented customers and an export folder; a local mail
 server with STARTTLS and AUTH (demo_smtp); the real service as a subprocess. Sample invoices
 are written into the export folder the way the invoicing program writes them, and the demo waits
@@ -10,12 +11,11 @@ until every one is delivered, the accountant's bundle included.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import secrets
+import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,11 +28,11 @@ from pathlib import Path
 from . import demo_samples
 from . import secrets as secret_store
 from .demo_smtp import DemoSmtpServer, make_certificates
+from .demo_table import DemoRow, table_rows
 from .errors import InvoiceMailerError
 from .ledger import PENDING_DELIVERY, Ledger
 
 TIMEOUT = 45.0
-HOW = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 # Variables of a real systemd service or shell that must not leak into the demo's service.
 _FOREIGN_ENV = (
     "CREDENTIALS_DIRECTORY",
@@ -46,14 +46,6 @@ _FOREIGN_ENV = (
 
 class DemoError(InvoiceMailerError):
     """The demo could not run to the end; says where the service's log is."""
-
-
-@dataclass(frozen=True)
-class DemoRow:
-    document: str
-    recipient: str
-    how: str  # customer, cc, bcc, copy, Tutto a
-    state: str
 
 
 @dataclass(frozen=True)
@@ -72,7 +64,13 @@ class DemoResult:
 class Demo:
     """Prepares, starts, runs and stops the demo; a context manager that always cleans up."""
 
-    def __init__(self, say: Callable[[str], None] = lambda _text: None, timeout: float = TIMEOUT):
+    def __init__(
+        self,
+        say: Callable[[str], None] = lambda _text: None,
+        timeout: float = TIMEOUT,
+        keep: bool = False,
+    ):
+        self.keep = keep  # leave the folder (and its messages) behind; set on any failure
         self.folder = Path(tempfile.mkdtemp(prefix="invoice-mailer-demo-"))
         self.export = self.folder / "export"
         self.state = self.folder / "state"
@@ -97,6 +95,9 @@ class Demo:
     def __exit__(self, exc_type: type | None, *exc: object) -> None:
         status = self.stop()
         signal.signal(signal.SIGTERM, self._previous_sigterm)
+        failed = status != 0 or exc_type not in (None, KeyboardInterrupt)
+        if not (self.keep or failed):
+            shutil.rmtree(self.folder, ignore_errors=True)
         if exc_type is None and status != 0:
             raise DemoError(f"the service ended with status {status}; its log: {self.log}")
 
@@ -248,18 +249,6 @@ class Demo:
         return status
 
 
-def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[DemoRow]:
-    """Who received one document, each (recipient, role, state) once: the copy address is
-    on every message about it."""
-    rows: dict[DemoRow, None] = {}
-    for delivery in deliveries:
-        purpose = HOW.get(delivery["purpose"], delivery["purpose"])
-        for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
-            for address in json.loads(delivery[column]):
-                rows[DemoRow(document["name"], address, how, delivery["state"])] = None
-    return list(rows) or [DemoRow(document["name"], "-", "-", document["state"])]
-
-
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -269,16 +258,3 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no log at {path})"
-
-
-def render_table(result: DemoResult) -> str:
-    """document → recipient → state, as an office would check it, in 80 columns."""
-    from .statusview import fit
-
-    lines = [f"{'document':<28}  {'recipient':<30}  {'as':<8}  state", "-" * 78]
-    previous = None
-    for row in result.rows:
-        name = fit(row.document, 28) if row.document != previous else ""
-        previous = row.document
-        lines.append(f"{name:<28}  {fit(row.recipient, 30):<30}  {row.how:<8}  {row.state}")
-    return "\n".join(lines)

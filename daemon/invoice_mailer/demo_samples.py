@@ -151,6 +151,7 @@ def _pdf(content: bytes) -> bytes:
 SENDER = "fatture@rossi-demo.example"
 ACCOUNTANT = "studio@commercialista.example"
 ARCHIVE_COPY = "archivio@rossi-demo.example"
+SIGNATURE_SEPARATOR = "-- "  # RFC 3676: the trailing space is part of it
 
 # Invented customers: code, name, e-mail, PEC, P.IVA (as the invoicing program exports them).
 DEMO_CUSTOMERS = (
@@ -220,8 +221,8 @@ smtp:
   # only for a self-hosted server with its own CA (here: the demo's)
   ca_file: {q(str(ca))}
   timeout: 10s
-signature: |  # [Firma]
-  --
+signature: |  # [Firma]; "-- " (with its space) marks a signature for mail programs
+  {SIGNATURE_SEPARATOR}
   Rossi S.r.l. - Amministrazione (demo)
 copy_to: [{ARCHIVE_COPY}]  # [Copia a]
 all_to:  # [Tutto a]: everything of a working session, in one message

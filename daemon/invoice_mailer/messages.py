@@ -204,6 +204,9 @@ def safe_filename(name: str) -> str:
 def compose_text(body: str, signature: str) -> str:
     """The body, then the signature after one blank line; newlines as \\n, ending in one."""
     text, signature = _plain_text(body), _plain_text(signature)
+    # RFC 3676's separator is "-- " with its space, which editors like to strip: put it back,
+    # so mail programs recognise (and leave out of replies) the signature.
+    signature = re.sub(r"\A(\n*)--[ \t]*(?=\n|\Z)", r"\1-- ", signature)
     if signature.strip():
         text = text.rstrip("\n") + "\n\n" + signature.strip("\n")
     return text if text.endswith("\n") else text + "\n"
