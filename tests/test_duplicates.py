@@ -60,7 +60,13 @@ def test_a_held_invoice_re_exported_under_the_right_code_is_sent_and_the_held_on
         (attachment,) = received.message.iter_attachments()
         assert (attachment.get_filename(), attachment.get_content()) == (right, pdf)
         old = wait_until(
-            lambda: (d := document(service, wrong)) and d["state"] == "superseded" and d, 15
+            lambda: (
+                (d := document(service, wrong))
+                and d["state"] == "superseded"
+                and d["moving_to"] is None  # closed first, then the file moves (closing.py)
+                and d
+            ),
+            15,
         )
         new_id = document(service, right)["id"]
         assert old["reason"].startswith(f"superseded by document {new_id} ({right})")
@@ -130,6 +136,7 @@ def test_a_failure_fixed_by_a_corrected_file_leaves_the_failed_list(tmp_path, se
             lambda: (
                 (d := service.query("SELECT * FROM documents WHERE id = 1")[0])
                 and d["state"] == "superseded"
+                and d["moving_to"] is None  # closed first, then the file moves (closing.py)
                 and d
             ),
             15,

@@ -36,20 +36,6 @@ def _config(tmp_path, server, **sections):
     return service_config(tmp_path, server, customers=customers, **sections)
 
 
-def test_host_name_the_idna_codec_refuses_pauses_sending(tmp_path, server):
-    config = _config(tmp_path, server, smtp={"host": "smtp..example.it"})
-    with Supervisor(config) as service:
-        drop(tmp_path / "export", "Fattura_1_2026_C042.pdf", make_pdf())
-        (pause,) = wait_until(lambda: query(service.state_dir, "SELECT * FROM pauses"), 20)
-        assert "UnicodeError" in pause["reason"]
-        assert "idna" in pause["reason"]
-        (delivery,) = query(service.state_dir, "SELECT state, last_error FROM deliveries")
-        assert delivery["state"] == "queued"  # nothing failed, nothing lost
-        assert service.running()
-        wait_until(lambda: "Traceback" in service.log(), 10)
-        assert service.stop() == 0
-
-
 def test_password_smtplib_cannot_encode_pauses_sending_without_showing_it(
     tmp_path, start_smtp_server, smtp_certs
 ):
