@@ -75,7 +75,6 @@ class Bench:
             config,
             self.ledger,
             self.transport,
-            self.archive,
             self.stop,
             retrying=quick_retry_policy(config.retry, self.stop, wait=wait_none()),
             clock=self.clock,

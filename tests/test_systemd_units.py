@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from invoice_mailer.config import DEFAULT_KEY_FILE
-from invoice_mailer.secrets import CREDENTIAL_NAME
+from invoice_mailer.credentials import CREDENTIAL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "systemd"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import secrets as secret_store
+from . import credentials
 from .config import Config, read_config
 from .configchecks import smtputf8_warning
 from .errors import ConfigError, Problem, SecretError
@@ -61,7 +61,7 @@ def check_all(path: Path) -> Checkup:
 def _check_key(config: Config, found: Findings, line: int | None) -> None:
     """The key file and the token, reported with the config's line of smtp.password."""
     try:
-        secret_store.smtp_password(config.smtp)
+        credentials.smtp_password(config.smtp)
     except SecretError as exc:
         found.problems.append(Problem(line, "smtp.password", str(exc)))
         found.problems.sort(key=lambda p: (p.line or 0, p.key))

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, clihelp, errors, logsetup
-from . import secrets as secret_store
+from . import __version__, clihelp, credentials, errors, logsetup
 from .config import DEFAULT_KEY_FILE, Config, config_path, load_config
 from .errors import EX_CONFIG, InvoiceMailerError, SecretError
 
@@ -53,7 +52,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.smtp:
         from .smtp import SmtpFailure, SmtpTransport
 
-        password = secret_store.smtp_password(smtp)
+        password = credentials.smtp_password(smtp)
         transport = SmtpTransport(smtp, password.reveal() if password else None)
         try:
             print(f"SMTP OK: {transport.check()}")
@@ -87,7 +86,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
     config = _load(args)
     smtp = config.smtp
-    password = secret_store.smtp_password(smtp)
+    password = credentials.smtp_password(smtp)
     with (
         tempfile.TemporaryDirectory(prefix="invoice-mailer-") as folder,
         SmtpTransport(smtp, password.reveal() if password else None) as transport,
@@ -113,13 +112,13 @@ def _key_file_for(args: argparse.Namespace) -> Path:
         return Path(args.key_file)
     path = config_path(args.config)
     if path.exists():
-        return secret_store.key_path(_load(args).smtp)
+        return credentials.key_path(_load(args).smtp)
     return DEFAULT_KEY_FILE
 
 
 def cmd_genkey(args: argparse.Namespace) -> int:
     path = _key_file_for(args)
-    secret_store.generate_key(path)
+    credentials.generate_key(path)
     print(f"new key written to {path} (mode 0600); keep a copy somewhere safe")
     return 0
 
@@ -134,8 +133,8 @@ def _read_password() -> str:
 
 
 def cmd_encrypt_password(args: argparse.Namespace) -> int:
-    key_file = Path(args.key_file) if args.key_file else secret_store.key_path(_load(args).smtp)
-    print(secret_store.encrypt_password(_read_password(), key_file))
+    key_file = Path(args.key_file) if args.key_file else credentials.key_path(_load(args).smtp)
+    print(credentials.encrypt_password(_read_password(), key_file))
     return 0
 
 

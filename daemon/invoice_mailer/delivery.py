@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Protocol
 
 from . import outbox, ratelimit
-from .archive import Archive
 from .config import Config
 from .deliveryrecord import Recorder
 from .errors import InvoiceMailerError
@@ -57,14 +56,13 @@ class Transport(Protocol):
 
 
 class Dispatcher:
-    """Sends due deliveries over one reused connection; used from the worker thread only."""
+    """Sends due deliveries over one reused connection; used from the sender thread only."""
 
     def __init__(
         self,
         config: Config,
         ledger: Ledger,
         transport: Transport,
-        archive: Archive,
         stop: threading.Event,
         *,
         retrying: RetryFactory | None = None,
@@ -76,12 +74,11 @@ class Dispatcher:
         self.config = config
         self.ledger = ledger
         self.transport = transport
-        self.archive = archive
         self.stop = stop
         self._injected_retrying = retrying is not None
         self.retrying = retrying or quick_retry_policy(config.retry, stop)
         self.clock = clock
-        self.record = Recorder(config, ledger, archive, clock)
+        self.record = Recorder(config, ledger, clock)
         self._rate_logged = ""
         self.last_activity = 0.0
 

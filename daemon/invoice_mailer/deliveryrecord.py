@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Callable
 
 from . import outbox
-from .archive import Archive
 from .config import Config
 from .ledger import DEFERRED, FAILED, QUEUED, SENDING, SENT, UNCONFIRMED, Ledger, add_notice
 from .retrypolicy import backoff
@@ -28,14 +27,11 @@ _TOO_MANY = (452, 552)
 
 
 class Recorder:
-    """Writes delivery outcomes into the ledger; used from the worker thread only."""
+    """Writes delivery outcomes into the ledger; used from the sender thread only."""
 
-    def __init__(
-        self, config: Config, ledger: Ledger, archive: Archive, clock: Callable[[], float]
-    ):
+    def __init__(self, config: Config, ledger: Ledger, clock: Callable[[], float]):
         self.config = config
         self.ledger = ledger
-        self.archive = archive
         self.clock = clock
 
     def label(self, row: sqlite3.Row) -> str:

@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import demo_samples
-from . import secrets as secret_store
+from . import credentials, demo_samples
 from .demo_smtp import DemoSmtpServer, make_certificates
 from .demo_table import DemoRow, table_rows
 from .errors import InvoiceMailerError
@@ -108,9 +107,9 @@ class Demo:
         self.export.mkdir()
         ca, cert, key = make_certificates(self.folder / "tls")
         key_file = self.folder / "secret.key"
-        secret_store.generate_key(key_file)
+        credentials.generate_key(key_file)
         password = secrets.token_urlsafe(16)
-        token = secret_store.encrypt_password(password, key_file)
+        token = credentials.encrypt_password(password, key_file)
         book = self.folder / "clienti.csv"
         book.write_text(demo_samples.demo_address_book(), encoding="utf-8")
         self.smtp = DemoSmtpServer(

@@ -1,8 +1,9 @@
 """The service: wires watch → intake → ledger → routing → delivery → archive, and nothing else.
 
-Threads: watchdog's observer (only queue puts), the intake thread, and the worker thread
-(routing, sessions, delivery, archive, alerts, in turn). The main thread handles signals,
-systemd notifications and the watcher's supervision. Stages talk only through the ledger.
+Threads: watchdog's observer (only queue puts), the intake thread, the worker thread
+(routing, sessions, building messages ahead, archive, alerts, in turn) and the sender thread
+(SMTP delivery only). The main thread handles signals, systemd notifications and the
+watcher's supervision. Stages talk only through the ledger.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import logsetup, outbox, storage
-from . import secrets as secret_store
+from . import credentials, logsetup, outbox, storage
 from .addressbook_source import AddressBookSource
 from .alerts import Alerts
 from .archive import Archive
 from .config import Config, load_config
 from .delivery import Dispatcher
-from .errors import ConfigError, InvoiceMailerError
+from .errors import InvoiceMailerError
 from .intake import Intake
 from .ledger import Ledger
 from .lock import acquire_lock
@@ -48,7 +48,7 @@ IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether
 
 
 def make_transport(config: Config, stop: threading.Event | None = None) -> SmtpTransport:
-    password = secret_store.smtp_password(config.smtp)
+    password = credentials.smtp_password(config.smtp)
     # smtplib would look up the fully qualified name on every connection (slow when DNS is
     # broken); the plain host name is what mail clients send in EHLO anyway.
     return SmtpTransport(
@@ -177,9 +177,8 @@ class Service:
                 self._sender_finished.set()
                 return
         ledger = Ledger(self.config.state_dir)
-        archive = Archive(self.config, ledger)
         dispatcher = Dispatcher(
-            self.config, ledger, self.transport, archive, self.stop, on_progress=self.wake.set
+            self.config, ledger, self.transport, self.stop, on_progress=self.wake.set
         )
         trouble = Trouble("send")
         try:
@@ -188,7 +187,6 @@ class Service:
                 try:
                     if pending is not None:
                         self._pending_sender = None
-                        archive.config = pending
                         dispatcher.reload(pending, make_transport(pending, self.stop))
                     wait = dispatcher.step()  # wakes the worker after each message
                     dispatcher.close_if_idle()
@@ -315,9 +313,6 @@ def run_service(config_file: Path, verbose: bool) -> int:
     os.umask(storage.UMASK)  # also under a unit or a shell that says 022
     config = load_config(config_file)
     logsetup.configure(config.log.level, verbose)
-    try:
-        service = Service(config, verbose)
-    except ConfigError:
-        raise
+    service = Service(config, verbose)
     service.install_signal_handlers()
     return service.run()

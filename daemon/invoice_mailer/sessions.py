@@ -21,17 +21,13 @@ from .config import Config
 from .errors import NothingMatched
 from .ledger import DOC_FAILED, DOC_TAKEN, Ledger, add_notice
 from .lock import is_running
-from .planning import plan_delivery
+from .planning import kind_class, plan_delivery
 
 log = logging.getLogger(__name__)
 
 # How long past its closing time a session waits for members still being routed (they are
 # normally routed within one loop); after that it closes and lists them as queued.
 ROUTING_GRACE = 60.0
-
-
-def _kind_class(kind: str) -> str:
-    return "pdf" if kind == "pdf" else "xml"
 
 
 def _raw_kinds(config: Config) -> tuple[str, ...]:
@@ -44,7 +40,7 @@ def join(db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: flo
     """Put a document in the open session (opening one if needed), in the caller's transaction."""
     if not config.all_to.address or document["session_id"] is not None:
         return document["session_id"]
-    if _kind_class(document["kind"]) not in config.all_to.kinds:
+    if kind_class(document["kind"]) not in config.all_to.kinds:
         return None
     row = db.execute(
         "SELECT id FROM sessions WHERE closed_at IS NULL ORDER BY id LIMIT 1"

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from invoice_mailer import secrets as secret_store
+from invoice_mailer import credentials
 from invoice_mailer.config import load_config
 from invoice_mailer.errors import SecretError
 from tests.configs import write_config
@@ -22,59 +22,59 @@ def _config_with_token(tmp_path, key_file, token):
 
 def test_round_trip_and_key_mode(tmp_path):
     key = tmp_path / "secret.key"
-    secret_store.generate_key(key)
+    credentials.generate_key(key)
     assert os.stat(key).st_mode & 0o777 == 0o600
-    token = secret_store.encrypt_password("s3cret-pw", key)
+    token = credentials.encrypt_password("s3cret-pw", key)
     assert token.startswith("enc:") and "s3cret-pw" not in token
     config = _config_with_token(tmp_path, key, token)
-    password = secret_store.smtp_password(config.smtp)
+    password = credentials.smtp_password(config.smtp)
     assert password.reveal() == "s3cret-pw"
     assert "s3cret-pw" not in repr(password) and "s3cret-pw" not in str(password)
 
 
 def test_genkey_refuses_to_overwrite(tmp_path):
     key = tmp_path / "secret.key"
-    secret_store.generate_key(key)
+    credentials.generate_key(key)
     before = key.read_bytes()
     with pytest.raises(SecretError, match="already exists"):
-        secret_store.generate_key(key)
+        credentials.generate_key(key)
     assert key.read_bytes() == before
 
 
 def test_wrong_key_names_the_key_file(tmp_path):
     right, wrong = tmp_path / "right.key", tmp_path / "wrong.key"
-    secret_store.generate_key(right)
-    secret_store.generate_key(wrong)
-    token = secret_store.encrypt_password("pw", right)
+    credentials.generate_key(right)
+    credentials.generate_key(wrong)
+    token = credentials.encrypt_password("pw", right)
     config = _config_with_token(tmp_path, wrong, token)
     with pytest.raises(SecretError, match=f"{wrong}: wrong key or damaged token"):
-        secret_store.smtp_password(config.smtp)
+        credentials.smtp_password(config.smtp)
 
 
 def test_group_readable_key_is_refused_with_the_fix(tmp_path):
     key = tmp_path / "secret.key"
-    secret_store.generate_key(key)
-    token = secret_store.encrypt_password("pw", key)
+    credentials.generate_key(key)
+    token = credentials.encrypt_password("pw", key)
     key.chmod(0o640)
     config = _config_with_token(tmp_path, key, token)
     with pytest.raises(SecretError, match=f"chmod 600 {key}"):
-        secret_store.smtp_password(config.smtp)
+        credentials.smtp_password(config.smtp)
 
 
 def test_missing_key_says_how_to_make_one(tmp_path):
     config = _config_with_token(tmp_path, tmp_path / "absent.key", "enc:abc")
     with pytest.raises(SecretError, match="invoice-mailer genkey"):
-        secret_store.smtp_password(config.smtp)
+        credentials.smtp_password(config.smtp)
 
 
 def test_systemd_credential_wins_over_key_file(tmp_path, monkeypatch):
-    credentials = tmp_path / "creds"
-    credentials.mkdir()
-    secret_store.generate_key(credentials / "secret.key")
-    token = secret_store.encrypt_password("from-credential", credentials / "secret.key")
-    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    credentials.generate_key(creds / "secret.key")
+    token = credentials.encrypt_password("from-credential", creds / "secret.key")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     config = _config_with_token(tmp_path, tmp_path / "absent.key", token)
-    assert secret_store.smtp_password(config.smtp).reveal() == "from-credential"
+    assert credentials.smtp_password(config.smtp).reveal() == "from-credential"
 
 
 def test_plain_password_accepted_with_warning_that_hides_it(tmp_path, caplog):
@@ -82,7 +82,7 @@ def test_plain_password_accepted_with_warning_that_hides_it(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="invoice_mailer"):
         logging.getLogger("invoice_mailer").propagate = True
         try:
-            password = secret_store.smtp_password(config.smtp)
+            password = credentials.smtp_password(config.smtp)
         finally:
             logging.getLogger("invoice_mailer").propagate = False
     assert password.reveal() == "plain-pw-123"
@@ -93,15 +93,15 @@ def test_plain_password_accepted_with_warning_that_hides_it(tmp_path, caplog):
 
 def test_credential_with_group_bits_is_accepted(tmp_path, monkeypatch):
     """systemd 254+ shows an ACL-granted credential as mode 0440; that is not a leak."""
-    credentials = tmp_path / "creds"
-    credentials.mkdir()
-    key = credentials / "secret.key"
-    secret_store.generate_key(key)
-    token = secret_store.encrypt_password("acl-pw", key)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    key = creds / "secret.key"
+    credentials.generate_key(key)
+    token = credentials.encrypt_password("acl-pw", key)
     key.chmod(0o440)
-    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     config = _config_with_token(tmp_path, tmp_path / "absent.key", token)
-    assert secret_store.smtp_password(config.smtp).reveal() == "acl-pw"
+    assert credentials.smtp_password(config.smtp).reveal() == "acl-pw"
     key.chmod(0o444)
     with pytest.raises(SecretError, match="chmod 600"):
-        secret_store.smtp_password(config.smtp)
+        credentials.smtp_password(config.smtp)
