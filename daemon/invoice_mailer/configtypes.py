@@ -1,4 +1,4 @@
-"""The configuration as typed, frozen data: every key of the DESIGN, defaults on the fields.
+"""The configuration as typed, frozen data: every key of docs/DESIGN.md, defaults on the fields.
 
 Secrets are repr=False. config.py builds these from YAML and validates them.
 """

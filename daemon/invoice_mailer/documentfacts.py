@@ -25,7 +25,7 @@ def document_facts(
     """Template fields and lookup keys of one document, from its name and, for XML, its content.
 
     The content's number and date win over the name's: they are the invoice's own. The name's
-    `doc` wins over TipoDocumento, as the DESIGN says. With neither, the date is the day taken.
+    `doc` wins over TipoDocumento, as docs/DESIGN.md says. With neither, the date is the day taken.
     """
     named = config.customers.filename_regex.match(name)
     found = named.groupdict() if named else {}

@@ -33,7 +33,7 @@ DOC_TAKEN, DOC_WAITING, DOC_ROUTED, DOC_HELD, DOC_DONE, DOC_FAILED = (
 DOC_SUPERSEDED, DOC_DISMISSED = "superseded", "dismissed"
 # What `dismiss` may close by hand; a state for messages of unknown outcome is added here.
 DISMISSABLE = (DOC_FAILED, DOC_HELD)
-# Delivery states, as the DESIGN names them.
+# Delivery states, as docs/DESIGN.md names them.
 QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
 PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
 # The reply after the final "." was lost twice: the server may have it. Never resent by itself

@@ -39,7 +39,7 @@ def documents_of(ledger: Ledger, delivery_id: int) -> list[sqlite3.Row]:
 
 
 def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
-    """The template fields of the DESIGN for one document."""
+    """The template fields of docs/DESIGN.md for one document."""
     facts = info_of(document)
     return {
         "doc": facts.get("doc", "Documento"),

@@ -1,6 +1,6 @@
 """When to try again: tenacity's quick in-process tries, and the durable deferral schedule.
 
-Two tiers, as DESIGN.md's failure table says: a few quick tries for a transient failure (a
+Two tiers, as docs/DESIGN.md's failure table says: a few quick tries for a transient failure (a
 421, a refused connection), then the delivery is `deferred` in the ledger with a backoff that
 doubles from retry.backoff_min to retry.backoff_max, so that waiting survives a restart.
 """

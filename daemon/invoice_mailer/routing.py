@@ -1,6 +1,6 @@
 """Routing: who receives each taken document, written into the ledger as planned deliveries.
 
-First hit wins, as the DESIGN orders it: the file-name pattern's groups (customer code, vat,
+First hit wins, as docs/DESIGN.md orders it: the file-name pattern's groups (customer code, vat,
 tax_code, email), then the FatturaPA customer's P.IVA, then its Codice Fiscale, and last the
 XML's PECDestinatario when customers.use_xml_pec allows it. A PDF and the XML of the same
 invoice travel together when the customer gets both kinds.
@@ -56,7 +56,7 @@ class Match:
 
 
 def find_customer(config: Config, book: AddressBook, facts: dict[str, Any]) -> Match:
-    """The DESIGN's matching order; the first key that finds a customer or an address wins.
+    """The matching order of docs/DESIGN.md; the first key that finds a customer or an address wins.
     A key that names two customers (with different addresses) ends the search: ambiguous."""
     use_pec = config.customers.use_xml_pec
     by_code, by_vat = partial(book.find, "code"), partial(book.find, "vat")

@@ -261,7 +261,7 @@ class SessionKeeper:
         return bundles.member_of(self.config, row, [dict(d) for d in deliveries], joined)
 
     def _fail_too_big(self, db, members: list[bundles.Member], joined_ids: set[int], now: float):
-        """A document no message can carry fails (DESIGN: too large → failed/), named in the
+        """A document no message can carry fails (docs/DESIGN.md: too large → failed/), named in the
         bundle; its other deliveries fail on their own size check."""
         limit = self.config.smtp.max_message_size
         for member in members:

@@ -1,5 +1,5 @@
 """The SMTP session: verified TLS, AUTH only under TLS, one connection reused for consecutive
-messages, each message streamed from disk, and every failure classified the way DESIGN.md's
+messages, each message streamed from disk, and every failure classified the way docs/DESIGN.md's
 failure table says. No retries here: the delivery stage wraps `send` with tenacity.
 """
 

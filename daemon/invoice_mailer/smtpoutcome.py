@@ -1,4 +1,4 @@
-"""What an SMTP attempt came to: a SendResult, or an SmtpFailure classified by DESIGN.md's
+"""What an SMTP attempt came to: a SendResult, or an SmtpFailure classified by docs/DESIGN.md's
 failure table with a sentence an admin understands. Pure: no sockets in here.
 """
 
