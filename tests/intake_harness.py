@@ -36,13 +36,6 @@ def intake_config(tmp_path: Path, smtp: dict | None = None, **watch: object) -> 
     return load_config(write_config(tmp_path, watch=options, smtp=smtp or {}))
 
 
-def drop(folder: Path, name: str, data: bytes) -> Path:
-    """Write as most invoicing programs do: a temporary name, then a rename."""
-    temporary = folder / (name + ".tmp")
-    temporary.write_bytes(data)
-    return temporary.rename(folder / name)
-
-
 def spool_files(state_dir: Path) -> set[str]:
     return {f"spool/{entry.name}" for entry in os.scandir(state_dir / "spool")}
 

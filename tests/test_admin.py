@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from invoice_mailer.ledger import Ledger
 from tests.configs import write_config
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.service_harness import ServiceProcess, service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 from tests.test_cli import run_cli
 
 ROSSI = ("C001", "Mario Rossi S.p.A.", "mario@rossi.example", "", "", "")
 BETA = ("C002", "Beta S.r.l.", "info@beta.example", "", "", "")
-
-
-def drop(folder: Path, name: str, data: bytes) -> None:
-    """As the invoicing program writes: a temporary name, then a rename."""
-    temporary = folder / (name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.rename(folder / name)
 
 
 @pytest.fixture

@@ -13,18 +13,13 @@ import pytest
 import yaml
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.service_harness import ServiceProcess, service_config
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 USER = "fatture@example.it"
 PASSWORD = "s3cret-Pa55word"
 BOOK = "Codice;RagioneSociale;Email;PEC;PartitaIVA;CodiceFiscale\n"
-
-
-def drop(folder, name: str, data: bytes) -> None:
-    (folder / (name + ".tmp")).write_bytes(data)
-    (folder / (name + ".tmp")).rename(folder / name)
 
 
 def address_book(tmp_path, name: str = "Mario Rossi S.p.A.") -> str:

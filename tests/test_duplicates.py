@@ -12,20 +12,13 @@ import json
 import pytest
 
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.service_harness import ServiceProcess, service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 from tests.test_cli import run_cli
 
 ROSSI = ("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")
 BETA = ("C007", "Beta S.r.l.", "info@beta.example", "", "IT09876543210", "")
-
-
-def drop(folder, name: str, data: bytes) -> None:
-    """Write as the invoicing program does: a temporary name, then a rename."""
-    temporary = folder / (name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.rename(folder / name)
 
 
 def document(service: ServiceProcess, name: str) -> dict | None:

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from invoice_mailer import storage
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.hostile import BILLION_LAUGHS, xxe
 from tests.intake_harness import (
     IntakeRunner,
-    drop,
     intake_config,
     pdf_bytes,
     sha256,

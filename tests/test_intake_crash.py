@@ -27,10 +27,9 @@ import yaml
 from invoice_mailer import storage
 from invoice_mailer.ledger import Ledger
 from tests.configs import base_config
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.intake_harness import (
     IntakeRunner,
-    drop,
     intake_config,
     pdf_bytes,
     sha256,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.service_harness import ServiceProcess, service_config, write_address_book
 from tests.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
@@ -39,11 +39,6 @@ def notify_socket():
     sock.close()
     (folder / "notify").unlink()
     folder.rmdir()
-
-
-def drop(folder: Path, name: str, data: bytes) -> None:
-    (folder / (name + ".part")).write_bytes(data)
-    (folder / (name + ".part")).rename(folder / name)
 
 
 def test_notify_ready_status_and_watchdog(tmp_path, start_smtp_server, notify_socket):

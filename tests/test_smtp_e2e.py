@@ -9,11 +9,11 @@ import json
 import signal
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.roguesmtp import start_rogue_server_fixture  # noqa: F401
 from tests.service_harness import ServiceProcess, service_config
 from tests.smtpserver import smtp_certs_fixture  # noqa: F401
-from tests.test_delivery_e2e import USER, address_book, deliveries, drop, run_cli
+from tests.test_delivery_e2e import USER, address_book, deliveries, run_cli
 
 ADMIN = "admin@example.it"
 CUSTOMER = "mario@rossi.example"

@@ -16,7 +16,7 @@ from invoice_mailer.status import gather
 from invoice_mailer.statusview import fit, render_text
 from tests.configs import write_config
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.service_harness import ServiceProcess, service_config, write_address_book
 from tests.smtpserver import SmtpTestServer
 from tests.test_cli import run_cli
@@ -38,12 +38,6 @@ SENT, FAILED, DEFERRED, HELD = (
 class Office:
     config: Path
     message_id: str  # of the message the server accepted for invoice 123
-
-
-def drop(folder: Path, name: str, data: bytes) -> None:
-    temporary = folder / (name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.rename(folder / name)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -49,14 +48,6 @@ class Figures:
 
 
 FIGURES = Figures()
-
-
-def drop(folder: Path, name: str, data: bytes) -> Path:
-    """Write as the invoicing program does: a temporary name (ignored), then a rename."""
-    temporary = folder / f".drop-{uuid.uuid4().hex}.tmp"
-    temporary.write_bytes(data)
-    temporary.rename(folder / name)
-    return folder / name
 
 
 # Plain log lines with timestamps, also when the tests themselves run under systemd.

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
-from tests.reliability.harness import Supervisor, drop, query
+from tests.helpers import drop, wait_until
+from tests.reliability.harness import Supervisor, query
 from tests.service_harness import service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 

@@ -12,12 +12,11 @@ import time
 from collections import Counter, defaultdict
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.reliability.harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
-    drop,
     query,
     state_files,
 )

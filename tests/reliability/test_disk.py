@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.reliability.harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
-    drop,
     hold,
     query,
 )

@@ -7,8 +7,8 @@ import pytest
 
 from invoice_mailer import messages
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import wait_until
-from tests.reliability.harness import Supervisor, drop, query
+from tests.helpers import drop, wait_until
+from tests.reliability.harness import Supervisor, query
 from tests.service_harness import service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 

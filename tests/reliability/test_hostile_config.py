@@ -14,7 +14,7 @@ import yaml
 
 from tests.configs import base_config
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.reliability.harness import (
     ENCODED_WORD,
     EVIL,
@@ -22,7 +22,6 @@ from tests.reliability.harness import (
     HEADERS,
     HIDDEN,
     Supervisor,
-    drop,
     query,
     wire_headers,
 )

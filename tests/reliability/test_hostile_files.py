@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from tests.fatturapa_samples import make_p7m, make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, ROOT, XXE, external_dtd
 from tests.reliability.harness import (
     ENCODED_WORD,
@@ -20,7 +20,6 @@ from tests.reliability.harness import (
     PASSWD_MARK,
     Supervisor,
     consistency_problems,
-    drop,
     files_containing,
     hold,
     peak_memory_kb,

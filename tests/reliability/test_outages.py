@@ -10,12 +10,11 @@ from collections import Counter
 from types import SimpleNamespace
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
+from tests.helpers import drop, wait_until
 from tests.reliability.harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
-    drop,
     hold,
     query,
     start_server_on,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
-from tests.reliability.harness import Supervisor, drop
+from tests.helpers import drop, wait_until
+from tests.reliability.harness import Supervisor
 from tests.service_harness import service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 

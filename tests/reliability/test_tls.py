@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fatturapa_samples import make_pdf
-from tests.helpers import wait_until
-from tests.reliability.harness import FIGURES, Supervisor, drop, query
+from tests.helpers import drop, wait_until
+from tests.reliability.harness import FIGURES, Supervisor, query
 from tests.service_harness import service_config, write_address_book
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
