@@ -151,7 +151,7 @@ class Taker:
             storage.fsync_dir(folder)
         try:
             with self.ledger.transaction() as db:
-                rows = [(taken, *self._insert(db, taken)) for taken in batch]
+                rows = [(taken, self._insert(db, taken)) for taken in batch]
         except BaseException:
             for taken in batch:
                 if taken.partial is not None:
@@ -165,27 +165,25 @@ class Taker:
             storage.fsync_dir(self.spool)
         if copies and self.config.watch.originals == "move":
             self.remove_originals((t.source, *t.original) for t in copies if t.original)
-        for taken, document_id, duplicate_of in rows:
-            _log_taken(taken, document_id, duplicate_of)
-        return [document_id for _taken, document_id, _dup in rows]
+        for taken, document_id in rows:
+            _log_taken(taken, document_id)
+        return [document_id for _taken, document_id in rows]
 
-    def _insert(self, db: sqlite3.Connection, taken: Taken) -> tuple[int, int | None]:
+    def _insert(self, db: sqlite3.Connection, taken: Taken) -> int:
         state = DOC_FAILED if taken.reason else DOC_TAKEN
         # Whether the same content was already sent is routing's question (planning.already_sent):
         # only there is it known whom this file is for.
-        reason, duplicate_of = taken.reason, None
         now = time.time()
         cursor = db.execute(
             "INSERT INTO documents(name, source, location, kind, size, mtime_ns, sha256, "
-            "taken_at, state, reason, duplicate_of, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "taken_at, state, reason, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 storage.safe_name(taken.source.name), storage.safe_name(str(taken.source)),
                 storage.safe_name(str(taken.source)) if taken.left
                 else storage.relative(self.state_dir, taken.target),
                 taken.kind, taken.size, storage.ledger_ns(taken.mtime_ns), taken.sha256, now,
-                state, reason,
-                duplicate_of, now,
+                state, taken.reason, now,
             ),
         )  # fmt: skip
         document_id = int(cursor.lastrowid or 0)
@@ -200,7 +198,7 @@ class Taker:
                     document_id,
                 ),
             )
-        return document_id, duplicate_of
+        return document_id
 
     def left_in_place(self) -> set[tuple[str, int, int]]:
         """(path, size, mtime_ns) of the files recorded as too large and left where they are
@@ -300,14 +298,9 @@ def _left(source: Path, kind: str, info: os.stat_result, reason: str | None) -> 
     return Taken(source, kind, source, None, info.st_size, info.st_mtime_ns, "", why, left=True)
 
 
-def _log_taken(taken: Taken, document_id: int, duplicate_of: int | None) -> None:
+def _log_taken(taken: Taken, document_id: int) -> None:
     name = taken.source.name
-    if duplicate_of:
-        log.info(
-            "%s has the same content as document %d: not sent again (document %d)",
-            name, duplicate_of, document_id,
-        )  # fmt: skip
-    elif taken.reason:
+    if taken.reason:
         log.error("%s cannot be sent: %s (document %d)", name, taken.reason, document_id)
     else:
         log.info("took %s as document %d (%d bytes)", name, document_id, taken.size)
