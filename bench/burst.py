@@ -30,7 +30,7 @@ from harness import (
 )
 from sink import HOST, Sink
 
-from invoice_mailer import messages
+from invoice_mailer.delivery import messages
 
 PDF_SIZE = 80_000
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from invoice_mailer import messages
+from invoice_mailer.delivery import messages
 
 SIZES = (1_000, 10_000, 100_000, 400_000)
 SHAPES = {"one word": "A", "accented": "è", "short words": "ab "}

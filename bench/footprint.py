@@ -9,7 +9,7 @@ from harness import Service, Workspace, quiesce, rename_all, warm_up
 from ledgerfill import fill
 from sink import Sink
 
-from invoice_mailer.demo_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 
 STARTUP_GRACE = 3.0  # the first scans and recoveries are over by then
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from invoice_mailer.demo_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 
 CUSTOMERS = 50
 SETTLE = 0.5

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness import SETTLE, Service, Workspace, invoice_name, quiesce, subject_number, warm_up
 from sink import Sink
 
-from invoice_mailer.demo_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 
 INTERVAL = 0.2
 PDF_SIZE = 80_000

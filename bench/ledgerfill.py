@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.ledger.database import Ledger
 
 _NUMBERS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
 # A year ago, one document every 10 ms: `now` and `i` are the parameters and the counter.

@@ -14,13 +14,15 @@ from pathlib import Path
 from tenacity import wait_none
 
 from invoice_mailer import storage
-from invoice_mailer.alerts import Alerts
-from invoice_mailer.archive import Archive
-from invoice_mailer.config import Config, load_config
-from invoice_mailer.delivery import Dispatcher, quick_retry_policy
-from invoice_mailer.ledger import DOC_ROUTED, Ledger
-from invoice_mailer.planning import plan_delivery
-from invoice_mailer.smtp import SmtpTransport
+from invoice_mailer.archive.archiver import Archive
+from invoice_mailer.config.load import load_config
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery.dispatcher import Dispatcher
+from invoice_mailer.delivery.retrypolicy import quick_retry_policy
+from invoice_mailer.delivery.smtp.session import SmtpTransport
+from invoice_mailer.ledger.database import DOC_ROUTED, Ledger
+from invoice_mailer.routing.planning import plan_delivery
+from invoice_mailer.service.alerts import Alerts
 from tests.configs import write_config
 from tests.smtpserver import SmtpTestServer, TestCerts
 

@@ -1,6 +1,6 @@
 """Builders of realistic documents for tests: FatturaPA XML, signed p7m, PDF.
 
-make_fattura_xml and make_pdf live in the package (invoice_mailer.demo_samples: the demo writes
+make_fattura_xml and make_pdf live in the package (invoice_mailer.demo.samples: the demo writes
 them too) and are re-exported here; each quirk seen in real exports (see
 tests/data/fatturapa/README.md) is one of their keyword arguments.
 """
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from invoice_mailer.demo_samples import (
+from invoice_mailer.demo.samples import (
     NAMESPACE_STYLES,
     NS_V11,
     NS_V12,

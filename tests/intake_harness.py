@@ -12,10 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-from invoice_mailer.config import Config, load_config
-from invoice_mailer.intake import Intake
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.watch import Watcher
+from invoice_mailer.config.load import load_config
+from invoice_mailer.config.model import Config
+from invoice_mailer.intake.events import Intake
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.watch.watcher import Watcher
 from tests.configs import write_config
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.ledger.database import Ledger
 from tests.configs import base_config
 from tests.helpers import wait_until
 

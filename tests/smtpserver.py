@@ -31,7 +31,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from tests.tlscerts import (
+from invoice_mailer.demo.tlscerts import (
     TestCerts,
     make_ca_and_cert,
     make_self_signed_cert,

@@ -8,14 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.addressbook import (
-    Customer,
-    load_address_book,
-    normalise_tax_code,
-    normalise_vat,
-)
-from invoice_mailer.addressbook_source import AddressBookSource
-from invoice_mailer.config import CsvColumns, CsvConfig
+from invoice_mailer.addressbook.book import Customer, load_address_book
+from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
+from invoice_mailer.addressbook.source import AddressBookSource
+from invoice_mailer.config.model import CsvColumns, CsvConfig
 from invoice_mailer.errors import EX_CONFIG, ConfigError
 
 AUTO = CsvConfig()
@@ -298,7 +294,7 @@ def test_source_reload_picks_up_a_new_customer(tmp_path, caplog):
     source.load()
     assert source.reload_if_changed() is False  # nothing changed
 
-    caplog.set_level(logging.INFO, logger="invoice_mailer.addressbook_source")
+    caplog.set_level(logging.INFO, logger="invoice_mailer.addressbook.source")
     write(
         path, HEADER + "\nC001;Rossi;a@rossi.it;;;\nC002;Bianchi;b@bianchi.it;;;\nC003;Bad;x@;;;\n"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.ledger.database import Ledger
 from tests.configs import write_config
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.helpers import drop, wait_until

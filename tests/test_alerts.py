@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.ledger import add_notice
+from invoice_mailer.ledger.database import add_notice
 from tests.delivery_bench import CUSTOMER, Bench, bench_config
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from invoice_mailer import storage
-from invoice_mailer.config import load_config
+from invoice_mailer.config.load import load_config
 from tests.configs import write_config
 from tests.delivery_bench import Bench, Clock
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer import sessions
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.bundles import sessions
+from invoice_mailer.ledger.database import Ledger
 from tests.fatturapa_samples import make_pdf
 from tests.helpers import wait_until
 from tests.service_harness import ServiceProcess, service_config, write_address_book

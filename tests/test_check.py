@@ -221,7 +221,7 @@ def test_unreadable_state_dir_says_which_file_and_what_to_run(shared_dir):
 
 
 def test_ledger_of_the_service_user_says_permission_denied_and_what_to_run(shared_dir):
-    from invoice_mailer.ledger import Ledger
+    from invoice_mailer.ledger.database import Ledger
 
     path = shared_dir / "config.yaml"
     path.write_text(yaml.safe_dump(base_config(shared_dir)))

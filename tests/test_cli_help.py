@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.cli import build_parser
+from invoice_mailer.cli.main import build_parser
 
 SCRIPT = Path(sys.executable).with_name("invoice-mailer")
 

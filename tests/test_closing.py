@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from invoice_mailer.closing import same_document
+from invoice_mailer.archive.closing import same_document
 
 
 def row(name="Fattura_8_2026_C042.pdf", number="8", year="2026", doc="Fattura", kind="pdf",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import config_path, load_config
+from invoice_mailer.config.load import config_path, load_config
 from invoice_mailer.errors import ConfigError
 from tests.configs import write_config
 

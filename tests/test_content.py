@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.content import check_document, kind_of
 from invoice_mailer.errors import DocumentError
+from invoice_mailer.intake.content import check_document, kind_of
 from tests.fatturapa_samples import SAMPLES, make_fattura_xml, make_p7m, make_pdf
 from tests.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, XXE
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from invoice_mailer import credentials
-from invoice_mailer.config import load_config
+from invoice_mailer.config import credentials
+from invoice_mailer.config.load import load_config
 from invoice_mailer.errors import SecretError
 from tests.configs import write_config
 

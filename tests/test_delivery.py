@@ -9,9 +9,8 @@ import threading
 import pytest
 from tenacity import wait_fixed
 
-from invoice_mailer.config import RetryConfig
-from invoice_mailer.delivery import backoff, quick_retry_policy
-from invoice_mailer.retrypolicy import deferrals_so_far
+from invoice_mailer.config.model import RetryConfig
+from invoice_mailer.delivery.retrypolicy import backoff, deferrals_so_far, quick_retry_policy
 from tests.delivery_bench import COPY, CUSTOMER, PASSWORD, USER, Bench, bench_config
 from tests.helpers import wait_until
 from tests.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401

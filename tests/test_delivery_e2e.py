@@ -44,7 +44,7 @@ def run_cli(config, *args: str) -> subprocess.CompletedProcess:
 
 
 def deliveries(state_dir) -> list[dict]:
-    from invoice_mailer.ledger import Ledger
+    from invoice_mailer.ledger.database import Ledger
 
     with Ledger(state_dir, readonly=True) as ledger:
         return [dict(row) for row in ledger.query("SELECT * FROM deliveries ORDER BY id")]

@@ -13,8 +13,8 @@ from email import policy
 
 import pytest
 
-from invoice_mailer.demo_samples import make_pdf
-from invoice_mailer.demo_smtp import DemoSmtpServer, make_certificates
+from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
+from invoice_mailer.demo.samples import make_pdf
 from tests.helpers import wait_until
 
 ACCOUNTANT = "studio@commercialista.example"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from invoice_mailer import content
-from invoice_mailer.fieldlimits import SchemaLimit, check_name
+from invoice_mailer.fatturapa.fieldlimits import SchemaLimit, check_name
+from invoice_mailer.intake import content
 from tests.fatturapa_samples import make_fattura_xml, make_p7m
 
 PATTERN = re.compile(

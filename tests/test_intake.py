@@ -389,7 +389,7 @@ def test_oversize_and_unreadable_files_fail_at_once_and_the_intake_goes_on(
 def test_a_missing_spool_is_repaired_and_the_file_taken_later(
     tmp_path, folder, caplog, monkeypatch
 ):
-    monkeypatch.setattr("invoice_mailer.intake.RETRY_DELAY", 0.3)
+    monkeypatch.setattr("invoice_mailer.intake.events.RETRY_DELAY", 0.3)
     caplog.set_level(logging.INFO, logger="invoice_mailer")
     config = intake_config(tmp_path)
     with IntakeRunner(config) as runner:

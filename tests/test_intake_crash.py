@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from invoice_mailer import storage
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.ledger.database import Ledger
 from tests.configs import base_config
 from tests.helpers import drop, wait_until
 from tests.intake_harness import (

@@ -7,8 +7,9 @@ import io
 
 import pytest
 
-from invoice_mailer import italian, taking
+from invoice_mailer.bundles import italian
 from invoice_mailer.errors import DocumentError
+from invoice_mailer.intake import taking
 from tests.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf
 from tests.hostile import BILLION_LAUGHS, XXE
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from invoice_mailer.errors import LockedError
-from invoice_mailer.lock import acquire_lock, is_running
+from invoice_mailer.service.lock import acquire_lock, is_running
 from tests.service_harness import ServiceProcess, service_config
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
@@ -37,7 +37,7 @@ def test_lock_of_a_killed_service_does_not_stay(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from invoice_mailer.lock import acquire_lock; "
+            "import sys, pathlib; from invoice_mailer.service.lock import acquire_lock; "
             "acquire_lock(pathlib.Path(sys.argv[1])); print('locked', flush=True); "
             "sys.stdin.read()",
             str(state_dir),

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.messages import (
+from invoice_mailer.delivery.messages import (
     CHUNK,
     Attachment,
     Envelope,
@@ -27,6 +26,7 @@ from invoice_mailer.messages import (
     safe_filename,
     write_message,
 )
+from invoice_mailer.errors import InvoiceMailerError
 
 SENDER = "fatture@pec.example.it"
 ROME = timezone(timedelta(hours=1))

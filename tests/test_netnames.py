@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.config import load_config
+from invoice_mailer.config.load import load_config
+from invoice_mailer.config.netnames import domain_problem, host_problem, non_ascii_local_part
 from invoice_mailer.errors import ConfigError
-from invoice_mailer.netnames import domain_problem, host_problem, non_ascii_local_part
 from tests.configs import write_config
 
 

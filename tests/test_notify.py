@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.notify import Notifier
+from invoice_mailer.service.notify import Notifier
 
 
 class FakeManager:
@@ -139,7 +139,7 @@ def test_a_vanished_socket_is_not_an_error(
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
     # logsetup turns propagation off for the package; let caplog's root handler see the record.
     monkeypatch.setattr(logging.getLogger("invoice_mailer"), "propagate", True)
-    caplog.set_level(logging.DEBUG, logger="invoice_mailer.notify")
+    caplog.set_level(logging.DEBUG, logger="invoice_mailer.service.notify")
     notifier = Notifier.from_environment()
     assert notifier.ready() is False
     assert notifier.watchdog() is False

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from invoice_mailer import p7m
 from invoice_mailer.errors import DocumentError
+from invoice_mailer.fatturapa import p7m
 from tests.fatturapa_samples import (
     P7M_FORMS,
     make_fattura_xml,

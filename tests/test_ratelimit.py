@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.config import RateConfig
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.ratelimit import wait_needed
+from invoice_mailer.config.model import RateConfig
+from invoice_mailer.delivery.ratelimit import wait_needed
+from invoice_mailer.ledger.database import Ledger
 
 T0 = 1_780_000_000.0
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import WatchConfig
-from invoice_mailer.readiness import (
+from invoice_mailer.config.model import WatchConfig
+from invoice_mailer.watch.readiness import (
     Observation,
     ReadinessTracker,
     RecheckPolicy,

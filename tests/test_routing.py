@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.addressbook import AddressBook, Customer
-from invoice_mailer.addressbook_source import AddressBookSource
-from invoice_mailer.config import Config, load_config
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.planning import pair_key
-from invoice_mailer.routing import NOTHING_TO_LOOK_UP, Router, document_facts, find_customer
+from invoice_mailer.addressbook.book import AddressBook, Customer
+from invoice_mailer.addressbook.source import AddressBookSource
+from invoice_mailer.config.load import load_config
+from invoice_mailer.config.model import Config
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.routing.documentfacts import document_facts
+from invoice_mailer.routing.planning import pair_key
+from invoice_mailer.routing.router import NOTHING_TO_LOOK_UP, Router, find_customer
 from tests.configs import write_config
 from tests.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf, sample_bytes
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invoice_mailer.schedule import WorkerSchedule
+from invoice_mailer.service.schedule import WorkerSchedule
 
 
 def test_idle_worker_sleeps_until_the_idle_pass():

@@ -9,10 +9,13 @@ from email import policy
 
 import pytest
 
-from invoice_mailer import bundles, outbox, sessions, storage
-from invoice_mailer.config import load_config
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.messages import encoded_length
+from invoice_mailer import storage
+from invoice_mailer.bundles import plan as bundles
+from invoice_mailer.bundles import sessions
+from invoice_mailer.config.load import load_config
+from invoice_mailer.delivery import outbox
+from invoice_mailer.delivery.messages import encoded_length
+from invoice_mailer.ledger.database import Ledger
 from tests.configs import write_config
 from tests.fatturapa_samples import make_pdf
 

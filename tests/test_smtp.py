@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import SmtpConfig
-from invoice_mailer.smtp import (
-    CHUNK_SIZE,
-    SendResult,
-    SmtpFailure,
-    SmtpTransport,
-    classify,
-    dot_stuff,
-)
+from invoice_mailer.config.model import SmtpConfig
+from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
+from invoice_mailer.delivery.smtp.session import SmtpTransport
+from invoice_mailer.delivery.smtp.wire import CHUNK_SIZE, dot_stuff
 from tests.smtpserver import (  # noqa: F401 (the fixtures register by import)
     SmtpTestServer,
     TestCerts,

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import SmtpConfig
-from invoice_mailer.smtp import Abandoned, SmtpFailure, SmtpTransport
+from invoice_mailer.config.model import SmtpConfig
+from invoice_mailer.delivery.smtp.outcome import SmtpFailure
+from invoice_mailer.delivery.smtp.session import SmtpTransport
+from invoice_mailer.delivery.smtp.wire import Abandoned
 from tests.helpers import wait_until
 from tests.roguesmtp import RogueSmtpServer, start_rogue_server_fixture  # noqa: F401
 from tests.test_smtp import CLIENT_NAME, SENDER, make_eml

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import load_config
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.status import gather
-from invoice_mailer.statusview import fit, render_text
+from invoice_mailer.admin.status import gather
+from invoice_mailer.admin.statusview import fit, render_text
+from invoice_mailer.config.load import load_config
+from invoice_mailer.ledger.database import Ledger
 from tests.configs import write_config
 from tests.fatturapa_samples import make_pdf
 from tests.helpers import drop, wait_until

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from invoice_mailer.config import DEFAULT_KEY_FILE
-from invoice_mailer.credentials import CREDENTIAL_NAME
+from invoice_mailer.config.credentials import CREDENTIAL_NAME
+from invoice_mailer.config.model import DEFAULT_KEY_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "systemd"

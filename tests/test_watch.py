@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.config import WatchConfig
+from invoice_mailer.config.model import WatchConfig
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.mounts import choose_method
-from invoice_mailer.watch import Watcher
+from invoice_mailer.watch.mounts import choose_method
+from invoice_mailer.watch.watcher import Watcher
 
 from .helpers import wait_until
 
@@ -205,7 +205,7 @@ def test_a_failing_sink_does_not_kill_the_observer(
 def test_folder_that_vanishes_and_comes_back_is_watched_again_and_rescanned(
     folder: Path, make: Make, method: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="invoice_mailer.watch")
+    caplog.set_level(logging.INFO, logger="invoice_mailer.watch.watcher")
     watcher, sink = make(method=method)
     watcher.start()
     watcher.supervise(0.0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.addressbook import load_address_book
-from invoice_mailer.config import CsvConfig, load_config
+from invoice_mailer.addressbook.book import load_address_book
+from invoice_mailer.config.load import load_config
+from invoice_mailer.config.model import CsvConfig
 from invoice_mailer.errors import ConfigError
 from tests.configs import write_config
 

@@ -17,7 +17,7 @@ from unittest import mock
 
 import yaml
 
-from invoice_mailer.ledger import Ledger
+from invoice_mailer.ledger.database import Ledger
 from tests import smtpserver
 from tests.helpers import wait_until
 from tests.smtpserver import SmtpTestServer

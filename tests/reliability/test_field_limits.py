@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer import messages
+from invoice_mailer.delivery import messages
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.helpers import drop, wait_until
 from tests.reliability.harness import Supervisor, query

@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from invoice_mailer import trouble as trouble_module
-from invoice_mailer.addressbook_source import AddressBookSource
-from invoice_mailer.config import load_config
-from invoice_mailer.ledger import Ledger
-from invoice_mailer.routing import Router
+from invoice_mailer.addressbook.source import AddressBookSource
+from invoice_mailer.config.load import load_config
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.routing.router import Router
+from invoice_mailer.service import trouble as trouble_module
 from tests.configs import write_config
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.helpers import drop, wait_until

@@ -1,0 +1,196 @@
+"""What `invoice-mailer status` reports, read from the ledger (read-only, service running or not).
+
+`gather` reads rows and turns them into plain data with pure helpers; `render_text` (80
+columns, local times) and `render_json` (ISO 8601 times with offset) show the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from invoice_mailer.bundles import sessions
+from invoice_mailer.config.model import Config
+from invoice_mailer.ledger.database import Ledger, count_failed_documents, failed_documents
+from invoice_mailer.service.lock import is_running
+
+LIST_LIMIT = 20  # per section: enough to act on, short enough to read
+SENT_LIMIT = 10
+FIND_LIMIT = 50
+DOC_STATES = ("taken", "waiting", "routed", "held", "done", "failed", "superseded", "dismissed")
+DELIVERY_STATES = ("queued", "sending", "deferred", "unconfirmed", "sent", "failed", "retried")
+PURPOSES = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
+WIDTH = 80
+_DELIVERY_KEYS = ("message_id", "subject", "attempts", "last_error", "reply")
+_DELIVERY_TIMES = ("created_at", "sent_at", "next_attempt_at")
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def gather(config: Config, find: str | None = None, now: float | None = None) -> dict[str, Any]:
+    """Everything `status` shows (or, with `find`, the matching documents), as plain data."""
+    state_dir = config.state_dir
+    report: dict[str, Any] = {
+        "state_dir": str(state_dir),
+        "service": "running" if is_running(state_dir) else "stopped",
+        "ledger": (state_dir / "ledger.db").exists(),
+        "now": time.time() if now is None else now,
+    }
+    if find is not None:
+        report.update(find=find, documents=[], more=False)
+    else:
+        report.update(counts={"documents": {}, "deliveries": {}}, session=None, paused=None)
+        report["failed_count"] = 0
+        report.update(
+            {
+                key: []
+                for key in ("held", "failed", "failed_messages", "deferred", "unconfirmed", "sent")
+            }
+        )
+    if not report["ledger"]:
+        return report
+    with Ledger(state_dir, readonly=True) as ledger:
+        if find is not None:
+            report["documents"] = _find(ledger, config, find)
+            report["more"] = len(report["documents"]) > FIND_LIMIT
+            del report["documents"][FIND_LIMIT:]
+            return report
+        report["counts"] = ledger.counts()
+        if config.all_to.address:
+            report["session"] = sessions.open_session(ledger, config, report["now"])
+        pause = ledger.one("SELECT * FROM pauses ORDER BY since LIMIT 1")
+        report["paused"] = dict(pause) if pause is not None else None
+        held = ledger.query(
+            f"SELECT * FROM documents WHERE state = 'held' ORDER BY id LIMIT {LIST_LIMIT}"
+        )
+        report["held"] = [document_entry(row, config) for row in held]
+        # The very list `retry --failed` works on (ledger.FAILED_DOCUMENTS).
+        failed = failed_documents(ledger, "updated_at DESC, id DESC", LIST_LIMIT)
+        report["failed"] = [
+            {**document_entry(row, config), "reason": row["failure"]} for row in failed
+        ]
+        report["failed_count"] = count_failed_documents(ledger)
+        report["failed_messages"] = _deliveries(
+            ledger,
+            "state = 'failed' AND purpose IN ('bundle', 'alert') ORDER BY id DESC",
+        )
+        # A resend after a lost reply that then met a transient failure waits as `sending`.
+        report["deferred"] = _deliveries(
+            ledger,
+            "(state = 'deferred' OR (state = 'sending' AND last_error IS NOT NULL)) "
+            "ORDER BY next_attempt_at",
+        )
+        report["unconfirmed"] = _unconfirmed(ledger)
+        report["sent"] = _deliveries(ledger, "state = 'sent' ORDER BY sent_at DESC", SENT_LIMIT)
+    return report
+
+
+def _deliveries(ledger: Ledger, where: str, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
+    rows = ledger.query(f"SELECT * FROM deliveries WHERE {where} LIMIT {limit}")
+    names = _names_by_delivery(ledger, [row["id"] for row in rows])
+    return [delivery_entry(row, names.get(row["id"], [])) for row in rows]
+
+
+def _unconfirmed(ledger: Ledger) -> list[dict[str, Any]]:
+    """Unconfirmed messages, newest first, with the document ids that `retry` takes."""
+    entries = _deliveries(ledger, "state = 'unconfirmed' ORDER BY id DESC")
+    for entry in entries:
+        entry["document_ids"] = [
+            row[0]
+            for row in ledger.query(
+                "SELECT document_id FROM attachments WHERE delivery_id = ? ORDER BY position",
+                entry["id"],
+            )
+        ]
+    return entries
+
+
+def _names_by_delivery(ledger: Ledger, ids: list[int]) -> dict[int, list[str]]:
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    names: dict[int, list[str]] = {}
+    for delivery_id, name in ledger.query(
+        "SELECT a.delivery_id, d.name FROM attachments a JOIN documents d ON d.id = a.document_id "
+        f"WHERE a.delivery_id IN ({marks}) ORDER BY a.delivery_id, a.position",
+        *ids,
+    ):
+        names.setdefault(delivery_id, []).append(name)
+    return names
+
+
+def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
+    """Documents whose name, number, customer or any recipient contains `text` (any case).
+
+    The text is searched literally (LIKE wildcards escaped) in each value, never in the JSON
+    that stores the recipients: `"` or `%` find only what contains them.
+    """
+    ledger.db.create_function(
+        "fold",
+        1,
+        lambda value: None if value is None else str(value).casefold(),
+        deterministic=True,
+    )
+    params = {"pattern": f"%{like_escape(text.casefold())}%"}
+    like = "fold({}) LIKE :pattern ESCAPE '\\'"
+    in_recipients = " OR ".join(
+        f"EXISTS (SELECT 1 FROM json_each(v.{column}) WHERE {like.format('value')})"
+        for column in ("to_addrs", "cc_addrs", "bcc_addrs")
+    )
+    columns = " OR ".join(like.format(f"d.{c}") for c in _FIND_COLUMNS)
+    rows = ledger.db.execute(
+        f"SELECT * FROM documents d WHERE {columns} OR d.id IN ("
+        "  SELECT a.document_id FROM attachments a JOIN deliveries v ON v.id = a.delivery_id"
+        f"  WHERE {in_recipients}) "
+        f"ORDER BY d.taken_at DESC, d.id DESC LIMIT {FIND_LIMIT + 1}",
+        params,
+    ).fetchall()
+    found = [document_entry(row, config) for row in rows]
+    ids = [entry["id"] for entry in found]
+    marks = ", ".join("?" for _ in ids)
+    by_document: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        for row in ledger.query(
+            "SELECT v.*, a.document_id FROM deliveries v JOIN attachments a "
+            f"ON a.delivery_id = v.id WHERE a.document_id IN ({marks}) ORDER BY v.id",
+            *ids,
+        ):
+            by_document.setdefault(row["document_id"], []).append(delivery_entry(row, []))
+    for entry in found:
+        entry["deliveries"] = by_document.get(entry["id"], [])
+    return found
+
+
+_FIND_COLUMNS = ("name", "number", "customer_code", "customer_name")
+
+
+def like_escape(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- rows to plain data (pure) ------------------------------------------------------------
+
+
+def document_entry(row: sqlite3.Row, config: Config) -> dict[str, Any]:
+    """One document as status shows it; failed ones name their reason file."""
+    keys = ("id", "name", "state", "reason", "number", "customer_code", "customer_name", "taken_at")
+    entry = {key: row[key] for key in keys}
+    entry["path"] = str(config.state_dir / row["location"])
+    if row["state"] == "failed" and row["location"].startswith("failed/"):
+        entry["reason_file"] = entry["path"] + ".reason.txt"
+    return entry
+
+
+def delivery_entry(row: sqlite3.Row, documents: list[str]) -> dict[str, Any]:
+    """One delivery (message) with its recipients, times, Message-ID and the server's words."""
+    entry: dict[str, Any] = {"id": row["id"], "purpose": row["purpose"], "state": row["state"]}
+    for column, key in (("to_addrs", "to"), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
+        entry[key] = json.loads(row[column] or "[]")
+    entry.update({key: row[key] for key in (*_DELIVERY_KEYS, *_DELIVERY_TIMES)})
+    if documents:
+        entry["documents"] = documents
+    return entry

@@ -1,0 +1,259 @@
+"""Archive: a document leaves the spool only when every delivery of it is done.
+
+Sent documents go to sent/YYYY/MM/ (with the exact .eml sent, if archive.keep_eml), failed
+ones to failed/ with NAME.reason.txt beside them. The target is written into the row before
+the rename (`moving_to`), so a crash in between is finished by `recover()`. Nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from invoice_mailer import storage
+from invoice_mailer.archive import closing
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery import outbox
+from invoice_mailer.ledger.database import (
+    DOC_DISMISSED,
+    DOC_DONE,
+    DOC_FAILED,
+    DOC_ROUTED,
+    DOC_SUPERSEDED,
+    FAILED_CUSTOMER_DELIVERY,
+    PENDING_DELIVERY,
+    SENT,
+    Ledger,
+    add_notice,
+)
+
+log = logging.getLogger(__name__)
+
+_FINISHED = f"""
+SELECT d.* FROM documents d
+WHERE d.location LIKE 'spool/%' AND d.state IN ('{DOC_ROUTED}', '{DOC_DONE}', '{DOC_FAILED}')
+  AND NOT EXISTS (
+      SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id
+      WHERE a.document_id = d.id AND v.state IN ({", ".join(f"'{s}'" for s in PENDING_DELIVERY)}))
+  AND (d.session_id IS NULL OR EXISTS (
+      SELECT 1 FROM sessions s WHERE s.id = d.session_id AND s.closed_at IS NOT NULL))
+ORDER BY d.id LIMIT 500
+"""
+
+
+class Archive:
+    """Moves finished documents and sent messages out of the spool."""
+
+    def __init__(self, config: Config, ledger: Ledger, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.ledger = ledger
+        self.clock = clock
+        self.state_dir = config.state_dir
+        self._sent: list[int] = []
+
+    def step(self) -> int:
+        """File every sent message, and every document whose deliveries are all finished;
+        return how many documents moved."""
+        self._sent: list[int] = []  # documents that reached their customer in this step
+        self.file_sent_messages()
+        moved = 0
+        while rows := self.ledger.query(_FINISHED):
+            for row in rows:
+                self._file(row)
+                moved += 1
+            if len(rows) < 500:
+                break
+        if self._sent:  # a corrected file was sent: its held or failed forerunners close
+            closing.supersede_earlier(self.config, self.ledger, self._sent, self.clock)
+        return moved
+
+    def _verdict(self, row: sqlite3.Row) -> tuple[bool, str | None, sqlite3.Row | None]:
+        """(failed, reason, the failed delivery) for a document whose deliveries are finished.
+
+        Failed means the customer did not get it; a failed copy or bundle is a notice of its
+        own (deliveryrecord.py) and the document is filed as sent.
+        """
+        if row["state"] == DOC_FAILED:
+            return True, row["reason"], None
+        failure = None
+        if row["state"] == DOC_ROUTED:
+            failure = self.ledger.one(
+                FAILED_CUSTOMER_DELIVERY.format(document="?") + " ORDER BY v.id LIMIT 1",
+                row["id"],
+            )
+        if failure is None:
+            return False, row["reason"], None
+        return True, failure["last_error"] or "the mail server refused it", failure
+
+    def _file(self, row: sqlite3.Row) -> None:
+        failed, reason, delivery = self._verdict(row)
+        target = self._target(row["name"], failed)
+        relative = storage.relative(self.state_dir, target)
+        with self.ledger.transaction() as db:
+            db.execute("UPDATE documents SET moving_to = ? WHERE id = ?", (relative, row["id"]))
+        self._move(row, target)
+        self._finish(row, target, failed, reason, delivery)
+
+    def _finish(
+        self,
+        row: sqlite3.Row,
+        target: Path,
+        failed: bool,
+        reason: str | None,
+        delivery: sqlite3.Row | None,
+    ) -> None:
+        if failed:
+            self._write_reason(target, row, reason or "unknown", delivery)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = ?, moving_to = NULL, state = ?, reason = ?, "
+                "updated_at = ? WHERE id = ?",
+                (
+                    storage.relative(self.state_dir, target),
+                    DOC_FAILED if failed else DOC_DONE,
+                    reason,
+                    self.clock(),
+                    row["id"],
+                ),
+            )
+            if failed and row["state"] != DOC_FAILED:
+                add_notice(db, self.clock(), f"{row['name']} was not sent: {reason}")
+        if failed:
+            log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
+        else:
+            self._sent.append(row["id"])
+            log.debug("archived %s in %s", row["name"], target.parent)
+
+    def _target(self, name: str, failed: bool) -> Path:
+        if failed:
+            folder = self.state_dir / storage.FAILED
+        else:
+            day = datetime.datetime.fromtimestamp(self.clock())
+            folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return storage.unique_path(folder, name)
+
+    def _move(self, row: sqlite3.Row, target: Path) -> None:
+        source = self.state_dir / row["location"]
+        if source.exists():
+            storage.move(source, target)
+
+    def _write_reason(
+        self, target: Path, row: sqlite3.Row, reason: str, delivery: sqlite3.Row | None
+    ) -> None:
+        """NAME.reason.txt: what failed, what the server said, when, how often, what to do."""
+        when = datetime.datetime.fromtimestamp(self.clock()).strftime("%Y-%m-%d %H:%M:%S")
+        if delivery is None:
+            what = "the file itself: it cannot be sent as it is"
+            attempts, reply = 0, "none (nothing was sent)"
+            fix = "replace the file in the export folder with a good one, or"
+        else:
+            to = ", ".join(
+                address
+                for column in ("to_addrs", "cc_addrs", "bcc_addrs")
+                for address in json.loads(delivery[column])
+            )
+            what = f"the message to {to} (Message-ID {delivery['message_id']})"
+            attempts, reply = delivery["attempts"], delivery["reply"] or "none"
+            fix = "fix the cause (the address in the address book, the mail server), then"
+        text = (
+            f"{row['name']} was not sent.\n\n"
+            f"What failed:   {what}\n"
+            f"Reason:        {reason}\n"
+            f"Server reply:  {reply}\n"
+            f"When:          {when}\n"
+            f"Attempts:      {attempts}\n"
+            f"Document:      {row['id']} (taken from {row['source']})\n\n"
+            f"To send it again, {fix} run:\n"
+            f"    invoice-mailer retry {row['id']}\n"
+        )
+        storage.write_text_durably(target.with_name(target.name + ".reason.txt"), text)
+
+    def file_message(self, delivery: sqlite3.Row, label: str) -> str | None:
+        """Keep the exact message sent next to the archive (or drop it if keep_eml is off).
+
+        The row names the target (or forgets the file) before the file moves, so a crash in
+        between is finished by file_sent_messages().
+        """
+        if not delivery["eml"]:
+            return None
+        source = self.state_dir / delivery["eml"]
+        if not source.exists():
+            return None
+        target = None
+        if self.config.archive.keep_eml:
+            day = datetime.datetime.fromtimestamp(self.clock())
+            folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))
+        with self.ledger.transaction() as db:
+            db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (target, delivery["id"]))
+        if target is None:
+            os.unlink(source)
+        else:
+            storage.move(source, self.state_dir / target)
+        return target
+
+    def file_sent_messages(self) -> int:
+        """File the .eml of every sent message still in outgoing/ (the sender thread leaves
+        that to us), and finish filings a crash cut short; return how many were filed."""
+        filed = 0
+        for entry in os.scandir(self.state_dir / storage.OUTGOING):
+            if entry.name.startswith(".") or not entry.name.endswith(".eml"):
+                continue
+            row = self.ledger.one(
+                "SELECT * FROM deliveries WHERE eml = ?", f"{storage.OUTGOING}/{entry.name}"
+            )
+            if row is None:
+                number = entry.name.removesuffix(".eml")
+                row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
+                if row is not None and row["state"] == SENT:
+                    if row["eml"] is None:  # keep_eml off: the row already forgot it
+                        os.unlink(entry.path)
+                    elif row["eml"].startswith(f"{storage.SENT}/"):
+                        storage.move(Path(entry.path), self.state_dir / row["eml"])
+                continue
+            if row["state"] == SENT:
+                documents = outbox.documents_of(self.ledger, row["id"])
+                self.file_message(row, outbox.label_of(row, documents))
+                if row["purpose"] == "customer":
+                    self._sent += [document["id"] for document in documents]
+                filed += 1
+        return filed
+
+    def _finish_requeue(self, row: sqlite3.Row, target: Path) -> None:
+        """`retry` committed "back to the spool" and a crash stopped the move: finish it."""
+        source = self.state_dir / row["location"]
+        if not target.exists() and source.exists():
+            storage.move(source, target)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
+                (row["id"],),
+            )
+
+    def recover(self) -> int:
+        """Finish archive moves (and `retry` moves) that a crash interrupted."""
+        rows = self.ledger.query("SELECT * FROM documents WHERE moving_to IS NOT NULL")
+        for row in rows:
+            target = self.state_dir / row["moving_to"]
+            if row["moving_to"].startswith(f"{storage.SPOOL}/"):
+                self._finish_requeue(row, target)
+            elif row["state"] in (DOC_SUPERSEDED, DOC_DISMISSED):
+                source = self.state_dir / row["location"]
+                closing.finish_move(self.ledger, self.state_dir, row["id"], source, target)
+            elif (self.state_dir / row["location"]).exists():
+                # The rename never happened: forget the intent, step() files it again.
+                with self.ledger.transaction() as db:
+                    db.execute("UPDATE documents SET moving_to = NULL WHERE id = ?", (row["id"],))
+            else:
+                failed, reason, delivery = self._verdict(row)
+                self._finish(row, target, failed, reason, delivery)
+        self.file_sent_messages()
+        return len(rows)

@@ -1,0 +1,227 @@
+"""The one loader that validates the whole configuration and reports every problem at once,
+with line and key. The types themselves are in configtypes.py (re-exported here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import MISSING, fields, replace
+from pathlib import Path
+from typing import Any
+
+from invoice_mailer.config import yamlsource as ys
+from invoice_mailer.config.checks import PLACEHOLDER_FOLDER, cross_checks
+from invoice_mailer.config.model import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    DEFAULT_PORTS,
+    FILENAME_GROUPS,
+    KINDS,
+    AlertsConfig,
+    AllToConfig,
+    ArchiveConfig,
+    Config,
+    CsvColumns,
+    CsvConfig,
+    CustomersConfig,
+    LogConfig,
+    RateConfig,
+    RetryConfig,
+    SenderConfig,
+    SmtpConfig,
+    TemplatesConfig,
+    WatchConfig,
+)
+from invoice_mailer.config.yamlread import read_yaml
+from invoice_mailer.errors import ConfigError, Problem
+
+
+def config_path(option: str | None) -> Path:
+    """`-c FILE`, else $INVOICE_MAILER_CONFIG, else /etc/invoice-mailer/config.yaml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate `path`; raise ConfigError listing every problem with line and key."""
+    config, problems, _lines = read_config(path)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config
+
+
+def read_config(path: Path) -> tuple[Config, list[Problem], dict[str, int]]:
+    """The config (placeholders where a value is wrong), every problem, and the key lines.
+
+    For `check`, which goes on to the key file and the address book; ConfigError only when
+    the file cannot be read or parsed at all.
+    """
+    try:
+        data, lines = read_yaml(path)
+    except ys.Invalid as exc:
+        raise ConfigError(str(path), str(exc)) from None
+    if data is None:
+        raise ConfigError(str(path), "the file is empty; start from config.example.yaml")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "expected a mapping of keys (watch:, smtp:, …) at the top")
+    problems: list[Problem] = []
+    top = ys.Reader(data, lines, problems)
+    config = _read_config(top, path.resolve())
+    top.finish()
+    problems.sort(key=lambda p: (p.line or 0, p.key))
+    return config, problems, lines
+
+
+# Parsers for each field, by dataclass; a field without one here is a nested section.
+_PATTERN_LIST = ys.listing(ys.text)
+_PARSERS: dict[type, dict[str, Any]] = {
+    WatchConfig: {
+        "folder": ys.path,
+        "patterns": _PATTERN_LIST,
+        "ignore": _PATTERN_LIST,
+        "method": ys.choice("auto", "events", "polling"),
+        "poll_interval": ys.duration,
+        "settle": ys.duration,
+        "rescan": ys.duration,
+        "recursive": ys.boolean,
+        "originals": ys.choice("move", "keep"),
+        "duplicates": ys.choice("skip", "send"),
+        "min_free_space": ys.size,
+    },
+    SenderConfig: {"address": ys.email_address, "name": ys.single_line},
+    RateConfig: {
+        "per_minute": ys.integer(1),
+        "per_hour": ys.integer(1),
+        "per_day": ys.integer(1),
+    },
+    SmtpConfig: {
+        "host": ys.host,
+        "security": ys.choice("tls", "starttls", "none"),
+        "port": ys.integer(1, 65535),
+        "username": ys.single_line,
+        "password": ys.text,
+        "key_file": ys.path,
+        "ca_file": ys.path,
+        "timeout": ys.duration,
+        "data_timeout": ys.duration,
+        "max_message_size": ys.size,
+    },
+    AllToConfig: {
+        "address": ys.email_address,
+        "kinds": ys.listing(ys.choice(*KINDS)),
+        "session_gap": ys.duration,
+        "close_at": lambda v: _clock_time(v),
+        "max_attachments": ys.integer(1, 10_000),
+    },
+    CsvColumns: dict.fromkeys(
+        ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer"), ys.single_line
+    ),
+    CsvConfig: {"delimiter": lambda v: _delimiter(v), "encoding": lambda v: _encoding(v)},
+    CustomersConfig: {
+        "address_book": ys.path,
+        "prefer": ys.choice("pec", "email"),
+        "filename": lambda v: _regex(v),
+        "send": ys.listing(ys.choice(*KINDS)),
+        "pair_wait": ys.duration,
+        "use_xml_pec": ys.boolean,
+        "unknown": ys.choice("hold", "skip"),
+    },
+    TemplatesConfig: dict.fromkeys(
+        ("customer_subject", "customer_body", "all_to_subject", "all_to_body"), ys.text
+    ),
+    RetryConfig: {
+        "attempts_now": ys.integer(1, 100),
+        "backoff_min": ys.duration,
+        "backoff_max": ys.duration,
+        "max_age": ys.duration,
+    },
+    ArchiveConfig: {"keep_eml": ys.boolean},
+    AlertsConfig: {"to": ys.email_address, "interval": ys.duration},
+    LogConfig: {"level": ys.choice("debug", "info", "warning", "error")},
+    Config: {
+        "state_dir": ys.path,
+        "signature": ys.text,
+        "copy_to": ys.listing(ys.email_address),
+        "copy_mode": ys.choice("cc", "bcc", "separate"),
+    },
+}
+
+# Placeholders that keep validation going when a required value is missing or wrong.
+_PLACEHOLDERS: dict[str, Any] = {"folder": PLACEHOLDER_FOLDER, "address": "", "host": ""}
+
+
+def _build(cls: type, reader: ys.Reader) -> Any:
+    """Build `cls` from `reader`, each field parsed by _PARSERS or, if a dataclass, recursively."""
+    parsers = _PARSERS[cls]
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        if spec.name in ("source", "warnings"):
+            continue
+        if spec.name not in parsers:
+            nested = spec.default_factory if spec.default_factory is not MISSING else None
+            nested_cls = nested if isinstance(nested, type) else _SECTION_TYPES[spec.name]
+            section = reader.section(spec.name)
+            values[spec.name] = _build(nested_cls, section)
+            section.finish()
+            continue
+        required = spec.default is MISSING and spec.default_factory is MISSING
+        default = _PLACEHOLDERS.get(spec.name) if required else spec.default
+        values[spec.name] = reader.take(spec.name, parsers[spec.name], default, required)
+    return cls(**values)
+
+
+_SECTION_TYPES = {"watch": WatchConfig, "sender": SenderConfig, "smtp": SmtpConfig}
+
+
+def _read_config(top: ys.Reader, source: Path) -> Config:
+    config: Config = _build(Config, top)
+    smtp = config.smtp
+    port = smtp.port or DEFAULT_PORTS[smtp.security]
+    username = smtp.username or config.sender.address
+    config = replace(config, smtp=replace(smtp, port=port, username=username), source=source)
+    warnings: list[Problem] = []
+    cross_checks(config, top, warnings, port_given=smtp.port != 0)
+    return replace(config, warnings=tuple(warnings))
+
+
+def _regex(value: Any) -> str:
+    pattern = ys.text(value)
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ys.Invalid(f"not a valid regular expression: {exc}") from None
+    unknown = set(compiled.groupindex) - set(FILENAME_GROUPS)
+    if unknown:
+        names = ", ".join(sorted(unknown))
+        raise ys.Invalid(
+            f"unknown named group {names} (valid groups: {', '.join(FILENAME_GROUPS)})"
+        )
+    return pattern
+
+
+def _clock_time(value: Any) -> str:
+    word = ys.text(value).strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ys.Invalid(f'expected a time of day like "18:30", got {word!r}')
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _delimiter(value: Any) -> str:
+    word = ys.text(value)
+    if word != "auto" and len(word) != 1:
+        raise ys.Invalid(f"expected auto or one character such as ';' or ',', got {word!r}")
+    return word
+
+
+def _encoding(value: Any) -> str:
+    import codecs
+
+    word = ys.text(value).strip().lower()
+    if word == "auto":
+        return word
+    try:
+        codecs.lookup(word)
+    except LookupError:
+        raise ys.Invalid(f"expected auto, utf-8, utf-8-sig or cp1252, got {word!r}") from None
+    return word

@@ -1,0 +1,168 @@
+"""The configuration as typed, frozen data: every key of docs/DESIGN.md, defaults on the fields.
+
+Secrets are repr=False. config.py builds these from YAML and validates them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from invoice_mailer.errors import Problem
+
+DEFAULT_CONFIG = Path("/etc/invoice-mailer/config.yaml")
+CONFIG_ENV = "INVOICE_MAILER_CONFIG"
+DEFAULT_KEY_FILE = Path("/etc/invoice-mailer/secret.key")
+KINDS = ("pdf", "xml")
+DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+
+DEFAULT_FILENAME_PATTERN = (
+    r"^(?P<doc>Fattura|Ordine)_(?P<number>[^_]+)_(?P<year>\d{4})_(?P<customer>[^_.]+)\.pdf$"
+)
+# Named groups of customers.filename that mean something to routing.
+FILENAME_GROUPS = ("customer", "vat", "tax_code", "email", "doc", "number", "year", "date")
+CUSTOMER_FIELDS = frozenset(
+    {"doc", "number", "date", "year", "customer_name", "customer_code", "sender_name"}
+)
+BUNDLE_FIELDS = frozenset({"date", "count", "files", "sender_name", "part", "parts"})
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    folder: Path
+    patterns: tuple[str, ...] = ("*.pdf", "*.xml", "*.xml.p7m")
+    ignore: tuple[str, ...] = (".*", "~$*", "*.tmp", "*.part")
+    method: str = "auto"  # auto | events | polling
+    poll_interval: float = 5.0
+    settle: float = 2.0
+    rescan: float = 300.0
+    recursive: bool = False
+    originals: str = "move"  # move | keep
+    duplicates: str = "skip"  # skip | send
+    min_free_space: int = 200 * 1024 * 1024  # bytes left free in state_dir: below, intake waits
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    per_minute: int | None = None
+    per_hour: int | None = None
+    per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    security: str = "tls"  # tls | starttls | none
+    port: int = 0  # 0: by security, see DEFAULT_PORTS (filled in by the loader)
+    username: str = ""  # "": sender.address (filled in by the loader)
+    password: str | None = field(default=None, repr=False)  # "enc:…" token, or plain text
+    key_file: Path = DEFAULT_KEY_FILE
+    ca_file: Path | None = None
+    timeout: float = 60.0
+    data_timeout: float = 600.0  # RFC 5321 §4.5.3.2: wait 10 minutes for the reply to the final dot
+    rate: RateConfig = field(default_factory=RateConfig)
+    max_message_size: int = 25_000_000
+
+
+@dataclass(frozen=True)
+class AllToConfig:
+    address: str | None = None
+    kinds: tuple[str, ...] = ("pdf", "xml")
+    session_gap: float = 600.0
+    close_at: str | None = None  # "HH:MM", local time
+    max_attachments: int = 50
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    code: str = "Codice"
+    name: str = "RagioneSociale"
+    email: str = "Email"
+    pec: str = "PEC"
+    vat: str = "PartitaIVA"
+    tax_code: str = "CodiceFiscale"
+    send: str = "Invio"  # optional per-customer override: "pdf", "pdf,xml"
+    prefer: str = "Preferenza"  # optional per-customer override: "pec" or "email"
+
+
+@dataclass(frozen=True)
+class CsvConfig:
+    delimiter: str = "auto"  # auto (";" or ","), or one character
+    encoding: str = "auto"  # auto: UTF-8 (with or without BOM), else Windows-1252
+    columns: CsvColumns = field(default_factory=CsvColumns)
+
+
+@dataclass(frozen=True)
+class CustomersConfig:
+    address_book: Path | None = None
+    csv: CsvConfig = field(default_factory=CsvConfig)
+    prefer: str = "pec"  # pec | email
+    filename: str = DEFAULT_FILENAME_PATTERN
+    send: tuple[str, ...] = ("pdf",)
+    pair_wait: float = 30.0
+    use_xml_pec: bool = False
+    unknown: str = "hold"  # hold | skip
+
+    @property
+    def filename_regex(self) -> re.Pattern[str]:
+        return re.compile(self.filename, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    customer_subject: str = "{doc} n. {number} del {date}"
+    customer_body: str = "Gentile {customer_name},\nin allegato {doc} n. {number} del {date}.\n"
+    all_to_subject: str = "Documenti emessi - sessione del {date} ({count})"
+    all_to_body: str = "In allegato {count} documenti:\n{files}\n"
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts_now: int = 3
+    backoff_min: float = 300.0
+    backoff_max: float = 3600.0
+    max_age: float = 5 * 86400.0
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    keep_eml: bool = True
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    to: str | None = None
+    interval: float = 900.0  # at most one alert message per interval
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    watch: WatchConfig
+    sender: SenderConfig
+    smtp: SmtpConfig
+    state_dir: Path = Path("/var/lib/invoice-mailer")
+    signature: str = ""
+    copy_to: tuple[str, ...] = ()
+    copy_mode: str = "cc"  # cc | bcc | separate
+    all_to: AllToConfig = field(default_factory=AllToConfig)
+    customers: CustomersConfig = field(default_factory=CustomersConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path = Path("")
+    # What `check` reports without refusing the config (exit 0): it may work, or it may not.
+    warnings: tuple[Problem, ...] = field(default=(), repr=False, compare=False)

@@ -1,0 +1,250 @@
+"""Delivery: send what the ledger plans, classify every outcome, and never lose track of it.
+
+A row is `sending` (with its Message-ID) before the SMTP transaction and `sent` after the
+server's 250. Transient failures get a few quick tenacity tries, then a durable deferral with
+doubling backoff; permanent ones fail the delivery; authentication and TLS problems pause the
+whole queue instead of failing documents. What the ledger records about each outcome is in
+deliveryrecord.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery import outbox, ratelimit
+from invoice_mailer.delivery.recorder import Recorder
+from invoice_mailer.delivery.retrypolicy import (
+    RetryFactory,
+    Stopping,
+    backoff,
+    deferrals_so_far,
+    quick_retry_policy,
+)
+from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
+from invoice_mailer.delivery.smtp.wire import Abandoned
+from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger.database import PENDING_DELIVERY, SENDING, Ledger
+from invoice_mailer.service.trouble import describe, shown
+
+log = logging.getLogger(__name__)
+
+# Failures that say the server is down, not that this message has a problem.
+_SERVER_PHASES = ("connect", "tls", "ehlo")
+
+_DUE = (
+    f"SELECT * FROM deliveries WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)}) "
+    "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+)
+
+
+class Transport(Protocol):
+    """What the dispatcher needs from smtp.SmtpTransport (tests may pass another real one)."""
+
+    def send(
+        self, sender: str, recipients: tuple[str, ...], message_path: Path, size: int
+    ) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class Dispatcher:
+    """Sends due deliveries over one reused connection; used from the sender thread only."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        transport: Transport,
+        stop: threading.Event,
+        *,
+        retrying: RetryFactory | None = None,
+        clock: Callable[[], float] = time.time,
+        on_progress: Callable[[], None] = lambda: None,
+    ):
+        """`on_progress` is called after each message (the worker files it and builds more)."""
+        self.on_progress = on_progress
+        self.config = config
+        self.ledger = ledger
+        self.transport = transport
+        self.stop = stop
+        self._injected_retrying = retrying is not None
+        self.retrying = retrying or quick_retry_policy(config.retry, stop)
+        self.clock = clock
+        self.record = Recorder(config, ledger, clock)
+        self._rate_logged = ""
+        self.last_activity = 0.0
+
+    def reload(self, config: Config, transport: Transport) -> None:
+        """A new config (SIGHUP): new transport settings, and a paused queue is resumed."""
+        self.transport.close()
+        self.config, self.transport = config, transport
+        self.record.config = config
+        if not self._injected_retrying:
+            self.retrying = quick_retry_policy(config.retry, self.stop)
+        with self.ledger.transaction() as db:
+            resumed = db.execute("DELETE FROM pauses").rowcount
+        if resumed:
+            log.info("configuration reloaded: sending resumes")
+
+    def paused(self) -> sqlite3.Row | None:
+        return self.ledger.one("SELECT * FROM pauses LIMIT 1")
+
+    def step(self) -> float | None:
+        """Send everything due now; return seconds until something is due next (None: nothing).
+
+        One row at a time, re-read each time: a pause, a reload or a CLI `retry` is seen at once.
+        Only rows due when the step began: when retries come round faster than the queue is
+        gone through (a relay down), the step still ends and routing and archive get their turn.
+        """
+        began = self.clock()
+        while not self.stop.is_set():
+            now = self.clock()
+            pause = self.paused()
+            if pause is not None and pause["check_at"] > now:
+                return pause["check_at"] - now
+            row = self.ledger.one(_DUE, *PENDING_DELIVERY, began)
+            if row is None:
+                break
+            wait, which = ratelimit.wait_needed(self.config.smtp.rate, self.ledger, now)
+            if wait > 0:
+                if which != self._rate_logged:
+                    log.info("rate limit (%s): waiting %.0f s before the next message", which, wait)
+                    self._rate_logged = which
+                return wait
+            self._rate_logged = ""
+            self._deliver(row)
+            self.on_progress()
+        return self._next_due()
+
+    def _next_due(self) -> float | None:
+        now = self.clock()
+        pause = self.paused()
+        if pause is not None and pause["check_at"] > now:
+            return pause["check_at"] - now
+        row = self.ledger.one(
+            "SELECT MIN(next_attempt_at) FROM deliveries "
+            f"WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)})",
+            *PENDING_DELIVERY,
+        )
+        return None if row[0] is None else max(0.0, row[0] - now)
+
+    def close_if_idle(self, idle: float = 10.0) -> None:
+        """Hang up a connection nobody used for a while: servers drop idle clients anyway."""
+        if self.last_activity and self.clock() - self.last_activity > idle:
+            self.transport.close()
+            self.last_activity = 0.0
+
+    # -- one delivery ---------------------------------------------------------------------
+
+    def _deliver(self, row: sqlite3.Row) -> None:
+        # A message that cannot be built is this delivery's problem; an OSError writing our own
+        # outgoing/ (disk full) is the service's, and the worker retries it without failing.
+        try:
+            path, size = outbox.build(self.config, self.ledger, row)
+        except InvoiceMailerError as exc:
+            self.record.failed(row, f"the message could not be built: {exc}", row["attempts"])
+            return
+        except Exception as exc:  # a document nobody foresaw costs its message, not the thread
+            log.error("unexpected error building %s", self.record.label(row), exc_info=shown(exc))
+            reason = f"the message could not be built: unexpected {describe(exc)}"
+            self.record.failed(row, reason, row["attempts"])
+            return
+        row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
+        assert row is not None
+        limit = self.config.smtp.max_message_size
+        if size > limit:
+            reason = f"the message is {size:,} bytes, over smtp.max_message_size ({limit:,})"
+            self.record.failed(row, reason, row["attempts"])
+            return
+        if row["state"] == SENDING:
+            log.warning(
+                "%s may have reached the server already (the reply was lost); sending it again "
+                "with the same Message-ID %s: a possible duplicate",
+                self.record.label(row), row["message_id"],
+            )  # fmt: skip
+        recipients = outbox.recipients_of(row)
+        self.record.sending(row)
+        attempts = row["attempts"]
+        last: SmtpFailure | None = None
+
+        def attempt() -> SendResult:
+            nonlocal attempts, last
+            attempts += 1
+            try:
+                return self.transport.send(self.config.sender.address, recipients, path, size)
+            except SmtpFailure as failure:
+                last = failure
+                raise
+
+        started = time.monotonic()
+        self.last_activity = self.clock()
+        try:
+            result = self.retrying()(attempt)
+        except Stopping:
+            self.record.interrupted(row, attempts, last)
+        except SmtpFailure as failure:
+            if isinstance(failure.__cause__, Abandoned):  # stopping: the wait was given up
+                self.record.interrupted(row, attempts, failure)
+            else:
+                self._failed_attempt(row, failure, attempts)
+        except InvoiceMailerError as exc:  # the built message vanished or cannot be read
+            self.record.failed(row, str(exc), attempts)
+        except Exception as exc:  # e.g. the idna codec on a host name: pause, retry later
+            log.error("unexpected error sending %s", self.record.label(row), exc_info=shown(exc))
+            why = f"unexpected error while sending: {describe(exc)}"
+            self.transport.close()
+            failure = SmtpFailure("unexpected", "unexpected", None, "", why)
+            self.record.paused(row, failure, attempts, self.clock() + self.config.retry.backoff_min)
+        else:
+            self.record.sent(row, result, attempts, time.monotonic() - started)
+        self.last_activity = self.clock()
+
+    def _failed_attempt(self, row: sqlite3.Row, failure: SmtpFailure, attempts: int) -> None:
+        now = self.clock()
+        retry = self.config.retry
+        if failure.kind in ("auth", "tls"):
+            self.record.paused(row, failure, attempts, now + retry.backoff_min)
+            self.transport.close()
+        elif failure.kind == "permanent":
+            self.record.failed(row, str(failure), attempts, failure)
+        elif failure.kind == "ambiguous" and row["state"] == SENDING:
+            # Lost once already (or a crash after DATA): a second copy went and its reply was
+            # lost too. More would only pile up duplicates: a person looks in the mailbox.
+            self.record.unconfirmed(row, failure, attempts)
+        elif failure.kind == "ambiguous":
+            # The first lost reply: resend at once, same Message-ID and bytes (RFC 1047).
+            self.record.deferred(row, failure, attempts, now, ambiguous=True)
+        elif now - row["created_at"] >= retry.max_age:
+            days = (now - row["created_at"]) / 86400
+            reason = f"gave up after {attempts} attempts in {days:.1f} days: {failure}"
+            self.record.failed(row, reason, attempts, failure)
+        else:
+            wait = backoff(retry, deferrals_so_far(attempts, retry.attempts_now))
+            # A resend after a lost reply stays `sending`: a second loss is then recognised.
+            self.record.deferred(row, failure, attempts, now + wait, row["state"] == SENDING)
+            if failure.phase in _SERVER_PHASES or failure.code == 421:
+                self._hold_queue(failure, now, now + wait)
+
+    def _hold_queue(self, failure: SmtpFailure, now: float, until: float) -> None:
+        """The server itself is unreachable: the other messages wait too, as Postfix defers a
+        whole site, instead of each spending its own quick tries against a dead relay."""
+        with self.ledger.transaction() as db:
+            earlier = db.execute("SELECT since FROM pauses LIMIT 1").fetchone()
+            db.execute("DELETE FROM pauses")
+            db.execute(
+                "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
+                (f"the mail server cannot be reached: {failure}", earlier[0] if earlier else now,
+                 until),
+            )  # fmt: skip
+        self.transport.close()
+        log.warning(
+            "the mail server cannot be reached; every message waits, next try in %.0f s",
+            until - now,
+        )

@@ -1,0 +1,210 @@
+"""The outbox: each planned delivery is written once as the exact message to send (.eml).
+
+Built on the first attempt and kept: a resend after a crash or a lost reply sends the very same
+bytes with the same Message-ID, and the archive keeps what was really sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from invoice_mailer import storage
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery import messages
+from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger.database import QUEUED, Ledger, info_of
+
+
+def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
+    """The RCPT list of a delivery: To, Cc and Bcc, each address once."""
+    seen: dict[str, str] = {}
+    for column in ("to_addrs", "cc_addrs", "bcc_addrs"):
+        for address in json.loads(delivery[column]):
+            seen.setdefault(address.lower(), address)
+    return tuple(seen.values())
+
+
+def documents_of(ledger: Ledger, delivery_id: int) -> list[sqlite3.Row]:
+    return ledger.query(
+        "SELECT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
+        "WHERE a.delivery_id = ? ORDER BY a.position",
+        delivery_id,
+    )
+
+
+def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
+    """The template fields of docs/DESIGN.md for one document."""
+    facts = info_of(document)
+    return {
+        "doc": facts.get("doc", "Documento"),
+        "number": facts.get("number", ""),
+        "date": facts.get("date", ""),
+        "year": facts.get("year", ""),
+        "customer_name": facts.get("customer_name", ""),
+        "customer_code": facts.get("customer_code", ""),
+        "sender_name": config.sender.name,
+    }
+
+
+def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
+    """A file name for the archived message that an admin recognises."""
+    if delivery["purpose"] == "bundle":
+        return f"Tutto-a_sessione-{delivery['session_id']}_parte-{delivery['part'] or 1}"
+    if delivery["purpose"] == "alert":
+        return f"avviso-{delivery['id']}"
+    stem = (
+        messages.safe_filename(documents[0]["name"]) if documents else f"messaggio-{delivery['id']}"
+    )
+    return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
+
+
+# The worker thread builds messages ahead while the sender sends; one builds at a time, and
+# whoever comes second finds the message made.
+_BUILDING = threading.Lock()
+
+
+def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
+    """Write the delivery's message into outgoing/ (once) and record it; return path and size.
+
+    Raises InvoiceMailerError when this message cannot be made (a template, an address, an
+    unreadable document); OSError only for outgoing/ itself (disk full), which is not its fault.
+    """
+    with _BUILDING:
+        fresh = ledger.one("SELECT * FROM deliveries WHERE id = ?", delivery["id"])
+        return _build(config, ledger, fresh if fresh is not None else delivery)
+
+
+def prebuild(
+    config: Config, ledger: Ledger, ahead: int, now: float, stopping: Callable[[], bool]
+) -> int:
+    """Build the next `ahead` due messages before the sender reaches them (a month-end burst
+    then costs the sender only the SMTP round trips); problems are left for the sender."""
+    rows = ledger.query(
+        "SELECT * FROM deliveries WHERE state = ? AND eml IS NULL AND next_attempt_at <= ? "
+        "ORDER BY next_attempt_at, id LIMIT ?",
+        QUEUED,
+        now,
+        ahead,
+    )
+    built = 0
+    for row in rows:
+        if stopping():
+            break
+        try:
+            build(config, ledger, row)
+            built += 1
+        except InvoiceMailerError:
+            continue  # the sender meets it again and records why it cannot be sent
+    return built
+
+
+def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
+    if delivery["eml"]:
+        path = config.state_dir / delivery["eml"]
+        if path.exists():
+            return path, delivery["size"]
+    documents = documents_of(ledger, delivery["id"])
+    subject, body = delivery["subject"], delivery["body"]
+    # Customer texts are rendered once, at the first build; a rebuild keeps what was rendered.
+    if delivery["purpose"] in ("customer", "copy") and not subject:
+        if not documents:
+            raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
+        fields = customer_fields(config, documents[0])
+        subject = messages.render(config.templates.customer_subject, fields)
+        body = messages.render(config.templates.customer_body, fields)
+    envelope = messages.Envelope(
+        sender=config.sender.address,
+        sender_name=config.sender.name,
+        to=tuple(json.loads(delivery["to_addrs"])),
+        cc=tuple(json.loads(delivery["cc_addrs"])),
+        bcc=tuple(json.loads(delivery["bcc_addrs"])),
+        subject=messages.header_text(subject),
+        body=body,
+        message_id=delivery["message_id"],
+        date=datetime.datetime.now(datetime.UTC).astimezone(),
+    )
+    attachments = [
+        messages.Attachment(
+            path=config.state_dir / document["location"],
+            filename=messages.safe_filename(document["name"]),
+            kind=document["kind"],
+        )
+        for document in documents
+        if delivery["purpose"] != "bundle" or not _too_big(config, document)
+    ]
+    outgoing = config.state_dir / storage.OUTGOING
+    target = outgoing / f"{delivery['id']}.eml"
+    partial = outgoing / f".{delivery['id']}.eml.part"
+    size = _write_durably(partial, target, envelope, attachments, config.signature)
+    with ledger.transaction() as db:
+        db.execute(
+            "UPDATE deliveries SET eml = ?, size = ?, subject = ?, body = ? WHERE id = ?",
+            (storage.relative(config.state_dir, target), size, subject, body, delivery["id"]),
+        )
+    return target, size
+
+
+def copy_for_rest(config: Config, delivery: sqlite3.Row) -> str:
+    """A copy of a delivery's built message for the recipients the server will take later:
+    the same bytes, so they get the same message with the same Message-ID."""
+    source = config.state_dir / delivery["eml"]
+    target = storage.unique_path(config.state_dir / storage.OUTGOING, f"{delivery['id']}-rest.eml")
+    with open(source, "rb") as stream:
+        storage.copy_hashing(stream, target)
+    storage.fsync_dir(target.parent)
+    return storage.relative(config.state_dir, target)
+
+
+def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path, int]:
+    """`invoice-mailer send-test`: one message with the current sender, signature and server."""
+    smtp = config.smtp
+    envelope = messages.Envelope(
+        sender=config.sender.address,
+        sender_name=config.sender.name,
+        to=(messages.check_address(address),),
+        subject="invoice-mailer: messaggio di prova",
+        body=(
+            "Questo è un messaggio di prova di invoice-mailer, inviato con le impostazioni "
+            f"attuali:\nserver {smtp.host}:{smtp.port} ({smtp.security}), "
+            f"utente {smtp.username}.\n"
+        ),
+        message_id=messages.new_message_id(config.sender.address),
+        date=datetime.datetime.now(datetime.UTC).astimezone(),
+    )
+    target = folder / "send-test.eml"
+    size = _write_durably(folder / ".send-test.eml.part", target, envelope, [], config.signature)
+    return target, size
+
+
+def _write_durably(
+    partial: Path,
+    target: Path,
+    envelope: messages.Envelope,
+    attachments: list[messages.Attachment],
+    signature: str,
+) -> int:
+    """The whole message or nothing under `target`: written aside, fsynced, renamed."""
+    try:
+        with open(partial, "wb") as out:
+            size = messages.write_message(envelope, attachments, signature, out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    os.rename(partial, target)
+    storage.fsync_dir(target.parent)
+    return size
+
+
+def _too_big(config: Config, document: sqlite3.Row) -> bool:
+    """A bundle reports an oversized document in its body instead of attaching it."""
+    return messages.encoded_length(document["size"]) > config.smtp.max_message_size

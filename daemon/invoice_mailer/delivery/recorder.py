@@ -1,0 +1,254 @@
+"""What the ledger (and the admin) learns from each delivery outcome: sent, deferred, failed,
+paused, interrupted. The Dispatcher decides; the Recorder writes it down and says it in the log.
+
+Notices (what alerts.py mails to the admin) are made here for what the archive does not
+report itself: a copy or a bundle that failed, a refused recipient among several, a paused
+queue. Never for an alert: an alert about an alert failing would loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery import outbox
+from invoice_mailer.delivery.retrypolicy import backoff
+from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
+from invoice_mailer.ledger.database import (
+    DEFERRED,
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    UNCONFIRMED,
+    Ledger,
+    add_notice,
+)
+
+log = logging.getLogger(__name__)
+
+# Codes that mean "too many recipients in this transaction": the rest can go at once, in a new
+# transaction (RFC 5321 §4.5.3.1.10); other 4xx refusals wait for the backoff.
+_TOO_MANY = (452, 552)
+
+
+class Recorder:
+    """Writes delivery outcomes into the ledger; used from the sender thread only."""
+
+    def __init__(self, config: Config, ledger: Ledger, clock: Callable[[], float]):
+        self.config = config
+        self.ledger = ledger
+        self.clock = clock
+
+    def label(self, row: sqlite3.Row) -> str:
+        """What the admin recognises: the documents' names, else the subject."""
+        names = [d["name"] for d in outbox.documents_of(self.ledger, row["id"])]
+        return ", ".join(names) or row["subject"] or f"delivery {row['id']}"
+
+    def sending(self, row: sqlite3.Row) -> None:
+        """Before the transaction: a crash from here on leaves the one ambiguous state."""
+        with self.ledger.transaction() as db:
+            db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (SENDING, row["id"]))
+
+    def sent(self, row: sqlite3.Row, result: SendResult, attempts: int, seconds: float) -> None:
+        now = self.clock()
+        later = {
+            address: reply
+            for address, reply in result.refused.items()
+            if classify("rcpt", reply[0], None) == "transient"
+        }
+        refused = {a: r for a, r in result.refused.items() if a not in later}
+        note = "; ".join(f"{a} refused: {code} {text}" for a, (code, text) in refused.items())
+        to = {address.lower() for address in json.loads(row["to_addrs"])}
+        # Reaching only the Cc copy is not reaching the customer: the document failed.
+        reached = any(a.lower() in to for a in (*result.accepted, *later))
+        state, error = SENT, note or None
+        if not reached:
+            state, error = FAILED, f"no To address took it: {note}"
+        rest = outbox.copy_for_rest(self.config, row) if later else None
+        with self.ledger.transaction() as db:
+            resumed = db.execute("DELETE FROM pauses").rowcount
+            db.execute(
+                "UPDATE deliveries SET state = ?, sent_at = ?, attempts = ?, reply = ?, "
+                "last_error = ? WHERE id = ?",
+                (state, now, attempts, result.reply, error, row["id"]),
+            )
+            if rest is not None:
+                too_many = all(code in _TOO_MANY for code, _ in later.values())
+                due = now if too_many else now + backoff(self.config.retry, 0)
+                _plan_rest(db, row, tuple(later), rest, due)
+            if refused and row["purpose"] != "alert":
+                add_notice(db, now, f"{self.label(row)}: {note}")
+        if resumed:
+            log.info("sending works again: the queue is no longer paused")
+        # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
+        log.info(
+            "sent %s to %s in %.1f s, id %s",
+            self.label(row), _who(row, result.accepted), seconds, row["message_id"],
+        )  # fmt: skip
+        if refused:
+            log.warning("%s: %s", self.label(row), note)
+        if later:
+            log.warning(
+                "%s: the server will take %s later (%s); sending to them in a new transaction",
+                self.label(row), ", ".join(later), "; ".join(f"{c} {t}" for c, t in later.values()),
+            )  # fmt: skip
+
+    def deferred(
+        self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, due: float, ambiguous: bool
+    ) -> None:
+        """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
+        message was lost (now, or before this resend), so a second loss is recognised."""
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, next_attempt_at = ?, attempts = ?, "
+                "last_error = ?, reply = ? WHERE id = ?",
+                (SENDING if ambiguous else DEFERRED, due, attempts, str(failure),
+                 _reply(failure), row["id"]),
+            )  # fmt: skip
+        wait = due - self.clock()
+        when = "now" if wait <= 0 else f"in {_duration(wait)}"
+        log.warning("%s: %s; next attempt %s", self.label(row), failure, when)
+
+    def failed(
+        self, row: sqlite3.Row, reason: str, attempts: int, failure: SmtpFailure | None = None
+    ) -> None:
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
+                "WHERE id = ?",
+                (FAILED, attempts, reason, _reply(failure), row["id"]),
+            )
+            # A failed customer message is reported by the archive with its document.
+            if row["purpose"] in ("copy", "bundle"):
+                add_notice(
+                    db,
+                    self.clock(),
+                    f"the {row['purpose']} of {self.label(row)} was not sent: {reason}",
+                )
+        log.error("%s (delivery %d) failed: %s", self.label(row), row["id"], reason)
+
+    def unconfirmed(self, row: sqlite3.Row, failure: SmtpFailure, attempts: int) -> None:
+        """The reply to the final "." was lost again after the one resend: the server may
+        have the message twice, once or not at all. Only the mailbox can tell."""
+        what = f"{self.label(row)} (Message-ID {row['message_id']})"
+        check = self._next_step(row)
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = NULL "
+                "WHERE id = ?",
+                (UNCONFIRMED, attempts, str(failure), row["id"]),
+            )
+            if row["purpose"] != "alert":
+                add_notice(db, self.clock(), f"{what} is unconfirmed: {check}")
+        log.error(
+            "%s is unconfirmed: the server's reply after the final '.' was lost twice (%s); "
+            "not sent again automatically. %s",
+            what, failure, check,
+        )  # fmt: skip
+
+    def _next_step(self, row: sqlite3.Row) -> str:
+        """What the admin does next; the document id is what `retry` takes."""
+        documents = outbox.documents_of(self.ledger, row["id"])
+        if not documents:
+            return "please look in the Sent folder of the mailbox whether it arrived"
+        number = documents[0]["id"]
+        return (
+            "please look in the Sent folder of the mailbox (or ask the recipient) whether it "
+            f"arrived; if it did not, send it again with `invoice-mailer retry {number}`, if it "
+            f"did, `invoice-mailer dismiss {number}`"
+        )
+
+    def paused(
+        self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, check_at: float
+    ) -> None:
+        """Authentication or TLS: nothing is failed; the whole queue waits for a fix."""
+        now = self.clock()
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
+                "WHERE id = ?",
+                (SENDING if row["state"] == SENDING else QUEUED, attempts, str(failure),
+                 _reply(failure), row["id"]),
+            )  # fmt: skip
+            first = db.execute("DELETE FROM pauses").rowcount == 0
+            db.execute(
+                "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
+                (str(failure), now, check_at),
+            )
+            if first:
+                add_notice(db, now, f"sending is paused: {failure}")
+        log.error(
+            "sending is paused: %s. Nothing is failed; trying again in %s, or at once after "
+            "the settings are fixed and the service reloaded (systemctl reload invoice-mailer)",
+            failure, _duration(check_at - now),
+        )  # fmt: skip
+
+    def interrupted(self, row: sqlite3.Row, attempts: int, last: SmtpFailure | None) -> None:
+        """Stopping while waiting to try again: the delivery stays due for the next start."""
+        lost = row["state"] == SENDING or (last is not None and last.kind == "ambiguous")
+        state = SENDING if lost else DEFERRED if last else QUEUED
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ? WHERE id = ?",
+                (state, attempts, str(last) if last else row["last_error"], row["id"]),
+            )
+        log.info("%s: stopping before the next try; it stays %s", self.label(row), state)
+
+    def _documents(self, row: sqlite3.Row) -> list[sqlite3.Row]:
+        return outbox.documents_of(self.ledger, row["id"])
+
+
+def _plan_rest(
+    db: sqlite3.Connection, row: sqlite3.Row, recipients: tuple[str, ...], eml: str, due: float
+) -> None:
+    """The recipients a server asked to try later get the very same message (same bytes, same
+    Message-ID) in a delivery of their own; its age counts from the original's."""
+    cursor = db.execute(
+        "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, eml, size, "
+        "created_at, next_attempt_at, session_id, part, parts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (row["purpose"], QUEUED, json.dumps(list(recipients)), row["subject"], row["body"],
+         row["message_id"], eml, row["size"], row["created_at"], due, row["session_id"],
+         row["part"], row["parts"]),
+    )  # fmt: skip
+    db.execute(
+        "INSERT INTO attachments(delivery_id, document_id, position) "
+        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
+        (cursor.lastrowid, row["id"]),
+    )
+
+
+def _who(row: sqlite3.Row, accepted: tuple[str, ...]) -> str:
+    """'mario@x.it (cc archivio@y.it)': who took it, grouped as the message addressed them."""
+    groups: dict[str, list[str]] = {"to": [], "cc": [], "bcc": []}
+    columns = {
+        address.lower(): group
+        for group in ("bcc", "cc", "to")
+        for address in json.loads(row[f"{group}_addrs"])
+    }
+    for address in accepted:
+        groups[columns.get(address.lower(), "to")].append(address)
+    text = ", ".join(groups["to"]) or "nobody in To"
+    for group in ("cc", "bcc"):
+        if groups[group]:
+            text += f" ({group} {', '.join(groups[group])})"
+    return text
+
+
+def _reply(failure: SmtpFailure | None) -> str | None:
+    if failure is None or failure.code is None:
+        return None
+    return f"{failure.code} {failure.reply}".strip()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,258 @@
+"""The SMTP session: verified TLS, AUTH only under TLS, one connection reused for consecutive
+messages, each message streamed from disk, and every failure classified the way docs/DESIGN.md's
+failure table says. No retries here: the delivery stage wraps `send` with tenacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from invoice_mailer.config.model import DEFAULT_PORTS, SmtpConfig
+from invoice_mailer.delivery.smtp.outcome import (
+    ENVELOPE_PHASES,
+    SendResult,
+    SmtpFailure,
+    classify,
+    failure_of,
+    reply_text,
+    sentence,
+)
+from invoice_mailer.delivery.smtp.transaction import Transaction
+from invoice_mailer.delivery.smtp.wire import (
+    BoundedSMTP,
+    BoundedSMTP_SSL,
+    tls_context,
+)
+from invoice_mailer.errors import InvoiceMailerError
+
+log = logging.getLogger(__name__)
+
+# A session that accepted a message less than this ago is used without an RSET check.
+TRUST_CLEAN_SESSION = 2.0
+# Once the service is stopping, a reply already on its way gets this long to arrive.
+STOP_GRACE = 2.0
+
+
+class SmtpTransport:
+    """One SMTP client connection, opened on demand and reused; used from one thread only."""
+
+    def __init__(
+        self,
+        config: SmtpConfig,
+        password: str | None,
+        local_hostname: str | None = None,
+        stop: threading.Event | None = None,
+    ):
+        """`stop` set: waits on the server end within STOP_GRACE (the service is stopping)."""
+        if config.security == "none" and password:
+            raise SmtpFailure(
+                "tls", "auth", None, "",
+                "refusing to send the SMTP password in clear text (smtp.security is none); "
+                "use tls or starttls",
+            )  # fmt: skip
+        self._config = config
+        self._password = password  # never logged, never in a repr or an exception
+        self._local_hostname = local_hostname
+        self._port = config.port or DEFAULT_PORTS[config.security]
+        self._where = f"{config.host}:{self._port}"
+        self._context = tls_context(config) if config.security != "none" else None
+        self._smtp: BoundedSMTP | None = None
+        self._clean_at: float | None = None  # when the session last ended a message cleanly
+        self._unchecked = False  # the current session was trusted without an RSET
+        self._phase = "connect"
+        self._doing = ""
+        self._stop = stop
+        self._stop_seen: float | None = None
+
+    def __repr__(self) -> str:
+        return f"SmtpTransport({self._where}, security={self._config.security})"
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def check(self) -> str:
+        """Connect, start TLS, log in and QUIT, sending nothing: `invoice-mailer check --smtp`."""
+        self.close()
+        smtp = self._connection()
+        sock = smtp.sock
+        tls = sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS"
+        user = self._config.username
+        login = f"logged in as {user}" if self._password is not None else "no login (no password)"
+        self.close()
+        return f"{self._where} ({self._config.security}), {tls}, {login}"
+
+    def send(
+        self, sender: str, recipients: Sequence[str], message_path: Path, size: int
+    ) -> SendResult:
+        """Send the CRLF message file at `message_path` (`size` bytes) to `recipients`."""
+        if not recipients:
+            raise ValueError("send() needs at least one recipient")
+        try:
+            message = open(message_path, "rb")  # noqa: SIM115 (closed below, whatever happens)
+        except OSError as err:
+            raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
+        with message:
+            try:
+                return self._transaction(self._connection(), sender, recipients, message, size)
+            except SmtpFailure as failure:
+                # A session trusted without a check (used a moment ago) that the server closed
+                # meanwhile (a per-connection message limit): reconnect once, at once.
+                if not (
+                    self._unchecked and failure.phase == "mail" and failure.code in (None, 421)
+                ):
+                    raise
+                log.debug("%s closed the connection between messages; reconnecting", self._where)
+                message.seek(0)
+                return self._transaction(self._connection(), sender, recipients, message, size)
+
+    def _transaction(
+        self, smtp: BoundedSMTP, sender: str, recipients: Sequence[str], message, size: int
+    ) -> SendResult:
+        self._clean_at = None
+        with self._guard():
+            transaction = Transaction(smtp, self._where, self._config, self._at, self._refusal)
+            result = transaction.run(sender, recipients, message, size)
+        self._clean_at = time.monotonic()
+        return result
+
+    def close(self) -> None:
+        """QUIT politely; the next send() opens a new connection."""
+        self._discard(polite=True)
+
+    # -- the session -----------------------------------------------------------------------
+
+    def _connection(self) -> BoundedSMTP:
+        """The open session, or a new one. A session whose last message was accepted a moment
+        ago is clean and alive: no RSET round trip (one per message in a burst)."""
+        self._unchecked = False
+        clean_at = self._clean_at
+        recent = clean_at is not None and time.monotonic() - clean_at < TRUST_CLEAN_SESSION
+        if self._smtp is not None and self._smtp.out_of_step():
+            log.debug("%s sent what nobody asked for, or hung up: reconnecting", self._where)
+            self._discard(polite=False)
+        if self._smtp is not None and recent:
+            self._unchecked = True
+            return self._smtp
+        if self._smtp is not None:
+            try:
+                if self._smtp.rset()[0] == 250:
+                    return self._smtp
+            except OSError:
+                pass
+            log.debug("connection to %s lost while idle, reconnecting", self._where)
+            self._discard(polite=False)
+        with self._guard():
+            return self._open()
+
+    def _open(self) -> BoundedSMTP:
+        config = self._config
+        bounds = {"reply_timeout": config.timeout, "stopping": self._stopping}
+        self._at("connect", f"connecting to {self._where} ({config.security})")
+        # The host goes to the constructor: smtplib checks the certificate against the name
+        # given there (a later connect() leaves it empty). A non-220 greeting raises
+        # SMTPConnectError with the code.
+        smtp: BoundedSMTP
+        if config.security == "tls":
+            smtp = BoundedSMTP_SSL(
+                config.host, self._port, self._local_hostname,
+                timeout=config.timeout, context=self._context, **bounds,
+            )  # fmt: skip
+        else:
+            smtp = BoundedSMTP(
+                config.host, self._port, self._local_hostname, config.timeout, **bounds
+            )
+        self._smtp = smtp
+        self._ehlo(smtp)
+        if config.security == "starttls":
+            self._at("tls", f"STARTTLS with {self._where}")
+            if not smtp.has_extn("starttls"):
+                raise SmtpFailure(
+                    "tls", "tls", None, "",
+                    f"{self._where} does not offer STARTTLS and smtp.security is starttls: "
+                    "nothing was sent (never falls back to clear text); check smtp.port "
+                    "and smtp.security",
+                )  # fmt: skip
+            smtp.starttls(context=self._context)
+            self._ehlo(smtp)
+        if self._password is not None:
+            self._at("auth", f"logging in to {self._where} as {config.username}")
+            smtp.login(config.username, self._password)
+        sock = smtp.sock
+        # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
+        # (40 ms on Linux): one stall per message.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        log.debug(
+            "connected to %s, %s%s", self._where,
+            sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS",
+            f", logged in as {config.username}" if self._password is not None else "",
+        )  # fmt: skip
+        return smtp
+
+    def _ehlo(self, smtp: BoundedSMTP) -> None:
+        self._at("ehlo", f"EHLO to {self._where}")
+        code, reply = smtp.ehlo()
+        if not 200 <= code < 300:
+            code, reply = smtp.helo()
+            if not 200 <= code < 300:
+                raise self._refusal(code, reply)
+
+    def _stopping(self) -> bool:
+        if self._stop is None or not self._stop.is_set():
+            return False
+        if self._stop_seen is None:
+            self._stop_seen = time.monotonic()
+        return time.monotonic() - self._stop_seen >= STOP_GRACE
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _at(self, phase: str, doing: str) -> None:
+        self._phase, self._doing = phase, doing
+
+    def _refusal(self, code: int, reply: bytes | str) -> SmtpFailure:
+        text = reply_text(reply)
+        kind = classify(self._phase, code, None)
+        return SmtpFailure(kind, self._phase, code, text, sentence(kind, code, text, self._doing))
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn whatever smtplib raises into an SmtpFailure, and leave the session usable."""
+        try:
+            yield
+        except SmtpFailure as failure:
+            healthy = self._smtp is not None and not self._smtp.out_of_step()
+            if failure.code != 421 and failure.phase in ENVELOPE_PHASES and healthy:
+                try:  # a refused message leaves a healthy session: reset it for the next one
+                    self._smtp.rset()  # type: ignore[union-attr]
+                except OSError:
+                    self._discard(polite=False)
+            else:
+                self._discard(polite=failure.code not in (None, 421))
+            raise
+        except OSError as err:
+            self._discard(polite=False)
+            failure = failure_of(err, self._phase, self._doing)
+            # In the AUTH phase not even the chained exception: smtplib's keeps the server's words.
+            raise failure from (None if failure.phase == "auth" else err)
+
+    def _discard(self, polite: bool) -> None:
+        self._clean_at = None
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if polite:
+                smtp.quit()
+        except OSError:
+            pass
+        finally:
+            smtp.close()

@@ -1,0 +1,101 @@
+"""One message on an open SMTP session: MAIL FROM, RCPT TO, DATA, the body streamed from
+disk, and the reply to the final dot, each refusal turned into an SmtpFailure by the session.
+The session (smtp.py) owns the connection: opening, reuse, and what a failure leaves behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import BinaryIO
+
+from invoice_mailer.config.model import SmtpConfig
+from invoice_mailer.delivery.smtp.envelope import Envelope, no_recipient_accepted, plan_envelope
+from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, reply_text
+from invoice_mailer.delivery.smtp.wire import CHUNK_SIZE, BoundedSMTP, UnreadableReply, dot_stuff
+
+
+class Transaction:
+    """`at(phase, doing)` tells the session where it is (a failure is classified by phase);
+    `refusal(code, reply)` makes the SmtpFailure for a reply that is not the expected one."""
+
+    def __init__(
+        self,
+        smtp: BoundedSMTP,
+        where: str,
+        config: SmtpConfig,
+        at: Callable[[str, str], None],
+        refusal: Callable[[int, bytes | str], SmtpFailure],
+    ):
+        self.smtp = smtp
+        self.where = where
+        self.config = config
+        self.at = at
+        self.refusal = refusal
+
+    def run(
+        self, sender: str, recipients: Sequence[str], message: BinaryIO, size: int
+    ) -> SendResult:
+        self.at("mail", f"MAIL FROM {sender}")
+        envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
+        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+        code, reply = self.smtp.mail(envelope.sender, list(envelope.options))
+        if code != 250:
+            raise self.refusal(code, reply)
+        accepted, refused = self._recipients(envelope)
+        self.at("data", f"DATA on {self.where}")
+        code, reply = self.smtp.docmd("DATA")
+        if code != 354:
+            raise self.refusal(code, reply)
+        self._stream(message)
+        code, reply = self._final_reply()
+        if code != 250:
+            raise self.refusal(code, reply)
+        return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
+
+    def _recipients(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        """RCPT TO each wire address; accepted and refused in the caller's spelling."""
+        accepted: list[str] = []
+        refused = dict(envelope.refused)
+        wire = list(envelope.recipients)
+        for index, address in enumerate(wire):
+            recipient = envelope.recipients[address]
+            self.at("rcpt", f"RCPT TO {address}")
+            code, reply = self.smtp.rcpt(address)
+            if code in (250, 251):
+                accepted.append(recipient)
+                continue
+            if code == 421:
+                raise self.refusal(code, reply)  # the server is closing: nothing more to do
+            refused[recipient] = (code, reply_text(reply))
+            if code in (452, 552):  # too many recipients: the rest would be refused as well
+                rest = [envelope.recipients[other] for other in wire[index + 1 :]]
+                refused.update({other: (code, reply_text(reply)) for other in rest})
+                break
+        if not accepted:
+            raise no_recipient_accepted(refused)
+        return accepted, refused
+
+    def _stream(self, message: BinaryIO) -> None:
+        """Send the body chunk by chunk: smtplib.data() would need it all in memory."""
+        self.at("data", f"sending the message to {self.where}")
+        tail = b"\r\n"
+        while chunk := message.read(CHUNK_SIZE):
+            self.smtp.send(dot_stuff(chunk, tail))
+            tail = (tail + chunk)[-2:]
+        # From here on the server may have the whole message: a lost reply is ambiguous.
+        self.at("end_of_data", f"end of DATA on {self.where}")
+        self.smtp.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
+
+    def _final_reply(self) -> tuple[int, bytes]:
+        """The reply to the final dot, within data_timeout for the whole of it (RFC 5321
+        §4.5.3.2: 10 minutes). More than one reply means the session is out of step: which
+        one answered the dot cannot be known."""
+        self.smtp.reply_timeout = self.config.data_timeout
+        try:
+            reply = self.smtp.getreply()
+        finally:
+            self.smtp.reply_timeout = self.config.timeout
+        if self.smtp.unasked_reply():
+            self.smtp.close()
+            raise UnreadableReply("the server sent more than one reply to the final '.'")
+        return reply

@@ -1,0 +1,56 @@
+"""The demo's closing table: each document, who received it and as what, and why a document
+did not go to its customer; a legend says what the roles mean."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from invoice_mailer.bundles.plan import KIND_LABELS, customer_status
+
+HOW = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
+LEGEND = (
+    "as: customer = the message to the customer (address book);\n"
+    '    cc = the copy of that same message (copy_to, "Copia a");\n'
+    "    Tutto a = the accountant's bundle of the session (all_to)."
+)
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    document: str
+    recipient: str
+    how: str  # customer, cc, bcc, copy, Tutto a
+    state: str
+
+
+def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[DemoRow]:
+    """Who received one document, each (recipient, role, state) once: the copy address is
+    on every message about it. A document with no customer message says why."""
+    rows: dict[DemoRow, None] = {}
+    if not any(delivery["purpose"] == "customer" for delivery in deliveries):
+        why = customer_status(document["state"], document["reason"], [])
+        if why == "non previsto per il cliente":
+            kind = KIND_LABELS.get(document["kind"], document["kind"].upper())
+            why = f"{kind} {why} (customers.send)"
+        rows[DemoRow(document["name"], "-", "customer", f"not sent: {why}")] = None
+    for delivery in deliveries:
+        purpose = HOW.get(delivery["purpose"], delivery["purpose"])
+        for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
+            for address in json.loads(delivery[column]):
+                rows[DemoRow(document["name"], address, how, delivery["state"])] = None
+    return list(rows)
+
+
+def render_table(rows: list[DemoRow]) -> str:
+    """document → recipient → state, as an office would check it, in 80 columns."""
+    from invoice_mailer.admin.statusview import fit
+
+    lines = [f"{'document':<28}  {'recipient':<30}  {'as':<8}  state", "-" * 78]
+    previous = None
+    for row in rows:
+        name = fit(row.document, 28) if row.document != previous else ""
+        previous = row.document
+        lines.append(f"{name:<28}  {fit(row.recipient, 30):<30}  {row.how:<8}  {row.state}")
+    return "\n".join(lines) + "\n\n" + LEGEND

@@ -1,0 +1,173 @@
+"""The intake's look inside a document: is it really the PDF, XML or p7m its name promises?
+
+A file that fails here goes to `failed/` with the reason, so every reason is a sentence an
+office admin understands. XML is parsed with defusedxml and DTDs refused outright: no FatturaPA
+has one, and refusing it stops entity bombs, XXE and external DTDs before anything expands or
+is fetched. Real exports are sometimes Windows-1252 bytes under a UTF-8 (or no) declaration;
+those are read as Windows-1252 rather than refused.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import BinaryIO
+from xml.etree.ElementTree import Element, TreeBuilder
+from xml.parsers.expat import ErrorString
+
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import DefusedXMLParser, ParseError
+
+from invoice_mailer.errors import DocumentError, UnsafeDocument
+from invoice_mailer.fatturapa import p7m
+from invoice_mailer.fatturapa.fieldlimits import FieldLimits
+
+KINDS = ("pdf", "xml", "p7m")
+PDF_TAIL = 2048  # %%EOF must appear this close to the end; readers look in the last 1 KB
+_CHUNK = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
+def kind_of(name: str) -> str | None:
+    """Which check a file name calls for: "pdf", "xml", "p7m", or None for anything else."""
+    lower = name.lower()
+    if lower.endswith(".p7m"):
+        return "p7m"
+    if lower.endswith(".xml"):
+        return "xml"
+    if lower.endswith(".pdf"):
+        return "pdf"
+    return None
+
+
+def check_document(
+    kind: str, stream: BinaryIO, size: int, *, max_p7m_size: int = p7m.DEFAULT_MAX_SIZE
+) -> None:
+    """Raise DocumentError, with a reason for the admin, unless the open file is sendable."""
+    if size <= 0:
+        raise DocumentError("the file is empty")
+    if kind == "pdf":
+        _check_pdf(stream, size)
+    elif kind == "xml":
+        stream.seek(0)
+        check_xml(stream)
+    elif kind == "p7m":
+        _check_p7m(stream, size, max_p7m_size)
+    else:
+        raise ValueError(f"unknown document kind {kind!r}; expected one of {KINDS}")
+
+
+def _check_pdf(stream: BinaryIO, size: int) -> None:
+    # Only the head and the tail: a 50 MB file is judged by reading 2 KB of it.
+    stream.seek(0)
+    if stream.read(5) != b"%PDF-":
+        raise DocumentError("not a PDF (does not start with %PDF-)")
+    stream.seek(max(0, size - PDF_TAIL))
+    if b"%%EOF" not in stream.read(PDF_TAIL):
+        raise DocumentError("PDF is incomplete (no %%EOF at the end)")
+
+
+def _check_p7m(stream: BinaryIO, size: int, max_size: int) -> None:
+    p7m.check_size(size, max_size)
+    stream.seek(0)
+    inner = p7m.unwrap(stream.read(max_size + 1), max_size)
+    try:
+        check_xml(io.BytesIO(inner))
+    except DocumentError as exc:  # the same kind of refusal (final ones stay final)
+        raise type(exc)(f"the signed envelope opens, but inside it: {exc}") from None
+
+
+def check_xml(stream: BinaryIO) -> None:
+    """Check well-formedness under the safety rules, and a FatturaPA's fields against its
+    schema's limits, streaming, without building a tree."""
+    _parse(stream, FieldLimits)
+
+
+def parse_xml(data: bytes) -> Element:
+    """Parse XML bytes under the same safety and encoding rules as the intake check."""
+    root = _parse(io.BytesIO(data), _CheckedTreeBuilder)
+    if root is None:  # cannot happen with a TreeBuilder; keeps the type honest
+        raise DocumentError("XML is empty")
+    return root
+
+
+class _CheckedTreeBuilder(TreeBuilder):
+    """A tree, with the FatturaPA field limits checked as it grows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._limits = FieldLimits()
+
+    def start(self, tag, attrs):  # type: ignore[no-untyped-def]
+        self._limits.start(tag)
+        return super().start(tag, attrs)
+
+    def data(self, data):  # type: ignore[no-untyped-def]
+        self._limits.data(data)
+        return super().data(data)
+
+    def end(self, tag):  # type: ignore[no-untyped-def]
+        self._limits.end(tag)
+        return super().end(tag)
+
+
+def _parse(stream: BinaryIO, make_target: Callable[[], object]) -> Element | None:
+    start = stream.tell()
+    head = stream.read(_CHUNK)
+    if not head.strip():
+        raise DocumentError("XML is empty")
+    try:
+        return _feed(stream, head, make_target(), None)
+    except ParseError as first:
+        if not _may_be_windows_1252(head):
+            raise _not_well_formed(first) from None
+        # The common real-world mistake: Windows-1252 bytes written by a Windows program
+        # under a UTF-8 declaration (or none). Read once more as Windows-1252.
+        stream.seek(start)
+        head = stream.read(_CHUNK).removeprefix(_BOM)
+        try:
+            return _feed(stream, head, make_target(), "cp1252")
+        except ParseError:
+            raise _not_well_formed(first) from None
+
+
+def _feed(stream: BinaryIO, head: bytes, target: object, encoding: str | None) -> Element | None:
+    """Feed the parser chunk by chunk; turn defusedxml's refusals into reasons for the admin."""
+    parser = DefusedXMLParser(
+        target=target,
+        encoding=encoding,
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
+    try:
+        chunk = head
+        while chunk:
+            parser.feed(chunk)
+            chunk = stream.read(_CHUNK)
+        return parser.close()
+    except DTDForbidden:
+        raise UnsafeDocument("XML declares a DTD, which is refused for safety") from None
+    except EntitiesForbidden:
+        raise UnsafeDocument("XML declares entities, which are refused for safety") from None
+    except ExternalReferenceForbidden:
+        reason = "XML refers to an external file, which is refused for safety"
+        raise UnsafeDocument(reason) from None
+
+
+def _may_be_windows_1252(head: bytes) -> bool:
+    match = _DECLARED_ENCODING.match(head.removeprefix(_BOM))
+    if match is None:
+        return True
+    declared = match.group(1).decode("ascii", "replace").lower().replace("_", "-")
+    return declared in ("utf-8", "utf8")
+
+
+def _not_well_formed(exc: ParseError) -> DocumentError:
+    line, column = getattr(exc, "position", (0, 0))
+    code = getattr(exc, "code", None)
+    what = ErrorString(code) if code else str(exc)
+    # expat counts columns from 0; editors and people count from 1.
+    return DocumentError(f"XML is not well-formed: line {line}, column {column + 1}: {what}")

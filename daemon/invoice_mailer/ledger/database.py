@@ -1,0 +1,289 @@
+"""The ledger: SQLite in state_dir/ledger.db, the only source of truth about what was sent.
+
+Each thread opens its own Ledger. WAL with synchronous=FULL: a committed row survives a power
+cut. Stages talk to each other only through these tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from invoice_mailer.errors import LedgerError, permission_advice
+
+SCHEMA_VERSION = 1
+
+# Document states: taken → (waiting) → routed → done | failed; held until the address book
+# knows the customer.
+DOC_TAKEN, DOC_WAITING, DOC_ROUTED, DOC_HELD, DOC_DONE, DOC_FAILED = (
+    "taken",
+    "waiting",
+    "routed",
+    "held",
+    "done",
+    "failed",
+)
+# Closed without being sent: a later file for the same document was sent (superseded), or the
+# admin closed it by hand (`dismiss`). History, not work: the files lie under closed/.
+DOC_SUPERSEDED, DOC_DISMISSED = "superseded", "dismissed"
+# What `dismiss` may close by hand; a state for messages of unknown outcome is added here.
+DISMISSABLE = (DOC_FAILED, DOC_HELD)
+# Delivery states, as docs/DESIGN.md names them.
+QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
+PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
+# The reply after the final "." was lost twice: the server may have it. Never resent by itself
+# (one resend is the RFC 1047 allowance); a person checks the Sent folder, then `retry ID`.
+UNCONFIRMED = "unconfirmed"
+
+# What "the customer did not get it" means, for the archive (failed/) and `retry --failed`
+# alike: a failed customer delivery. A failed copy or bundle is a notice of its own.
+FAILED_CUSTOMER_DELIVERY = (
+    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
+    "WHERE a.document_id = {document} AND v.state = 'failed' AND v.purpose = 'customer'"
+)
+
+# The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
+# in failed/, or still in the spool with a failed customer message (filed by the archive next).
+# `failure`: the reason, or the server's reply while the archive has not written one yet.
+FAILED_DOCUMENTS = (
+    "SELECT *, COALESCE(reason, ("
+    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id").replace("v.*", "v.last_error")
+    + " ORDER BY v.id LIMIT 1)) AS failure FROM documents "
+    "WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
+    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id")
+    + "))"
+)
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,              -- the file name as the invoicing program wrote it
+        source TEXT NOT NULL,            -- where it was found
+        location TEXT NOT NULL,          -- where it lies now, relative to state_dir
+        moving_to TEXT,                  -- intent: being archived there (finished after a crash)
+        kind TEXT NOT NULL,              -- pdf | xml | p7m
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        taken_at REAL NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,                     -- why it is held or failed, for the admin
+        wait_until REAL,                 -- state waiting: when to stop waiting for its pair
+        info TEXT,                       -- JSON: doc, number, date, year, customer_code, ...
+        number TEXT,
+        customer_code TEXT,
+        customer_name TEXT,
+        duplicate_of INTEGER,
+        session_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX documents_state ON documents(state);
+    CREATE INDEX documents_sha256 ON documents(sha256);
+    CREATE INDEX documents_number ON documents(number);
+    CREATE INDEX documents_session ON documents(session_id);
+    CREATE INDEX documents_in_spool ON documents(state) WHERE location LIKE 'spool/%';
+    -- archive.recover() at every start: no scan of a million finished rows for the few moving.
+    CREATE INDEX documents_moving ON documents(id) WHERE moving_to IS NOT NULL;
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        purpose TEXT NOT NULL,           -- customer | copy | bundle | alert
+        state TEXT NOT NULL,
+        to_addrs TEXT NOT NULL,          -- JSON list
+        cc_addrs TEXT NOT NULL DEFAULT '[]',
+        bcc_addrs TEXT NOT NULL DEFAULT '[]',
+        subject TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL,        -- shared by a delivery to recipients refused for now
+        eml TEXT,                        -- the built message, relative to state_dir
+        size INTEGER,
+        created_at REAL NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        sent_at REAL,
+        reply TEXT,
+        session_id INTEGER,
+        part INTEGER,
+        parts INTEGER
+    );
+    CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+    CREATE INDEX deliveries_sent_at ON deliveries(sent_at);
+    CREATE INDEX deliveries_eml ON deliveries(eml);
+
+    CREATE TABLE attachments (
+        delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+        document_id INTEGER NOT NULL REFERENCES documents(id),
+        position INTEGER NOT NULL,
+        PRIMARY KEY (delivery_id, document_id)
+    );
+    CREATE INDEX attachments_document ON attachments(document_id);
+
+    -- watch.originals: keep — what was already copied, so it is never taken twice.
+    CREATE TABLE originals (
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        document_id INTEGER NOT NULL,
+        PRIMARY KEY (path, size, mtime_ns)
+    );
+
+    -- all_to sessions: one open at a time.
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        opened_at REAL NOT NULL,
+        last_added_at REAL NOT NULL,
+        close_requested INTEGER NOT NULL DEFAULT 0,
+        closed_at REAL
+    );
+
+    -- things the admin should hear about (alerts.to), sent in batches.
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        text TEXT NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX notices_unsent ON notices(sent_at);
+
+    -- queue-wide conditions (authentication failed, TLS refused): a paused queue.
+    CREATE TABLE pauses (
+        reason TEXT NOT NULL,
+        since REAL NOT NULL,
+        check_at REAL NOT NULL
+    );
+    """,
+}
+
+
+class Ledger:
+    """One connection to the ledger; not shared between threads."""
+
+    def __init__(self, state_dir: Path, readonly: bool = False):
+        self.state_dir = state_dir
+        self.path = state_dir / "ledger.db"
+        try:
+            if readonly:
+                uri = f"file:{self.path}?mode=ro"
+                self.db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False
+                )
+            else:
+                state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Handed from the thread that opens it to the one that uses it, never shared.
+                self.db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=30, check_same_thread=False
+                )
+            self.db.row_factory = sqlite3.Row
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._migrate()
+            else:
+                self._check_version()
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"cannot open the ledger {self.path}: {_why(exc, self.path)}"
+            ) from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _check_version(self) -> None:
+        if self._version() > SCHEMA_VERSION:
+            raise LedgerError(
+                f"{self.path} was written by a newer invoice-mailer "
+                f"(schema {self._version()}, this one knows {SCHEMA_VERSION}); upgrade it"
+            )
+
+    def _migrate(self) -> None:
+        self._check_version()
+        with self.transaction():
+            for version in range(self._version() + 1, SCHEMA_VERSION + 1):
+                for statement in _split_sql(_MIGRATIONS[version]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: one writer at a time, all or nothing."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def query(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        return self.db.execute(sql, params).fetchall()
+
+    def one(self, sql: str, *params: Any) -> sqlite3.Row | None:
+        return self.db.execute(sql, params).fetchone()
+
+    def data_version(self) -> int:
+        """Changes when another connection commits: how the service notices `retry`/`flush`."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    # -- documents -------------------------------------------------------------------------
+
+    def document(self, document_id: int) -> sqlite3.Row | None:
+        return self.one("SELECT * FROM documents WHERE id = ?", document_id)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Documents and deliveries per state (for status and the systemd STATUS line)."""
+        docs = dict(self.query("SELECT state, COUNT(*) FROM documents GROUP BY state"))
+        deliveries = dict(self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state"))
+        return {"documents": docs, "deliveries": deliveries}
+
+
+def failed_documents(
+    ledger: Ledger, order: str = "id", limit: int | None = None
+) -> list[sqlite3.Row]:
+    """The documents `status` lists as failed and `retry --failed` retries (FAILED_DOCUMENTS)."""
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    return ledger.query(f"{FAILED_DOCUMENTS} ORDER BY {order}{cap}")
+
+
+def count_failed_documents(ledger: Ledger) -> int:
+    return ledger.one(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")[0]
+
+
+def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:
+    """Something the admin should hear about (alerts.to), inside the caller's transaction."""
+    db.execute("INSERT INTO notices(created_at, text) VALUES (?, ?)", (when, text))
+
+
+def info_of(row: sqlite3.Row) -> dict[str, Any]:
+    """The routing facts stored with a document (JSON column `info`)."""
+    return json.loads(row["info"]) if row["info"] else {}
+
+
+def _split_sql(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
+def _why(exc: sqlite3.Error, path: Path) -> str:
+    """SQLite says "unable to open database file" for a permission problem: say it plainly."""
+    for place in (path.parent, path):
+        if os.path.lexists(place) and not os.access(place, os.R_OK | os.W_OK):
+            return f"{exc} ({place}: permission denied); {permission_advice()}"
+    return str(exc)

@@ -1,0 +1,287 @@
+"""Routing: who receives each taken document, written into the ledger as planned deliveries.
+
+First hit wins, as docs/DESIGN.md orders it: the file-name pattern's groups (customer code, vat,
+tax_code, email), then the FatturaPA customer's P.IVA, then its Codice Fiscale, and last the
+XML's PECDestinatario when customers.use_xml_pec allows it. A PDF and the XML of the same
+invoice travel together when the customer gets both kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from invoice_mailer.addressbook.book import AddressBook, Customer, describe
+from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
+from invoice_mailer.addressbook.source import AddressBookSource
+from invoice_mailer.bundles import sessions
+from invoice_mailer.config.model import Config
+from invoice_mailer.config.yamlread import Invalid
+from invoice_mailer.config.yamlsource import check_address
+from invoice_mailer.ledger.database import (
+    DOC_DONE,
+    DOC_FAILED,
+    DOC_HELD,
+    DOC_ROUTED,
+    DOC_TAKEN,
+    DOC_WAITING,
+    Ledger,
+    add_notice,
+    info_of,
+)
+from invoice_mailer.routing.documentfacts import document_facts
+from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
+from invoice_mailer.service.trouble import describe as describe_error
+from invoice_mailer.service.trouble import shown
+
+log = logging.getLogger(__name__)
+
+NOTHING_TO_LOOK_UP = (
+    "nothing: the file name does not match customers.filename and the content names no customer"
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """Who a document goes to, and what was looked up to find that (for the held reason)."""
+
+    customer: Customer | None
+    addresses: tuple[str, ...]
+    looked_up: str  # e.g. "code C042", "P.IVA IT01234567890", for the admin
+    ambiguous: tuple[Customer, ...] = ()  # the key names several customers: never guessed
+
+
+def find_customer(config: Config, book: AddressBook, facts: dict[str, Any]) -> Match:
+    """The matching order of docs/DESIGN.md; the first key that finds a customer or an address wins.
+    A key that names two customers (with different addresses) ends the search: ambiguous."""
+    use_pec = config.customers.use_xml_pec
+    by_code, by_vat = partial(book.find, "code"), partial(book.find, "vat")
+    lookups: list[tuple[str, str | None, Callable[[str], tuple[Customer, ...]] | None]] = [
+        ("code", _strip(facts.get("customer")), by_code),
+        ("P.IVA", _vat(facts.get("vat")), by_vat),
+        ("Codice Fiscale", _tax_code(facts.get("tax_code")), _by_tax_code_or_vat(book)),
+        ("e-mail", _strip(facts.get("email")), None),  # the address itself is the hit
+        ("P.IVA", _vat(facts.get("xml_vat")), by_vat),
+        ("Codice Fiscale", _tax_code(facts.get("xml_tax_code")), _by_tax_code_or_vat(book)),
+        ("PECDestinatario", _strip(facts.get("xml_pec")) if use_pec else None, None),
+    ]
+    tried: list[str] = []
+    for label, value, lookup in lookups:
+        if not value:
+            continue
+        if lookup is None:
+            try:
+                address = check_address(value)
+            except Invalid:
+                tried.append(f"{label} {value} (not a valid address)")
+                continue
+            return Match(book.by_email(address), (address,), f"{label} {address}")
+        tried.append(f"{label} {value}")
+        found = lookup(value)
+        if len(found) > 1:
+            return Match(None, (), tried[-1], ambiguous=found)
+        if found:
+            return Match(found[0], found[0].addresses(config.customers.prefer), tried[-1])
+    if facts.get("xml_pec") and not use_pec:
+        tried.append(f"PECDestinatario {facts['xml_pec']} (not used: customers.use_xml_pec is off)")
+    return Match(None, (), ", ".join(tried) or NOTHING_TO_LOOK_UP)
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value else None
+
+
+def _vat(value: str | None) -> str | None:  # the form the book keys on, shown to the admin
+    return normalise_vat(value) if value else None
+
+
+def _tax_code(value: str | None) -> str | None:
+    return normalise_tax_code(value) if value else None
+
+
+def _by_tax_code_or_vat(book: AddressBook) -> Callable[[str], tuple[Customer, ...]]:
+    """A company's Codice Fiscale is usually its P.IVA's 11 digits: try both."""
+
+    def lookup(value: str) -> tuple[Customer, ...]:
+        found = book.find("tax_code", value)
+        if not found and value.isdigit() and len(value) == 11:
+            found = book.find("vat", value)
+        return found
+
+    return lookup
+
+
+class Router:
+    """Plans deliveries for taken documents; re-plans held ones when the address book changes."""
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        book: AddressBookSource,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.config = config
+        self.ledger = ledger
+        self.book = book
+        self.clock = clock
+
+    def step(self) -> int:
+        """Route what is new, what stopped waiting, and held documents if the book changed."""
+        if self.book.reload_if_changed():
+            self.release_held()
+        now = self.clock()
+        rows = self.ledger.query(
+            # moving_to: `retry` is still moving the file back into the spool.
+            "SELECT * FROM documents WHERE (state = ? OR (state = ? AND wait_until <= ?)) "
+            "AND moving_to IS NULL ORDER BY id",
+            *(DOC_TAKEN, DOC_WAITING, now),
+        )
+        for row in rows:
+            try:
+                self._route(row, now)
+            except (OSError, sqlite3.Error):
+                raise  # the disk or the ledger, not the document: the worker retries
+            except Exception as exc:  # one document nobody foresaw never stops the others
+                self._unexpected(row, exc, now)
+        return len(rows)
+
+    def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:
+        reason = f"unexpected error while routing: {describe_error(exc)}"
+        log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
+        with self.ledger.transaction() as db:
+            self._save(db, row["id"], DOC_FAILED, reason, info_of(row))
+            add_notice(db, now, f"{row['name']} cannot be sent: {reason}")
+
+    def next_deadline(self) -> float | None:
+        """Seconds until a document stops waiting for its pair (None: nobody waits)."""
+        row = self.ledger.one("SELECT MIN(wait_until) FROM documents WHERE state = ?", DOC_WAITING)
+        return None if row[0] is None else max(0.0, row[0] - self.clock())
+
+    def release_held(self) -> int:
+        """Give held documents another look (the address book or the config changed).
+
+        The reason stays until then: held again for the same reason, a document is not
+        announced to the admin a second time.
+        """
+        with self.ledger.transaction() as db:
+            count = db.execute(
+                "UPDATE documents SET state = ? WHERE state = ?", (DOC_TAKEN, DOC_HELD)
+            ).rowcount
+        if count:
+            log.info("routing %d held document(s) again", count)
+        return count
+
+    def _route(self, row: sqlite3.Row, now: float) -> None:
+        config = self.config
+        facts = info_of(row) or self._facts(row)
+        match = find_customer(config, self.book.book, facts)
+        customer = match.customer
+        facts["customer_code"] = customer.code if customer else facts.get("customer", "")
+        facts["customer_name"] = (customer.name if customer else "") or facts.get("xml_name", "")
+        facts["to"] = list(match.addresses)
+        kinds = (customer.send if customer else None) or config.customers.send
+        wants = kind_class(row["kind"]) in kinds
+        earlier = self._sent_before(row, wants, match)
+        with self.ledger.transaction() as db:
+            if earlier is not None:  # the same bytes already reached these same addresses
+                outcome = self._skip_duplicate(db, row, facts, *earlier)
+            elif wants and match.ambiguous:
+                names = " and ".join(describe(c) for c in match.ambiguous)
+                reason = (
+                    f"ambiguous: {match.looked_up} is on {len(match.ambiguous)} rows of the "
+                    f"address book: {names}; correct the address book (reloaded by itself)"
+                )
+                sessions.join(db, config, row, now)
+                outcome = self._hold(db, row, facts, reason, now)
+            elif wants and match.addresses:
+                sessions.join(db, config, row, now)
+                together = set(kinds) == {"pdf", "xml"}
+                outcome = self._deliver(db, row, facts, together, now)
+            elif wants and config.customers.unknown == "hold":
+                sessions.join(db, config, row, now)
+                reason = f"no customer found in the address book (looked up {match.looked_up})"
+                outcome = self._hold(db, row, facts, reason, now)
+            else:
+                sessions.join(db, config, row, now)
+                skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
+                self._save(db, row["id"], DOC_ROUTED, skipped if wants else None, facts)
+                outcome = skipped if wants else "routed to all_to only (not in customers.send)"
+        warn = outcome.startswith(("held", "customer unknown"))
+        log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
+
+    def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
+        self._save(db, row["id"], DOC_HELD, reason, facts)
+        if row["reason"] != reason:  # held again after a reload: the admin knows
+            add_notice(db, now, f"{row['name']} is held: {reason}")
+        return f"held: {reason}"
+
+    def _sent_before(self, row: sqlite3.Row, wants: bool, match: Match):
+        """(the earlier document, the addresses) when these bytes already reached the very
+        addresses this document would go to: its customer's, or the accountant's alone."""
+        config = self.config
+        if wants and (match.addresses or match.ambiguous or config.customers.unknown == "hold"):
+            to, purpose = match.addresses, "customer"
+        elif config.all_to.address and kind_class(row["kind"]) in config.all_to.kinds:
+            to, purpose = (config.all_to.address,), "bundle"
+        else:
+            return None
+        earlier = already_sent(self.ledger, config, row, to, purpose)
+        return None if earlier is None else (earlier, to)
+
+    def _skip_duplicate(self, db: sqlite3.Connection, row, facts, earlier, to: tuple[str, ...]):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(earlier["sent_at"]))
+        reason = (
+            f"same content as document {earlier['id']} ({earlier['name']}), already sent to "
+            f"{', '.join(to)} on {when}; not sent again"
+        )
+        self._save(db, row["id"], DOC_DONE, reason, facts)
+        db.execute("UPDATE documents SET duplicate_of = ? WHERE id = ?", (earlier["id"], row["id"]))
+        return reason
+
+    def _facts(self, row: sqlite3.Row) -> dict[str, Any]:
+        data = None
+        if row["kind"] != "pdf":
+            try:
+                data = (self.config.state_dir / row["location"]).read_bytes()
+            except OSError as exc:
+                log.warning("%s: cannot be read (%s); routing it by name", row["name"], exc)
+        return document_facts(self.config, row["name"], row["kind"], data, row["taken_at"])
+
+    def _deliver(
+        self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, together: bool, now: float
+    ) -> str:
+        """Plan the customer's message, with the other half of the invoice when it is here."""
+        partner = find_partner(db, row, facts) if together else None
+        if together and facts.get("pair") and partner is None and row["state"] != DOC_WAITING:
+            wait = self.config.customers.pair_wait
+            self._save(db, row["id"], DOC_WAITING, None, facts, until=now + wait)
+            return f"waiting up to {wait:g} s for the other half of invoice {facts['number']}"
+        members = [(row, facts)]
+        if partner is not None:
+            members.append((partner, info_of(partner)))
+            members.sort(key=lambda m: kind_class(m[0]["kind"]) != "pdf")  # the PDF names it
+            pdf, xml = members[0][1], members[1][1]
+            if pdf.get("date_from") == "taken" and xml.get("date_from") == "xml":
+                pdf.update(date=xml["date"], year=xml["year"], date_from="xml")
+        ids = [member["id"] for member, _ in members]
+        plan_delivery(db, self.config, "customer", tuple(facts["to"]), ids, now)
+        for member, member_facts in members:
+            self._save(db, member["id"], DOC_ROUTED, None, member_facts)
+        names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])
+        return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "")
+
+    def _save(self, db, doc_id: int, state: str, reason: str | None, facts: dict, until=None):
+        row = (state, reason, until, self.clock(), json.dumps(facts), facts.get("number"))
+        who = (facts.get("customer_code"), facts.get("customer_name"))
+        db.execute(
+            "UPDATE documents SET state = ?, reason = ?, wait_until = ?, updated_at = ?, "
+            "info = ?, number = ?, customer_code = ?, customer_name = ? WHERE id = ?",
+            (*row, *who, doc_id),
+        )

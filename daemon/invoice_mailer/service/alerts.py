@@ -1,0 +1,62 @@
+"""Alerts: what the admin should hear about (failures, held documents, a paused queue),
+batched into one short plain-text message at most every `alerts.interval`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from invoice_mailer.config.model import Config
+from invoice_mailer.delivery.messages import new_message_id
+from invoice_mailer.ledger.database import QUEUED, Ledger
+
+MAX_LINES = 50
+
+
+class Alerts:
+    """Turns unsent notices into an alert delivery; alerts about alerts are never made."""
+
+    def __init__(self, config: Config, ledger: Ledger, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.ledger = ledger
+        self.clock = clock
+
+    def step(self) -> None:
+        to = self.config.alerts.to
+        if not to:
+            return
+        now = self.clock()
+        last = self.ledger.one("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")[0]
+        if last is not None and now - last < self.config.alerts.interval:
+            return
+        notices = self.ledger.query("SELECT * FROM notices WHERE sent_at IS NULL ORDER BY id")
+        if not notices:
+            return
+        lines = [f"- {row['text']}" for row in notices[:MAX_LINES]]
+        if len(notices) > MAX_LINES:
+            lines.append(f"- … and {len(notices) - MAX_LINES} more (see `invoice-mailer status`)")
+        body = (
+            f"invoice-mailer on {self.config.sender.address} needs attention:\n\n"
+            + "\n".join(lines)
+            + "\n\n`invoice-mailer status` shows every document and what to do next.\n"
+        )
+        subject = f"invoice-mailer: {len(notices)} problem(s) to look at"
+        with self.ledger.transaction() as db:
+            db.execute(
+                "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
+                "created_at, next_attempt_at) VALUES ('alert', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    QUEUED,
+                    json.dumps([to]),
+                    subject,
+                    body,
+                    new_message_id(self.config.sender.address),
+                    now,
+                    now,
+                ),
+            )
+            db.execute(
+                "UPDATE notices SET sent_at = ? WHERE sent_at IS NULL AND id <= ?",
+                (now, notices[-1]["id"]),
+            )
