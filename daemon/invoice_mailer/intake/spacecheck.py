@@ -46,9 +46,11 @@ class LowSpaceReport:
                 f"({_mb(self.reserve)}) with the next file: new files wait in the export "
                 "folder until space is freed (nothing is lost)"
             )
-            log.error("%s", text)
+            # The admin's alert first, then the log line: once the line shows, the notice is
+            # in the ledger (the log line stands alone if the ledger refuses).
             with contextlib.suppress(sqlite3.Error), self.ledger.transaction() as db:
-                add_notice(db, time.time(), text)  # the admin's alert; the log line stands
+                add_notice(db, time.time(), text)
+            log.error("%s", text)
         raise LowSpace(self.state_dir)
 
 
