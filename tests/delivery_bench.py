@@ -20,7 +20,8 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.dispatcher import Dispatcher
 from invoice_mailer.delivery.retrypolicy import quick_retry_policy
 from invoice_mailer.delivery.smtp.session import SmtpTransport
-from invoice_mailer.ledger.database import DOC_ROUTED, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.routing.planning import plan_delivery
 from invoice_mailer.service.alerts import Alerts
 from tests.configs import write_config
@@ -107,7 +108,7 @@ class Bench:
                 (
                     name, str(self.config.watch.folder / name),
                     storage.relative(self.config.state_dir, spooled), len(data),
-                    hashlib.sha256(data).hexdigest(), now, DOC_ROUTED, json.dumps(info),
+                    hashlib.sha256(data).hexdigest(), now, DocumentState.ROUTED, json.dumps(info),
                     info["number"], info["customer_code"], info["customer_name"], now,
                 ),
             ).lastrowid  # fmt: skip

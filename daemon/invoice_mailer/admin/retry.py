@@ -28,21 +28,12 @@ from invoice_mailer.admin import unconfirmed
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import DocumentError, InvoiceMailerError, NothingMatched
 from invoice_mailer.intake import taking
-from invoice_mailer.ledger.database import (
-    DOC_FAILED,
-    DOC_HELD,
-    DOC_ROUTED,
-    DOC_TAKEN,
-    FAILED_CUSTOMER_DELIVERY,
-    Ledger,
-    failed_documents,
-)
+from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger, failed_documents
+from invoice_mailer.ledger.states import DeliveryState, DocumentState
 from invoice_mailer.routing.planning import replan_message
 from invoice_mailer.service.lock import is_running
 
 log = logging.getLogger(__name__)
-
-RETRIED = "retried"  # a failed delivery superseded by a new attempt; kept as history
 
 
 @dataclass
@@ -175,7 +166,7 @@ def _chosen(ledger: Ledger, ids: Sequence[int], failed: bool, held: bool) -> lis
         for row in failed_documents(ledger):
             rows.setdefault(row["id"], row)
     if held:
-        for row in ledger.query("SELECT * FROM documents WHERE state = ?", DOC_HELD):
+        for row in ledger.query("SELECT * FROM documents WHERE state = ?", DocumentState.HELD):
             rows.setdefault(row["id"], row)
     return [rows[key] for key in sorted(rows)]
 
@@ -200,13 +191,15 @@ def _retry_document(
     has_failed = db.execute(
         f"SELECT 1 FROM documents WHERE id = ? AND {_HAS_FAILED}", (row["id"],)
     ).fetchone()
-    if row["state"] == DOC_HELD:
+    if row["state"] == DocumentState.HELD:
         db.execute(
             "UPDATE documents SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
-            (DOC_TAKEN, now, row["id"]),
+            (DocumentState.TAKEN, now, row["id"]),
         )
         outcome.released.append(f"{label} (was held: {row['reason']})")
-    elif row["state"] == DOC_FAILED or (has_failed and row["location"].startswith("spool/")):
+    elif row["state"] == DocumentState.FAILED or (
+        has_failed and row["location"].startswith("spool/")
+    ):
         if row["moving_to"] or (running and not row["location"].startswith("failed/")):
             outcome.skipped.append(f"{label} is being filed; try again in a moment")
         else:
@@ -254,7 +247,9 @@ def _requeue_document(
         (row["id"],),
     ).fetchall()
     ids = [failure["id"] for failure in failures]
-    db.executemany("UPDATE deliveries SET state = ? WHERE id = ?", [(RETRIED, i) for i in ids])
+    db.executemany(
+        "UPDATE deliveries SET state = ? WHERE id = ?", [(DeliveryState.RETRIED, i) for i in ids]
+    )
     in_bundle = db.execute(
         "SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
         "WHERE a.document_id = ? AND v.purpose = 'bundle'",
@@ -265,7 +260,7 @@ def _requeue_document(
         "UPDATE documents SET state = ?, reason = NULL, moving_to = ?, session_id = ?, "
         "updated_at = ? WHERE id = ?",
         (
-            DOC_TAKEN,
+            DocumentState.TAKEN,
             moving_to,
             row["session_id"] if in_bundle else None,
             now,
@@ -280,7 +275,7 @@ def _requeue_document(
         "SELECT DISTINCT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
         f"WHERE a.delivery_id IN ({', '.join('?' for _ in ids)}) AND d.id NOT IN "
         f"({', '.join(str(i) for i in outcome.handled)}) AND d.state IN (?, ?) AND {where}",
-        (*ids, DOC_FAILED, DOC_ROUTED),
+        (*ids, DocumentState.FAILED, DocumentState.ROUTED),
     ).fetchall():
         _requeue_document(db, config, partner, now, outcome)
 
@@ -304,7 +299,7 @@ def _resend(
     db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
 ) -> None:
     """A failed bundle or alert goes again as a new message; the failed one becomes history."""
-    replan_message(db, config, row, now, RETRIED)
+    replan_message(db, config, row, now, DeliveryState.RETRIED)
     what = "Tutto a message" if row["purpose"] == "bundle" else f"{row['purpose']} message"
     outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
 

@@ -19,9 +19,6 @@ from invoice_mailer.service.lock import is_running
 LIST_LIMIT = 20  # per section: enough to act on, short enough to read
 SENT_LIMIT = 10
 FIND_LIMIT = 50
-DOC_STATES = ("taken", "waiting", "routed", "held", "done", "failed", "superseded", "dismissed")
-DELIVERY_STATES = ("queued", "sending", "deferred", "unconfirmed", "sent", "failed", "retried")
-PURPOSES = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 WIDTH = 80
 _DELIVERY_KEYS = ("message_id", "subject", "attempts", "last_error", "reply")
 _DELIVERY_TIMES = ("created_at", "sent_at", "next_attempt_at")

@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from invoice_mailer.admin.status import DELIVERY_STATES, DOC_STATES, FIND_LIMIT, PURPOSES, WIDTH
+from invoice_mailer.admin.status import FIND_LIMIT, WIDTH
+from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -78,6 +79,11 @@ def _wrap(text: str, indent: int) -> list[str]:
     )
 
 
+def purpose_label(purpose: str) -> str:
+    """How the office names what a message is for: the bundle is "Tutto a", as in the config."""
+    return "Tutto a" if purpose == Purpose.BUNDLE else purpose
+
+
 def _counts(counts: dict[str, int], order: Iterable[str]) -> str:
     shown = [s for s in order if counts.get(s)] + sorted(set(counts) - set(order))
     return ", ".join(f"{counts[s]} {s}" for s in shown if counts[s]) or "none"
@@ -93,7 +99,7 @@ def _recipients(entry: dict[str, Any]) -> str:
 
 def _what(entry: dict[str, Any]) -> str:
     names = entry.get("documents", [])
-    if entry["purpose"] == "bundle":
+    if entry["purpose"] == Purpose.BUNDLE:
         return f"Tutto a, {len(names)} document(s)"
     return ", ".join(names) or entry["subject"] or entry["purpose"]
 
@@ -112,8 +118,8 @@ def render_text(report: dict[str, Any]) -> str:
     if "find" in report:
         return "\n".join(lines + _find_lines(report))
     counts = report["counts"]
-    lines.append(f"Documents:  {_counts(counts['documents'], DOC_STATES)}")
-    lines.append(f"Messages:   {_counts(counts['deliveries'], DELIVERY_STATES)}")
+    lines.append(f"Documents:  {_counts(counts['documents'], DocumentState)}")
+    lines.append(f"Messages:   {_counts(counts['deliveries'], DeliveryState)}")
     if pause := report["paused"]:
         lines += _wrap(
             f"SENDING IS PAUSED since {local_time(pause['since'])}: {pause['reason']}. Next "
@@ -211,8 +217,8 @@ def _document_lines(entries: list[dict[str, Any]], total: int) -> list[str]:
 
 def _message_lines(entry: dict[str, Any], note: str) -> list[str]:
     what = _what(entry)
-    if entry["purpose"] != "bundle":
-        what = f"{PURPOSES.get(entry['purpose'], entry['purpose'])}: {what}"
+    if entry["purpose"] != Purpose.BUNDLE:
+        what = f"{purpose_label(entry['purpose'])}: {what}"
     return [f"  {fit(what, WIDTH - 2)}", *_wrap(_recipients(entry), 6), *_wrap(note, 6)]
 
 
@@ -237,7 +243,7 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"       {entry['path']}")
         for delivery in entry["deliveries"]:
             when = delivery["sent_at"] or delivery["next_attempt_at"] or delivery["created_at"]
-            label = PURPOSES.get(delivery["purpose"], delivery["purpose"])
+            label = purpose_label(delivery["purpose"])
             lines.append(f"       {label:<9}{delivery['state']:<9}{local_time(when)}")
             lines += _wrap(_recipients(delivery), 16)
             lines.append(f"                Message-ID {delivery['message_id']}")

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger.database import SENDING, SENT, UNCONFIRMED, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DeliveryState
 
 _OF_DOCUMENT = (
     "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
@@ -23,10 +24,10 @@ def resend(db: sqlite3.Connection, document_id: int, label: str, now: float) -> 
     """The document's unconfirmed messages go once more, same Message-ID and bytes (the
     recipient's system can tell a copy); a lost reply again makes them unconfirmed again."""
     done = []
-    for message in db.execute(_OF_DOCUMENT, (document_id, UNCONFIRMED)).fetchall():
+    for message in db.execute(_OF_DOCUMENT, (document_id, DeliveryState.UNCONFIRMED)).fetchall():
         db.execute(
             "UPDATE deliveries SET state = ?, next_attempt_at = ? WHERE id = ?",
-            (SENDING, now, message["id"]),
+            (DeliveryState.SENDING, now, message["id"]),
         )
         done.append(
             f"{label}: the unconfirmed {message['purpose']} message, same Message-ID "
@@ -46,10 +47,12 @@ def confirm_arrival(
     why = f"unconfirmed by the server; its arrival confirmed by hand: {note.strip()}"
     with Ledger(config.state_dir) as ledger, ledger.transaction() as db:
         now = clock()
-        for message in db.execute(_OF_DOCUMENT, (document_id, UNCONFIRMED)).fetchall():
+        for message in db.execute(
+            _OF_DOCUMENT, (document_id, DeliveryState.UNCONFIRMED)
+        ).fetchall():
             db.execute(
                 "UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? WHERE id = ?",
-                (SENT, now, why, message["id"]),
+                (DeliveryState.SENT, now, why, message["id"]),
             )
             done.append(
                 f"#{document_id}: the {message['purpose']} message "

@@ -20,24 +20,15 @@ from invoice_mailer import storage
 from invoice_mailer.archive import closing
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
-from invoice_mailer.ledger.database import (
-    DOC_DISMISSED,
-    DOC_DONE,
-    DOC_FAILED,
-    DOC_ROUTED,
-    DOC_SUPERSEDED,
-    FAILED_CUSTOMER_DELIVERY,
-    PENDING_DELIVERY,
-    SENT,
-    Ledger,
-    add_notice,
-)
+from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger, add_notice
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 
 log = logging.getLogger(__name__)
 
 _FINISHED = f"""
 SELECT d.* FROM documents d
-WHERE d.location LIKE 'spool/%' AND d.state IN ('{DOC_ROUTED}', '{DOC_DONE}', '{DOC_FAILED}')
+WHERE d.location LIKE 'spool/%'
+  AND d.state IN ('{DocumentState.ROUTED}', '{DocumentState.DONE}', '{DocumentState.FAILED}')
   AND NOT EXISTS (
       SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id
       WHERE a.document_id = d.id AND v.state IN ({", ".join(f"'{s}'" for s in PENDING_DELIVERY)}))
@@ -79,10 +70,10 @@ class Archive:
         Failed means the customer did not get it; a failed copy or bundle is a notice of its
         own (deliveryrecord.py) and the document is filed as sent.
         """
-        if row["state"] == DOC_FAILED:
+        if row["state"] == DocumentState.FAILED:
             return True, row["reason"], None
         failure = None
-        if row["state"] == DOC_ROUTED:
+        if row["state"] == DocumentState.ROUTED:
             failure = self.ledger.one(
                 FAILED_CUSTOMER_DELIVERY.format(document="?") + " ORDER BY v.id LIMIT 1",
                 row["id"],
@@ -116,13 +107,13 @@ class Archive:
                 "updated_at = ? WHERE id = ?",
                 (
                     storage.relative(self.state_dir, target),
-                    DOC_FAILED if failed else DOC_DONE,
+                    DocumentState.FAILED if failed else DocumentState.DONE,
                     reason,
                     self.clock(),
                     row["id"],
                 ),
             )
-            if failed and row["state"] != DOC_FAILED:
+            if failed and row["state"] != DocumentState.FAILED:
                 add_notice(db, self.clock(), f"{row['name']} was not sent: {reason}")
         if failed:
             log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
@@ -213,13 +204,13 @@ class Archive:
             if row is None:
                 number = entry.name.removesuffix(".eml")
                 row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
-                if row is not None and row["state"] == SENT:
+                if row is not None and row["state"] == DeliveryState.SENT:
                     if row["eml"] is None:  # keep_eml off: the row already forgot it
                         os.unlink(entry.path)
                     elif row["eml"].startswith(f"{storage.SENT}/"):
                         storage.move(Path(entry.path), self.state_dir / row["eml"])
                 continue
-            if row["state"] == SENT:
+            if row["state"] == DeliveryState.SENT:
                 documents = outbox.documents_of(self.ledger, row["id"])
                 self.file_message(row, outbox.label_of(row, documents))
                 if row["purpose"] == "customer":
@@ -245,7 +236,7 @@ class Archive:
             target = self.state_dir / row["moving_to"]
             if row["moving_to"].startswith(f"{storage.SPOOL}/"):
                 self._finish_requeue(row, target)
-            elif row["state"] in (DOC_SUPERSEDED, DOC_DISMISSED):
+            elif row["state"] in (DocumentState.SUPERSEDED, DocumentState.DISMISSED):
                 source = self.state_dir / row["location"]
                 closing.finish_move(self.ledger, self.state_dir, row["id"], source, target)
             elif (self.state_dir / row["location"]).exists():

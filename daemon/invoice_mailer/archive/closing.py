@@ -20,17 +20,8 @@ from pathlib import Path
 from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger.database import (
-    DISMISSABLE,
-    DOC_DISMISSED,
-    DOC_FAILED,
-    DOC_HELD,
-    DOC_ROUTED,
-    DOC_SUPERSEDED,
-    FAILED_DOCUMENTS,
-    Ledger,
-    info_of,
-)
+from invoice_mailer.ledger.database import FAILED_DOCUMENTS, Ledger, info_of
+from invoice_mailer.ledger.states import DISMISSABLE, DocumentState
 from invoice_mailer.routing.planning import kind_class
 from invoice_mailer.service.lock import is_running
 
@@ -81,8 +72,8 @@ def supersede_earlier(
         for old in ledger.query(
             "SELECT * FROM documents WHERE state IN (?, ?) AND id < ? AND moving_to IS NULL "
             "AND (name = ? OR number = ?) ORDER BY id",
-            DOC_HELD,
-            DOC_FAILED,
+            DocumentState.HELD,
+            DocumentState.FAILED,
             new_id,
             new["name"],
             new["number"],
@@ -91,7 +82,10 @@ def supersede_earlier(
                 continue
             reason = f"superseded by document {new_id} ({new['name']}), which was sent"
             try:
-                closed += _close(config, ledger, old, DOC_SUPERSEDED, reason, clock()) is not None
+                closed += (
+                    _close(config, ledger, old, DocumentState.SUPERSEDED, reason, clock())
+                    is not None
+                )
             except OSError as exc:  # committed: the next start's recover() finishes the move
                 log.error("document %d: its file could not be moved to closed/: %s", old["id"], exc)
     return closed
@@ -115,13 +109,13 @@ def dismiss(
             states = " or ".join(DISMISSABLE)
             raise NothingMatched(f"{label} is {row['state']}, not {states}: nothing to dismiss")
         running = is_running(config.state_dir)
-        if row["state"] == DOC_ROUTED and running:
+        if row["state"] == DocumentState.ROUTED and running:
             # Still in the spool: the running service's archive is filing it right now.
             raise NothingMatched(f"{label} is being filed as failed; try again in a moment")
-        was = DOC_FAILED if failed is not None else row["state"]
+        was = DocumentState.FAILED if failed is not None else row["state"]
         before = (failed["failure"] if failed is not None else row["reason"]) or "no reason given"
         reason = f"dismissed by hand: {note.strip()}"
-        path = _close(config, ledger, row, DOC_DISMISSED, reason, clock(), (was, before))
+        path = _close(config, ledger, row, DocumentState.DISMISSED, reason, clock(), (was, before))
         if path is None:
             raise NothingMatched(f"{label} changed meanwhile; look at `invoice-mailer status`")
         return Closed(label, was, before, path, running)
@@ -170,7 +164,7 @@ def _close(
     storage.write_text_durably(target.with_name(target.name + ".closed.txt"), note)
     # The service logs it; `dismiss` prints its own sentence, with control characters escaped.
     log.log(
-        logging.INFO if state == DOC_SUPERSEDED else logging.DEBUG,
+        logging.INFO if state == DocumentState.SUPERSEDED else logging.DEBUG,
         "document %d (%s) is %s: %s; its file is in %s",
         *(row["id"], row["name"], state, reason, target),
     )

@@ -20,7 +20,8 @@ from invoice_mailer.bundles import plan as bundles
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import messages
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger.database import DOC_FAILED, DOC_TAKEN, Ledger, add_notice
+from invoice_mailer.ledger.database import Ledger, add_notice
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.routing.planning import kind_class, plan_delivery
 from invoice_mailer.service.lock import is_running
 
@@ -168,7 +169,7 @@ class SessionKeeper:
         row = self.ledger.one(
             "SELECT 1 FROM documents WHERE state = ? AND (session_id = ? OR "
             f"(session_id IS NULL AND kind IN ({marks}))) LIMIT 1",
-            DOC_TAKEN,
+            DocumentState.TAKEN,
             session["id"],
             *kinds,
         )
@@ -242,7 +243,11 @@ class SessionKeeper:
             f"SELECT * FROM documents WHERE state = ? AND session_id IS NULL AND duplicate_of "
             f"IS NULL AND taken_at >= ? AND kind IN ({', '.join('?' for _ in kinds) or 'NULL'}) "
             "ORDER BY id",
-            (DOC_FAILED, previous if previous is not None else session["opened_at"], *kinds),
+            (
+                DocumentState.FAILED,
+                previous if previous is not None else session["opened_at"],
+                *kinds,
+            ),
         ).fetchall()
         if refused:
             db.executemany(
@@ -276,7 +281,7 @@ class SessionKeeper:
             changed = db.execute(
                 "UPDATE documents SET state = ?, reason = ?, updated_at = ? "
                 "WHERE id = ? AND state != ?",
-                (DOC_FAILED, reason, now, member.id, DOC_FAILED),
+                (DocumentState.FAILED, reason, now, member.id, DocumentState.FAILED),
             ).rowcount
             if not changed:
                 continue

@@ -30,7 +30,8 @@ from invoice_mailer.delivery.retrypolicy import (
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger.database import PENDING_DELIVERY, SENDING, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
 from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ class Dispatcher:
             reason = f"the message is {size:,} bytes, over smtp.max_message_size ({limit:,})"
             self.record.failed(row, reason, row["attempts"])
             return
-        if row["state"] == SENDING:
+        if row["state"] == DeliveryState.SENDING:
             log.warning(
                 "%s may have reached the server already (the reply was lost); sending it again "
                 "with the same Message-ID %s: a possible duplicate",
@@ -214,7 +215,7 @@ class Dispatcher:
             self.transport.close()
         elif failure.kind == "permanent":
             self.record.failed(row, str(failure), attempts, failure)
-        elif failure.kind == "ambiguous" and row["state"] == SENDING:
+        elif failure.kind == "ambiguous" and row["state"] == DeliveryState.SENDING:
             # Lost once already (or a crash after DATA): a second copy went and its reply was
             # lost too. More would only pile up duplicates: a person looks in the mailbox.
             self.record.unconfirmed(row, failure, attempts)
@@ -228,7 +229,9 @@ class Dispatcher:
         else:
             wait = backoff(retry, deferrals_so_far(attempts, retry.attempts_now))
             # A resend after a lost reply stays `sending`: a second loss is then recognised.
-            self.record.deferred(row, failure, attempts, now + wait, row["state"] == SENDING)
+            self.record.deferred(
+                row, failure, attempts, now + wait, row["state"] == DeliveryState.SENDING
+            )
             if failure.phase in _SERVER_PHASES or failure.code == 421:
                 self._hold_queue(failure, now, now + wait)
 

@@ -19,7 +19,8 @@ from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import messages
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger.database import QUEUED, Ledger, info_of
+from invoice_mailer.ledger.database import Ledger, info_of
+from invoice_mailer.ledger.states import DeliveryState
 
 
 def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
@@ -89,7 +90,7 @@ def prebuild(
     rows = ledger.query(
         "SELECT * FROM deliveries WHERE state = ? AND eml IS NULL AND next_attempt_at <= ? "
         "ORDER BY next_attempt_at, id LIMIT ?",
-        QUEUED,
+        DeliveryState.QUEUED,
         now,
         ahead,
     )

@@ -17,16 +17,8 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
-from invoice_mailer.ledger.database import (
-    DEFERRED,
-    FAILED,
-    QUEUED,
-    SENDING,
-    SENT,
-    UNCONFIRMED,
-    Ledger,
-    add_notice,
-)
+from invoice_mailer.ledger.database import Ledger, add_notice
+from invoice_mailer.ledger.states import DeliveryState
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +43,9 @@ class Recorder:
     def sending(self, row: sqlite3.Row) -> None:
         """Before the transaction: a crash from here on leaves the one ambiguous state."""
         with self.ledger.transaction() as db:
-            db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (SENDING, row["id"]))
+            db.execute(
+                "UPDATE deliveries SET state = ? WHERE id = ?", (DeliveryState.SENDING, row["id"])
+            )
 
     def sent(self, row: sqlite3.Row, result: SendResult, attempts: int, seconds: float) -> None:
         now = self.clock()
@@ -65,9 +59,9 @@ class Recorder:
         to = {address.lower() for address in json.loads(row["to_addrs"])}
         # Reaching only the Cc copy is not reaching the customer: the document failed.
         reached = any(a.lower() in to for a in (*result.accepted, *later))
-        state, error = SENT, note or None
+        state, error = DeliveryState.SENT, note or None
         if not reached:
-            state, error = FAILED, f"no To address took it: {note}"
+            state, error = DeliveryState.FAILED, f"no To address took it: {note}"
         rest = outbox.copy_for_rest(self.config, row) if later else None
         with self.ledger.transaction() as db:
             resumed = db.execute("DELETE FROM pauses").rowcount
@@ -87,15 +81,20 @@ class Recorder:
         # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
         log.info(
             "sent %s to %s in %.1f s, id %s",
-            self.label(row), _who(row, result.accepted), seconds, row["message_id"],
-        )  # fmt: skip
+            self.label(row),
+            _who(row, result.accepted),
+            seconds,
+            row["message_id"],
+        )
         if refused:
             log.warning("%s: %s", self.label(row), note)
         if later:
             log.warning(
                 "%s: the server will take %s later (%s); sending to them in a new transaction",
-                self.label(row), ", ".join(later), "; ".join(f"{c} {t}" for c, t in later.values()),
-            )  # fmt: skip
+                self.label(row),
+                ", ".join(later),
+                "; ".join(f"{c} {t}" for c, t in later.values()),
+            )
 
     def deferred(
         self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, due: float, ambiguous: bool
@@ -106,9 +105,15 @@ class Recorder:
             db.execute(
                 "UPDATE deliveries SET state = ?, next_attempt_at = ?, attempts = ?, "
                 "last_error = ?, reply = ? WHERE id = ?",
-                (SENDING if ambiguous else DEFERRED, due, attempts, str(failure),
-                 _reply(failure), row["id"]),
-            )  # fmt: skip
+                (
+                    DeliveryState.SENDING if ambiguous else DeliveryState.DEFERRED,
+                    due,
+                    attempts,
+                    str(failure),
+                    _reply(failure),
+                    row["id"],
+                ),
+            )
         wait = due - self.clock()
         when = "now" if wait <= 0 else f"in {_duration(wait)}"
         log.warning("%s: %s; next attempt %s", self.label(row), failure, when)
@@ -120,7 +125,7 @@ class Recorder:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
                 "WHERE id = ?",
-                (FAILED, attempts, reason, _reply(failure), row["id"]),
+                (DeliveryState.FAILED, attempts, reason, _reply(failure), row["id"]),
             )
             # A failed customer message is reported by the archive with its document.
             if row["purpose"] in ("copy", "bundle"):
@@ -140,15 +145,17 @@ class Recorder:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = NULL "
                 "WHERE id = ?",
-                (UNCONFIRMED, attempts, str(failure), row["id"]),
+                (DeliveryState.UNCONFIRMED, attempts, str(failure), row["id"]),
             )
             if row["purpose"] != "alert":
                 add_notice(db, self.clock(), f"{what} is unconfirmed: {check}")
         log.error(
             "%s is unconfirmed: the server's reply after the final '.' was lost twice (%s); "
             "not sent again automatically. %s",
-            what, failure, check,
-        )  # fmt: skip
+            what,
+            failure,
+            check,
+        )
 
     def _next_step(self, row: sqlite3.Row) -> str:
         """What the admin does next; the document id is what `retry` takes."""
@@ -171,9 +178,16 @@ class Recorder:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
                 "WHERE id = ?",
-                (SENDING if row["state"] == SENDING else QUEUED, attempts, str(failure),
-                 _reply(failure), row["id"]),
-            )  # fmt: skip
+                (
+                    DeliveryState.SENDING
+                    if row["state"] == DeliveryState.SENDING
+                    else DeliveryState.QUEUED,
+                    attempts,
+                    str(failure),
+                    _reply(failure),
+                    row["id"],
+                ),
+            )
             first = db.execute("DELETE FROM pauses").rowcount == 0
             db.execute(
                 "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
@@ -184,13 +198,22 @@ class Recorder:
         log.error(
             "sending is paused: %s. Nothing is failed; trying again in %s, or at once after "
             "the settings are fixed and the service reloaded (systemctl reload invoice-mailer)",
-            failure, _duration(check_at - now),
-        )  # fmt: skip
+            failure,
+            _duration(check_at - now),
+        )
 
     def interrupted(self, row: sqlite3.Row, attempts: int, last: SmtpFailure | None) -> None:
         """Stopping while waiting to try again: the delivery stays due for the next start."""
-        lost = row["state"] == SENDING or (last is not None and last.kind == "ambiguous")
-        state = SENDING if lost else DEFERRED if last else QUEUED
+        lost = row["state"] == DeliveryState.SENDING or (
+            last is not None and last.kind == "ambiguous"
+        )
+        state = (
+            DeliveryState.SENDING
+            if lost
+            else DeliveryState.DEFERRED
+            if last
+            else DeliveryState.QUEUED
+        )
         with self.ledger.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, attempts = ?, last_error = ? WHERE id = ?",
@@ -211,10 +234,22 @@ def _plan_rest(
         "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, eml, size, "
         "created_at, next_attempt_at, session_id, part, parts) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (row["purpose"], QUEUED, json.dumps(list(recipients)), row["subject"], row["body"],
-         row["message_id"], eml, row["size"], row["created_at"], due, row["session_id"],
-         row["part"], row["parts"]),
-    )  # fmt: skip
+        (
+            row["purpose"],
+            DeliveryState.QUEUED,
+            json.dumps(list(recipients)),
+            row["subject"],
+            row["body"],
+            row["message_id"],
+            eml,
+            row["size"],
+            row["created_at"],
+            due,
+            row["session_id"],
+            row["part"],
+            row["parts"],
+        ),
+    )
     db.execute(
         "INSERT INTO attachments(delivery_id, document_id, position) "
         "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",

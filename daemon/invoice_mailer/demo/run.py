@@ -30,7 +30,8 @@ from invoice_mailer.demo import samples
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.table import DemoRow, table_rows
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger.database import PENDING_DELIVERY, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import PENDING_DELIVERY
 
 TIMEOUT = 45.0
 # Variables of a real systemd service or shell that must not leak into the demo's service.

@@ -7,9 +7,10 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from invoice_mailer.admin.statusview import purpose_label
 from invoice_mailer.bundles.plan import KIND_LABELS, customer_status
+from invoice_mailer.ledger.states import Purpose
 
-HOW = {"customer": "customer", "copy": "copy", "bundle": "Tutto a", "alert": "alert"}
 LEGEND = (
     "as: customer = the message to the customer (address book);\n"
     '    cc = the copy of that same message (copy_to, "Copia a");\n'
@@ -29,14 +30,14 @@ def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[Dem
     """Who received one document, each (recipient, role, state) once: the copy address is
     on every message about it. A document with no customer message says why."""
     rows: dict[DemoRow, None] = {}
-    if not any(delivery["purpose"] == "customer" for delivery in deliveries):
+    if not any(delivery["purpose"] == Purpose.CUSTOMER for delivery in deliveries):
         why = customer_status(document["state"], document["reason"], [])
         if why == "non previsto per il cliente":
             kind = KIND_LABELS.get(document["kind"], document["kind"].upper())
             why = f"{kind} {why} (customers.send)"
         rows[DemoRow(document["name"], "-", "customer", f"not sent: {why}")] = None
     for delivery in deliveries:
-        purpose = HOW.get(delivery["purpose"], delivery["purpose"])
+        purpose = purpose_label(delivery["purpose"])
         for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
             for address in json.loads(delivery[column]):
                 rows[DemoRow(document["name"], address, how, delivery["state"])] = None

@@ -31,7 +31,8 @@ from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.intake import content
-from invoice_mailer.ledger.database import DOC_FAILED, DOC_TAKEN, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DocumentState
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class Taker:
         return [document_id for _taken, document_id in rows]
 
     def _insert(self, db: sqlite3.Connection, taken: Taken) -> int:
-        state = DOC_FAILED if taken.reason else DOC_TAKEN
+        state = DocumentState.FAILED if taken.reason else DocumentState.TAKEN
         # Whether the same content was already sent is routing's question (planning.already_sent):
         # only there is it known whom this file is for.
         now = time.time()
@@ -206,7 +207,7 @@ class Taker:
         (their location is their own absolute path): not looked at again while unchanged."""
         rows = self.ledger.query(
             "SELECT location, size, mtime_ns FROM documents WHERE state = ? AND location LIKE '/%'",
-            DOC_FAILED,
+            DocumentState.FAILED,
         )
         return {(row[0], row[1], row[2]) for row in rows}
 

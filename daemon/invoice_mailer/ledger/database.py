@@ -18,28 +18,6 @@ from invoice_mailer.errors import LedgerError, permission_advice
 
 SCHEMA_VERSION = 1
 
-# Document states: taken → (waiting) → routed → done | failed; held until the address book
-# knows the customer.
-DOC_TAKEN, DOC_WAITING, DOC_ROUTED, DOC_HELD, DOC_DONE, DOC_FAILED = (
-    "taken",
-    "waiting",
-    "routed",
-    "held",
-    "done",
-    "failed",
-)
-# Closed without being sent: a later file for the same document was sent (superseded), or the
-# admin closed it by hand (`dismiss`). History, not work: the files lie under closed/.
-DOC_SUPERSEDED, DOC_DISMISSED = "superseded", "dismissed"
-# What `dismiss` may close by hand; a state for messages of unknown outcome is added here.
-DISMISSABLE = (DOC_FAILED, DOC_HELD)
-# Delivery states, as docs/DESIGN.md names them.
-QUEUED, SENDING, SENT, DEFERRED, FAILED = "queued", "sending", "sent", "deferred", "failed"
-PENDING_DELIVERY = (QUEUED, SENDING, DEFERRED)
-# The reply after the final "." was lost twice: the server may have it. Never resent by itself
-# (one resend is the RFC 1047 allowance); a person checks the Sent folder, then `retry ID`.
-UNCONFIRMED = "unconfirmed"
-
 # What "the customer did not get it" means, for the archive (failed/) and `retry --failed`
 # alike: a failed customer delivery. A failed copy or bundle is a notice of its own.
 FAILED_CUSTOMER_DELIVERY = (

@@ -13,7 +13,8 @@ from typing import Any
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.messages import needs_smtputf8, new_message_id
-from invoice_mailer.ledger.database import DOC_WAITING, QUEUED, SENT, Ledger, info_of
+from invoice_mailer.ledger.database import Ledger, info_of
+from invoice_mailer.ledger.states import DeliveryState, DocumentState
 
 
 def kind_class(kind: str) -> str:
@@ -47,7 +48,7 @@ def find_partner(
         return None
     for other in db.execute(
         "SELECT * FROM documents WHERE state = ? AND id != ? ORDER BY id",
-        (DOC_WAITING, document["id"]),
+        (DocumentState.WAITING, document["id"]),
     ).fetchall():
         theirs = info_of(other)
         if kind_class(other["kind"]) == mine or theirs.get("pair") != key:
@@ -81,7 +82,7 @@ def already_sent(
         document["sha256"],
         document["id"],
         purpose,
-        SENT,
+        DeliveryState.SENT,
     ):
         if sorted(a.casefold() for a in json.loads(earlier["to_addrs"])) == wanted:
             return earlier
@@ -122,7 +123,7 @@ def plan_delivery(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row_purpose,
-                QUEUED,
+                DeliveryState.QUEUED,
                 json.dumps(list(row_to)),
                 json.dumps(list(row_cc)),
                 json.dumps(list(row_bcc)),
@@ -152,7 +153,7 @@ def replan_message(
         "message_id, created_at, next_attempt_at, session_id, part, parts) "
         "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
         "part, parts FROM deliveries WHERE id = ?",
-        (QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
+        (DeliveryState.QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
     )
     db.execute(
         "INSERT INTO attachments(delivery_id, document_id, position) "

@@ -24,17 +24,8 @@ from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
-from invoice_mailer.ledger.database import (
-    DOC_DONE,
-    DOC_FAILED,
-    DOC_HELD,
-    DOC_ROUTED,
-    DOC_TAKEN,
-    DOC_WAITING,
-    Ledger,
-    add_notice,
-    info_of,
-)
+from invoice_mailer.ledger.database import Ledger, add_notice, info_of
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
 from invoice_mailer.service.trouble import describe as describe_error
@@ -141,7 +132,7 @@ class Router:
             # moving_to: `retry` is still moving the file back into the spool.
             "SELECT * FROM documents WHERE (state = ? OR (state = ? AND wait_until <= ?)) "
             "AND moving_to IS NULL ORDER BY id",
-            *(DOC_TAKEN, DOC_WAITING, now),
+            *(DocumentState.TAKEN, DocumentState.WAITING, now),
         )
         for row in rows:
             try:
@@ -156,12 +147,14 @@ class Router:
         reason = f"unexpected error while routing: {describe_error(exc)}"
         log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
         with self.ledger.transaction() as db:
-            self._save(db, row["id"], DOC_FAILED, reason, info_of(row))
+            self._save(db, row["id"], DocumentState.FAILED, reason, info_of(row))
             add_notice(db, now, f"{row['name']} cannot be sent: {reason}")
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""
-        row = self.ledger.one("SELECT MIN(wait_until) FROM documents WHERE state = ?", DOC_WAITING)
+        row = self.ledger.one(
+            "SELECT MIN(wait_until) FROM documents WHERE state = ?", DocumentState.WAITING
+        )
         return None if row[0] is None else max(0.0, row[0] - self.clock())
 
     def release_held(self) -> int:
@@ -172,7 +165,8 @@ class Router:
         """
         with self.ledger.transaction() as db:
             count = db.execute(
-                "UPDATE documents SET state = ? WHERE state = ?", (DOC_TAKEN, DOC_HELD)
+                "UPDATE documents SET state = ? WHERE state = ?",
+                (DocumentState.TAKEN, DocumentState.HELD),
             ).rowcount
         if count:
             log.info("routing %d held document(s) again", count)
@@ -211,13 +205,13 @@ class Router:
             else:
                 sessions.join(db, config, row, now)
                 skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
-                self._save(db, row["id"], DOC_ROUTED, skipped if wants else None, facts)
+                self._save(db, row["id"], DocumentState.ROUTED, skipped if wants else None, facts)
                 outcome = skipped if wants else "routed to all_to only (not in customers.send)"
         warn = outcome.startswith(("held", "customer unknown"))
         log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
 
     def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
-        self._save(db, row["id"], DOC_HELD, reason, facts)
+        self._save(db, row["id"], DocumentState.HELD, reason, facts)
         if row["reason"] != reason:  # held again after a reload: the admin knows
             add_notice(db, now, f"{row['name']} is held: {reason}")
         return f"held: {reason}"
@@ -241,7 +235,7 @@ class Router:
             f"same content as document {earlier['id']} ({earlier['name']}), already sent to "
             f"{', '.join(to)} on {when}; not sent again"
         )
-        self._save(db, row["id"], DOC_DONE, reason, facts)
+        self._save(db, row["id"], DocumentState.DONE, reason, facts)
         db.execute("UPDATE documents SET duplicate_of = ? WHERE id = ?", (earlier["id"], row["id"]))
         return reason
 
@@ -259,9 +253,14 @@ class Router:
     ) -> str:
         """Plan the customer's message, with the other half of the invoice when it is here."""
         partner = find_partner(db, row, facts) if together else None
-        if together and facts.get("pair") and partner is None and row["state"] != DOC_WAITING:
+        if (
+            together
+            and facts.get("pair")
+            and partner is None
+            and row["state"] != DocumentState.WAITING
+        ):
             wait = self.config.customers.pair_wait
-            self._save(db, row["id"], DOC_WAITING, None, facts, until=now + wait)
+            self._save(db, row["id"], DocumentState.WAITING, None, facts, until=now + wait)
             return f"waiting up to {wait:g} s for the other half of invoice {facts['number']}"
         members = [(row, facts)]
         if partner is not None:
@@ -273,7 +272,7 @@ class Router:
         ids = [member["id"] for member, _ in members]
         plan_delivery(db, self.config, "customer", tuple(facts["to"]), ids, now)
         for member, member_facts in members:
-            self._save(db, member["id"], DOC_ROUTED, None, member_facts)
+            self._save(db, member["id"], DocumentState.ROUTED, None, member_facts)
         names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])
         return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "")
 

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.messages import new_message_id
-from invoice_mailer.ledger.database import QUEUED, Ledger
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DeliveryState
 
 MAX_LINES = 50
 
@@ -47,7 +48,7 @@ class Alerts:
                 "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
                 "created_at, next_attempt_at) VALUES ('alert', ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    QUEUED,
+                    DeliveryState.QUEUED,
                     json.dumps([to]),
                     subject,
                     body,
