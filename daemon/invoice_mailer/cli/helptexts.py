@@ -1,5 +1,5 @@
 """What each subcommand's --help says beyond its one line: why one runs it, and examples to
-copy. Kept apart from cli.py so the parser stays readable."""
+copy. Kept apart from cli.main so the parser stays readable."""
 
 from __future__ import annotations
 
