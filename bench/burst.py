@@ -30,7 +30,7 @@ from harness import (
 )
 from sink import HOST, Sink
 
-from invoice_mailer.delivery import messages
+from invoice_mailer.delivery import addresses, messages
 
 PDF_SIZE = 80_000
 
@@ -54,7 +54,7 @@ def build_messages(files: list[Path], prefix: str) -> list[tuple[str, bytes]]:
             to=(_recipient(path.name),),
             subject=_subject(prefix, n),
             body="Gentile cliente,\nin allegato la fattura.\n",
-            message_id=messages.new_message_id(SENDER),
+            message_id=addresses.new_message_id(SENDER),
             date=datetime.datetime.now(datetime.UTC).astimezone(),
         )
         out = io.BytesIO()

@@ -13,19 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.delivery.messages import (
     CHUNK,
     Attachment,
     Envelope,
-    compose_text,
     estimated_size,
-    header_text,
     message_size,
-    new_message_id,
-    render,
-    safe_filename,
     write_message,
 )
+from invoice_mailer.delivery.messagetext import compose_text, header_text, render, safe_filename
 from invoice_mailer.errors import InvoiceMailerError
 
 SENDER = "fatture@pec.example.it"

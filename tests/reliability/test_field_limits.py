@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.delivery import messages
+from invoice_mailer.delivery import messagetext
 from tests.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.helpers import drop, wait_until
 from tests.reliability.harness import Supervisor, query
@@ -59,7 +59,7 @@ def test_fields_beyond_the_schema_fail_and_the_rest_is_sent(tmp_path, server):
         assert service.stop() == 0
     subject = received.message["Subject"]
     assert subject.startswith("Fattura n. 12 - Mario Rossi S.p.A.")
-    assert len(subject) <= messages.MAX_SUBJECT and subject.endswith("…")
+    assert len(subject) <= messagetext.MAX_SUBJECT and subject.endswith("…")
     header, _body = received.data.split(b"\r\n\r\n", 1)
     assert len(header) < 2000  # the whole header block, folded lines and all
     assert "Numero più lungo di 20 caratteri" in (tmp_path / "state" / "failed").joinpath(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from invoice_mailer.bundles import italian
 from invoice_mailer.config.model import Config, TemplatesConfig
-from invoice_mailer.delivery import messages
+from invoice_mailer.delivery import messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger.database import info_of
 
@@ -44,11 +44,11 @@ class Member:
         invoice = f"{self.doc} n. {self.number}" if self.number else self.doc
         if self.date:
             invoice += f" del {self.date}"
-        parts = [f"- {messages.safe_filename(self.name)} ({kind})", invoice]
+        parts = [f"- {messagetext.safe_filename(self.name)} ({kind})", invoice]
         if self.customer_name:
             parts.append(self.customer_name)
         parts.append(self.status)
-        return " - ".join(messages.header_text(p) for p in parts)
+        return " - ".join(messagetext.header_text(p) for p in parts)
 
 
 def too_big(config: Config, size: int) -> bool:
@@ -164,18 +164,18 @@ def render(
     }
     templates = config.templates
     try:
-        subject = messages.render(templates.all_to_subject, fields)
-        body = messages.render(templates.all_to_body, fields)
+        subject = messagetext.render(templates.all_to_subject, fields)
+        body = messagetext.render(templates.all_to_body, fields)
     except InvoiceMailerError as exc:
         # The loader checked the field names; whatever slips through must not lose the bundle.
         log.error("%s; using the default all_to templates", exc)
         templates = TemplatesConfig()
-        subject = messages.render(templates.all_to_subject, fields)
-        body = messages.render(templates.all_to_body, fields)
+        subject = messagetext.render(templates.all_to_subject, fields)
+        body = messagetext.render(templates.all_to_body, fields)
     if parts > 1 and "{part" not in templates.all_to_subject:
         subject += f" - parte {part} di {parts}"
     apart = [m for m in members if not m.attachable]
     if apart:
         body = body.rstrip("\n") + f"\n\nNon allegati ({len(apart)}):\n"
         body += "".join(m.line() + "\n" for m in apart)
-    return messages.header_text(subject), body
+    return messagetext.header_text(subject), body

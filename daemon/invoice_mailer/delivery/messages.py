@@ -2,7 +2,8 @@
 
 Headers and the text part come from the stdlib email package (policy.SMTP encodes and folds
 them correctly); attachments are streamed from disk through C-speed base64 one chunk at a time,
-so a 25 MB document never sits whole in memory and a month-end burst stays cheap.
+so a 25 MB document never sits whole in memory and a month-end burst stays cheap. The words
+that go into it are made safe in messagetext, its addresses checked in addresses.
 """
 
 from __future__ import annotations
@@ -11,29 +12,28 @@ import binascii
 import logging
 import re
 import secrets
-import string
-import unicodedata
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import errors as email_errors
 from email import policy
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import BinaryIO
 
+from invoice_mailer.delivery.addresses import check_address, needs_smtputf8
+from invoice_mailer.delivery.messagetext import (
+    compose_text,
+    header_text,
+    safe_filename,
+    subject_text,
+)
 from invoice_mailer.errors import InvoiceMailerError
 
 log = logging.getLogger(__name__)
 
 MIME_TYPES = {"pdf": "application/pdf", "xml": "application/xml", "p7m": "application/pkcs7-mime"}
 MAILER = "invoice-mailer"
-MAX_FILENAME = 200
-# A subject longer than this is cut (with "…"): folding a header costs more than linear time
-# in its longest word, and no mail client shows more. Document fields are bounded at intake.
-MAX_SUBJECT = 200
 CHUNK = 57 * 1024  # whole 76-character lines: chunks concatenate to the whole file's encoding
 # Upper bounds for estimated_size: boundary and part headers (a 200-character non-ASCII name,
 # percent-encoded per RFC 2231 and folded, stays under 3 KB); top-level headers; a text
@@ -64,14 +64,7 @@ POLICY = policy.SMTP.clone(cte_type="7bit", header_factory=_CachedHeaderRegistry
 UTF8_POLICY = POLICY.clone(utf8=True)  # headers with a UTF-8 address, sent with SMTPUTF8
 CRLF = b"\r\n"
 
-# \s also covers \v, \f, \x1c-\x1e, \x85, \u2028, \u2029: all that str.splitlines() breaks on.
-_BREAKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-_SURROGATES = re.compile(r"[\ud800-\udfff]")  # undecodable bytes of a file name (surrogateescape)
-_BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # "Fattura\u202efdp.exe" tricks
-_TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # NUL, escapes: servers refuse them
-_RESERVED = re.compile(r'[<>:"|?*]')  # names Windows refuses to save
 _BASE64_LINES = re.compile(rb".{1,76}")
-_EXTENSION = re.compile(r"(\.xml\.p7m|\.[^.]{1,10})$", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 
 
@@ -110,111 +103,6 @@ class Envelope:
         for address in (*self.to, *self.cc, *self.bcc):
             unique.setdefault(address.lower(), address)
         return tuple(unique.values())
-
-
-def check_address(address: str) -> str:
-    """The address as it goes on the wire (see wire_address), or raise a sentence naming it:
-    every address reaches the wire."""
-    if not isinstance(address, str):
-        reason = "not text"
-    elif not address.isprintable() or " " in address:
-        reason = "spaces or control characters"
-    else:
-        try:
-            wire = wire_address(address)
-            local, _, domain = wire.rpartition("@")
-            # The stdlib parses only ASCII names before the @: a UTF-8 one (RFC 6531) is
-            # checked through an ASCII stand-in of the same shape.
-            stand_in = "".join(c if c.isascii() else "u" for c in local)
-            parsed = Address(addr_spec=f"{stand_in}@{domain}")
-        except (ValueError, TypeError, IndexError, email_errors.HeaderParseError) as exc:
-            reason = str(exc)
-        else:
-            if parsed.username and parsed.domain:
-                return wire
-            reason = "expected name@domain"
-    raise InvoiceMailerError(f"invalid e-mail address {address!r}: {reason}")
-
-
-def wire_address(address: str) -> str:
-    """The domain in its ASCII form (IDNA: perché.it -> xn--perch-fsa.it), for the envelope
-    and the headers alike; the name before the @ as it is (see needs_smtputf8)."""
-    local, _, domain = address.rpartition("@")
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        raise ValueError(f"the domain {domain!r} has no ASCII (IDNA) form") from None
-
-
-def needs_smtputf8(address: str) -> bool:
-    """A non-ASCII name before the @ can travel only where the server offers SMTPUTF8."""
-    return not address.rpartition("@")[0].isascii()
-
-
-def new_message_id(sender_address: str) -> str:
-    """A fresh Message-ID in the sender's domain; stored before DATA, reused on a resend."""
-    return f"<{uuid.uuid4().hex}@{check_address(sender_address).rpartition('@')[2]}>"
-
-
-def render(template: str, fields: Mapping[str, object]) -> str:
-    """Fill a configured template; a mistake in it becomes a sentence, not a traceback."""
-    values = {name: str(value) for name, value in fields.items()}
-    try:
-        for _literal, name, _spec, _conversion in string.Formatter().parse(template):
-            if name is not None and (not name or name[0].isdigit() or re.search(r"\._", name)):
-                raise ValueError(f"field {{{name}}} is not allowed")
-        return template.format_map(values)
-    except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
-        reason = f"unknown field {{{exc.args[0]}}}" if isinstance(exc, KeyError) else str(exc)
-        raise InvoiceMailerError(f"template {template!r} cannot be used: {reason}") from None
-
-
-def header_text(value: str) -> str:
-    """One line of text for a header (Subject, display names): no break can reach the wire.
-
-    "=?" is broken up: the email package decodes RFC 2047 encoded words in the values it is
-    given, and Python before 3.11.10 then writes the line breaks they hide (CVE-2024-6923).
-    """
-    text = _BREAKS.sub(" ", _SURROGATES.sub("\ufffd", str(value))).strip()
-    return text.replace("=?", "= ?")
-
-
-def subject_text(value: str) -> str:
-    """The Subject: one line (header_text), at most MAX_SUBJECT characters."""
-    text = header_text(value)
-    return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 1].rstrip() + "…"
-
-
-def safe_filename(name: str) -> str:
-    """The attachment name the recipient sees and saves: no path, no controls, never empty."""
-    name = _SURROGATES.sub("_", str(name))
-    name = _BIDI.sub("", unicodedata.normalize("NFC", name))
-    name = _RESERVED.sub("_", name.replace("/", "-").replace("\\", "-"))
-    name = header_text(name).strip(" .")  # a leading dot hides the file, a trailing one vanishes
-    if not name:
-        return "documento"
-    if len(name) > MAX_FILENAME:
-        extension = match.group() if (match := _EXTENSION.search(name)) else ""
-        name = name[: MAX_FILENAME - len(extension)].rstrip(" .") + extension
-    return name
-
-
-def compose_text(body: str, signature: str) -> str:
-    """The body, then the signature after one blank line; newlines as \\n, ending in one."""
-    text, signature = _plain_text(body), _plain_text(signature)
-    # RFC 3676's separator is "-- " with its space, which editors like to strip: put it back,
-    # so mail programs recognise (and leave out of replies) the signature.
-    signature = re.sub(r"\A(\n*)--[ \t]*(?=\n|\Z)", r"\1-- ", signature)
-    if signature.strip():
-        text = text.rstrip("\n") + "\n\n" + signature.strip("\n")
-    return text if text.endswith("\n") else text + "\n"
-
-
-def _plain_text(value: str) -> str:
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return _TEXT_CONTROLS.sub("", _SURROGATES.sub("\ufffd", value))
 
 
 def encoded_length(size: int) -> int:

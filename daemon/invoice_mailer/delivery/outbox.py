@@ -17,7 +17,7 @@ from pathlib import Path
 
 from invoice_mailer import storage
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery import messages
+from invoice_mailer.delivery import addresses, messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger.database import Ledger, info_of
 from invoice_mailer.ledger.states import DeliveryState
@@ -61,7 +61,9 @@ def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
     if delivery["purpose"] == "alert":
         return f"avviso-{delivery['id']}"
     stem = (
-        messages.safe_filename(documents[0]["name"]) if documents else f"messaggio-{delivery['id']}"
+        messagetext.safe_filename(documents[0]["name"])
+        if documents
+        else f"messaggio-{delivery['id']}"
     )
     return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
 
@@ -118,15 +120,15 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
         if not documents:
             raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
         fields = customer_fields(config, documents[0])
-        subject = messages.render(config.templates.customer_subject, fields)
-        body = messages.render(config.templates.customer_body, fields)
+        subject = messagetext.render(config.templates.customer_subject, fields)
+        body = messagetext.render(config.templates.customer_body, fields)
     envelope = messages.Envelope(
         sender=config.sender.address,
         sender_name=config.sender.name,
         to=tuple(json.loads(delivery["to_addrs"])),
         cc=tuple(json.loads(delivery["cc_addrs"])),
         bcc=tuple(json.loads(delivery["bcc_addrs"])),
-        subject=messages.header_text(subject),
+        subject=messagetext.header_text(subject),
         body=body,
         message_id=delivery["message_id"],
         date=datetime.datetime.now(datetime.UTC).astimezone(),
@@ -134,7 +136,7 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     attachments = [
         messages.Attachment(
             path=config.state_dir / document["location"],
-            filename=messages.safe_filename(document["name"]),
+            filename=messagetext.safe_filename(document["name"]),
             kind=document["kind"],
         )
         for document in documents
@@ -169,14 +171,14 @@ def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path
     envelope = messages.Envelope(
         sender=config.sender.address,
         sender_name=config.sender.name,
-        to=(messages.check_address(address),),
+        to=(addresses.check_address(address),),
         subject="invoice-mailer: messaggio di prova",
         body=(
             "Questo è un messaggio di prova di invoice-mailer, inviato con le impostazioni "
             f"attuali:\nserver {smtp.host}:{smtp.port} ({smtp.security}), "
             f"utente {smtp.username}.\n"
         ),
-        message_id=messages.new_message_id(config.sender.address),
+        message_id=addresses.new_message_id(config.sender.address),
         date=datetime.datetime.now(datetime.UTC).astimezone(),
     )
     target = folder / "send-test.eml"

@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery.messages import needs_smtputf8, new_message_id
+from invoice_mailer.delivery.addresses import needs_smtputf8, new_message_id
 from invoice_mailer.ledger.database import Ledger, info_of
 from invoice_mailer.ledger.states import DeliveryState, DocumentState
 

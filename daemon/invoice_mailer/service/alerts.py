@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery.messages import new_message_id
+from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState
 
