@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -227,7 +228,10 @@ class Service:
         )
         watcher.start()
         watcher.scan()
-        loops = {"intake": (self._intake_loop, (intake,)), "worker": (self._worker_loop, ())}
+        loops: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {
+            "intake": (self._intake_loop, (intake,)),
+            "worker": (self._worker_loop, ()),
+        }
         loops["sender"] = (self._sender_loop, ())
         self._threads = [
             threading.Thread(target=guarded(loop, self.stop, self._fail), args=args, name=name)
