@@ -14,6 +14,7 @@ $(BIN)/invoice-mailer: pyproject.toml
 lint: $(BIN)/invoice-mailer
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest
@@ -29,4 +30,4 @@ fresh:
 	bash .ci/fresh-clone
 
 clean:
-	rm -rf $(VENV) build *.egg-info daemon/*.egg-info
+	rm -rf $(VENV) build *.egg-info daemon/*.egg-info .mypy_cache

@@ -13,6 +13,7 @@ from invoice_mailer.config.model import KINDS
 _PREFER = {"pec": "pec", "email": "email", "e-mail": "email", "mail": "email"}
 _VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,12}")
 _TAX_CODE = re.compile(r"[A-Z0-9]{11,16}")  # FatturaPA's CodiceFiscaleType
+_CONTAINERS: dict[type, str] = {list: "a list", dict: "a mapping"}
 
 
 def normalise_vat(value: str) -> str:
@@ -37,7 +38,7 @@ def _cell(value: Any, exact: bool = False) -> str:
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = {list: "a list", dict: "a mapping"}.get(type(value), repr(value))
+        kind = _CONTAINERS.get(type(value), repr(value))
         raise ys.Invalid(f"expected text, got {kind}")
     if exact:
         raise ys.Invalid(f'write it in quotes ("{value}"): YAML reads unquoted numbers as numbers')

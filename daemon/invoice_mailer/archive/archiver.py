@@ -51,7 +51,7 @@ class Archive:
     def step(self) -> int:
         """File every sent message, and every document whose deliveries are all finished;
         return how many documents moved."""
-        self._sent: list[int] = []  # documents that reached their customer in this step
+        self._sent = []  # documents that reached their customer in this step
         self.file_sent_messages()
         moved = 0
         while rows := self.ledger.query(_FINISHED):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from invoice_mailer.bundles import italian
@@ -88,7 +89,7 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
     return "non previsto per il cliente"
 
 
-def member_of(config: Config, row: Mapping, deliveries: Sequence[dict], joined: bool) -> Member:
+def member_of(config: Config, row: sqlite3.Row, deliveries: Sequence[dict], joined: bool) -> Member:
     """A document row as the bundle lists it. `joined`: False for a file refused at intake,
     listed so the accountant sees the gap in the numbering explained, never attached."""
     facts = info_of(row)

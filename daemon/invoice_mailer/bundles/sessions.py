@@ -87,7 +87,7 @@ def open_session(ledger: Ledger, config: Config, now: float | None = None) -> di
     row = ledger.one("SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY id LIMIT 1")
     if row is None:
         return None
-    count = ledger.one("SELECT COUNT(*) FROM documents WHERE session_id = ?", row["id"])[0]
+    count = ledger.scalar("SELECT COUNT(*) FROM documents WHERE session_id = ?", row["id"])
     due, why = closing_time(config, row)
     now = time.time() if now is None else now
     return {

@@ -135,7 +135,7 @@ def _check_login(config: Config, top: ys.Reader) -> None:
 
 def _check_local_parts(config: Config, top: ys.Reader, warnings: list[Problem]) -> None:
     """Names before the @ outside ASCII need SMTPUTF8, which most providers and PEC lack."""
-    addresses = [("sender.address", config.sender.address)]
+    addresses: list[tuple[str, str | None]] = [("sender.address", config.sender.address)]
     addresses += [(f"copy_to[{i}]", a) for i, a in enumerate(config.copy_to)]
     addresses += [("all_to.address", config.all_to.address), ("alerts.to", config.alerts.to)]
     for key, address in addresses:

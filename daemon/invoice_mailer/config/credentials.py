@@ -74,7 +74,7 @@ def key_path(smtp: SmtpConfig | None, override: Path | None = None) -> Path:
 
 def _is_credential(path: Path) -> bool:
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    return bool(credentials) and path.parent == Path(credentials)
+    return bool(credentials and path.parent == Path(credentials))
 
 
 def read_key(path: Path) -> Fernet:

@@ -129,12 +129,12 @@ class Dispatcher:
         pause = self.paused()
         if pause is not None and pause["check_at"] > now:
             return pause["check_at"] - now
-        row = self.ledger.one(
+        first = self.ledger.scalar(
             "SELECT MIN(next_attempt_at) FROM deliveries "
             f"WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)})",
             *PENDING_DELIVERY,
         )
-        return None if row[0] is None else max(0.0, row[0] - now)
+        return None if first is None else max(0.0, first - now)
 
     def close_if_idle(self, idle: float = 10.0) -> None:
         """Hang up a connection nobody used for a while: servers drop idle clients anyway."""
@@ -157,8 +157,9 @@ class Dispatcher:
             reason = f"the message could not be built: unexpected {describe(exc)}"
             self.record.failed(row, reason, row["attempts"])
             return
-        row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
-        assert row is not None
+        fresh = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
+        assert fresh is not None  # the row we were handed: nothing deletes deliveries
+        row = fresh
         limit = self.config.smtp.max_message_size
         if size > limit:
             reason = f"the message is {size:,} bytes, over smtp.max_message_size ({limit:,})"
@@ -201,8 +202,10 @@ class Dispatcher:
             log.error("unexpected error sending %s", self.record.label(row), exc_info=shown(exc))
             why = f"unexpected error while sending: {describe(exc)}"
             self.transport.close()
-            failure = SmtpFailure("unexpected", "unexpected", None, "", why)
-            self.record.paused(row, failure, attempts, self.clock() + self.config.retry.backoff_min)
+            unexpected = SmtpFailure("unexpected", "unexpected", None, "", why)
+            self.record.paused(
+                row, unexpected, attempts, self.clock() + self.config.retry.backoff_min
+            )
         else:
             self.record.sent(row, result, attempts, time.monotonic() - started)
         self.last_activity = self.clock()

@@ -19,6 +19,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential,
     wait_random,
 )
@@ -58,9 +59,6 @@ def quick_retry_policy(
     def transient(exc: BaseException) -> bool:
         return isinstance(exc, SmtpFailure) and exc.kind == "transient"
 
-    def stopping(_state: RetryCallState) -> bool:
-        return stop.is_set()
-
     def before_sleep(state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         pause = state.next_action.sleep if state.next_action else 0.0
@@ -70,7 +68,11 @@ def quick_retry_policy(
         )  # fmt: skip
 
     return lambda: Retrying(
-        stop=stop_after_attempt(retry.attempts_now) | stop_after_delay(QUICK_WINDOW) | stopping,
+        stop=(
+            stop_after_attempt(retry.attempts_now)
+            | stop_after_delay(QUICK_WINDOW)
+            | stop_when_event_set(stop)
+        ),
         wait=wait if wait is not None else QUICK_WAIT,
         retry=retry_if_exception(transient),
         reraise=True,

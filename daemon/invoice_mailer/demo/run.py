@@ -123,11 +123,12 @@ class Demo:
             samples.demo_config(self, self.smtp.port, token, key_file, ca, book),
             encoding="utf-8",
         )
-        self._start_service()
-        self.say(f"Service: running (pid {self.service.pid}), log in {self.log}")
+        service = self._start_service()
+        self.say(f"Service: running (pid {service.pid}), log in {self.log}")
 
-    def _start_service(self) -> None:
-        """`invoice-mailer run` as systemd would start it, READY=1 telling it has started."""
+    def _start_service(self) -> subprocess.Popen:
+        """`invoice-mailer run` as systemd would start it, READY=1 telling it has started.
+        self.service is set at once, so that stop() ends a service that never got ready."""
         name = f"invoice-mailer-demo-{os.getpid()}-{secrets.token_hex(4)}"
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
         env["NOTIFY_SOCKET"] = "@" + name
@@ -135,7 +136,7 @@ class Demo:
             notify.bind("\0" + name)
             notify.settimeout(0.2)
             with open(self.log, "ab") as log:
-                self.service = subprocess.Popen(
+                self.service = service = subprocess.Popen(
                     [sys.executable, "-m", "invoice_mailer", "-c", str(self.config), "run"],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -146,12 +147,12 @@ class Demo:
             while time.monotonic() < deadline:
                 try:
                     if b"READY=1" in notify.recv(4096):
-                        return  # closing the socket: later notifications are dropped
+                        return service  # closing the socket: later notifications are dropped
                 except TimeoutError:
                     pass
-                if self.service.poll() is not None:
+                if service.poll() is not None:
                     raise DemoError(
-                        f"the service did not start (status {self.service.returncode}):\n"
+                        f"the service did not start (status {service.returncode}):\n"
                         + _tail(self.log)
                     )
         raise DemoError(f"the service did not start within 20 s; its log: {self.log}")
@@ -160,6 +161,7 @@ class Demo:
 
     def run(self) -> DemoResult:
         """Write the samples as the invoicing program does, wait for every delivery."""
+        smtp, service = self._running()
         started = time.monotonic()
         documents = samples.demo_documents(datetime.date.today())
         for name, data in documents:
@@ -171,15 +173,15 @@ class Demo:
         deadline = time.monotonic() + self.timeout
         reported = -1
         while not self._finished(names):
-            if self.service.poll() is not None:
+            if service.poll() is not None:
                 raise DemoError(f"the service stopped unexpectedly:\n{_tail(self.log)}")
             if time.monotonic() > deadline:
                 raise DemoError(
                     f"not everything was delivered within {self.timeout:g} s; "
                     f"see the service log {self.log}"
                 )
-            if self.smtp.received != reported:
-                reported = self.smtp.received
+            if smtp.received != reported:
+                reported = smtp.received
                 if reported:
                     self.say(f"  {reported} message(s) received by the mail server")
             time.sleep(0.2)  # polling the ledger a real user would look at, not synchronising
@@ -191,10 +193,12 @@ class Demo:
         if not (self.state / "ledger.db").exists():
             return False
         with Ledger(self.state, readonly=True) as ledger:
-            states = dict(ledger.query("SELECT name, state FROM documents"))
-            pending = ledger.one(
+            states = {
+                name: state for name, state in ledger.query("SELECT name, state FROM documents")
+            }
+            pending = ledger.scalar(
                 "SELECT COUNT(*) FROM deliveries WHERE state IN (?, ?, ?)", *PENDING_DELIVERY
-            )[0]
+            )
         return pending == 0 and all(states.get(name) in ("done", "failed") for name in names)
 
     def _result(self, names: list[str], seconds: float) -> DemoResult:
@@ -211,10 +215,12 @@ class Demo:
                     undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
                 rows += table_rows(document, deliveries)
         missing = [name for name in names if name not in {row.document for row in rows}]
-        return DemoResult(self.folder, rows, self.smtp.received, seconds, undelivered + missing)
+        smtp, _service = self._running()
+        return DemoResult(self.folder, rows, smtp.received, seconds, undelivered + missing)
 
     def wait_until_interrupted(self) -> None:
         """--keep: serve until Ctrl-C or SIGTERM; fail if the service dies meanwhile."""
+        _smtp, service = self._running()
         stop = threading.Event()
         previous = {
             signum: signal.signal(signum, lambda *_: stop.set())
@@ -222,11 +228,17 @@ class Demo:
         }
         try:
             while not stop.wait(0.5):
-                if self.service.poll() is not None:
+                if service.poll() is not None:
                     raise DemoError(f"the service stopped unexpectedly:\n{_tail(self.log)}")
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def _running(self) -> tuple[DemoSmtpServer, subprocess.Popen]:
+        """The mail server and the service, between start() and stop()."""
+        if self.smtp is None or self.service is None:
+            raise RuntimeError("the demo is not running: start() comes first, stop() last")
+        return self.smtp, self.service
 
     # -- tear down ----------------------------------------------------------------------------
 

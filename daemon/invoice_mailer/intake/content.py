@@ -100,15 +100,15 @@ class _CheckedTreeBuilder(TreeBuilder):
         super().__init__()
         self._limits = FieldLimits()
 
-    def start(self, tag, attrs):  # type: ignore[no-untyped-def]
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
         self._limits.start(tag)
         return super().start(tag, attrs)
 
-    def data(self, data):  # type: ignore[no-untyped-def]
+    def data(self, data: str) -> None:
         self._limits.data(data)
-        return super().data(data)
+        super().data(data)
 
-    def end(self, tag):  # type: ignore[no-untyped-def]
+    def end(self, tag: str) -> Element:
         self._limits.end(tag)
         return super().end(tag)
 

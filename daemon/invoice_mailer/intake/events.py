@@ -90,8 +90,8 @@ class Intake:
         now = self.clock()
         if self._repair_at is not None and now >= self._repair_at:
             self._repair()
-        deadlines = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
-        deadlines = [d for d in deadlines if d is not None]
+        candidates = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
+        deadlines = [d for d in candidates if d is not None]
         timeout = max(0.0, min([max_wait, *[d - now for d in deadlines]]))
         try:
             batch = [self.events.get(timeout=timeout)]

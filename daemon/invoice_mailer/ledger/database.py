@@ -216,6 +216,11 @@ class Ledger:
     def one(self, sql: str, *params: Any) -> sqlite3.Row | None:
         return self.db.execute(sql, params).fetchone()
 
+    def scalar(self, sql: str, *params: Any) -> Any:
+        """The value of an aggregate (COUNT, MIN, MAX without GROUP BY), which SQL always
+        answers with exactly one row: no None to check, unlike one()."""
+        return self.db.execute(sql, params).fetchone()[0]
+
     def data_version(self) -> int:
         """Changes when another connection commits: how the service notices `retry`/`flush`."""
         return self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -227,9 +232,12 @@ class Ledger:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Documents and deliveries per state (for status and the systemd STATUS line)."""
-        docs = dict(self.query("SELECT state, COUNT(*) FROM documents GROUP BY state"))
-        deliveries = dict(self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state"))
-        return {"documents": docs, "deliveries": deliveries}
+        docs = self.query("SELECT state, COUNT(*) FROM documents GROUP BY state")
+        deliveries = self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+        return {
+            "documents": {state: count for state, count in docs},
+            "deliveries": {state: count for state, count in deliveries},
+        }
 
 
 def failed_documents(
@@ -241,7 +249,7 @@ def failed_documents(
 
 
 def count_failed_documents(ledger: Ledger) -> int:
-    return ledger.one(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")[0]
+    return ledger.scalar(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")
 
 
 def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:

@@ -135,7 +135,9 @@ def plan_delivery(
                 parts,
             ),
         )
-        ids.append(cursor.lastrowid)
+        delivery_id = cursor.lastrowid
+        assert delivery_id is not None  # sqlite3 sets it after every INSERT
+        ids.append(delivery_id)
         db.executemany(
             "INSERT INTO attachments(delivery_id, document_id, position) VALUES (?, ?, ?)",
             [(cursor.lastrowid, document_id, index) for index, document_id in enumerate(documents)],

@@ -152,10 +152,10 @@ class Router:
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""
-        row = self.ledger.one(
+        first = self.ledger.scalar(
             "SELECT MIN(wait_until) FROM documents WHERE state = ?", DocumentState.WAITING
         )
-        return None if row[0] is None else max(0.0, row[0] - self.clock())
+        return None if first is None else max(0.0, first - self.clock())
 
     def release_held(self) -> int:
         """Give held documents another look (the address book or the config changed).

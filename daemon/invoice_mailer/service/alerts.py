@@ -28,7 +28,7 @@ class Alerts:
         if not to:
             return
         now = self.clock()
-        last = self.ledger.one("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")[0]
+        last = self.ledger.scalar("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")
         if last is not None and now - last < self.config.alerts.interval:
             return
         notices = self.ledger.query("SELECT * FROM notices WHERE sent_at IS NULL ORDER BY id")

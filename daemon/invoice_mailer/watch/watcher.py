@@ -39,10 +39,13 @@ logger = logging.getLogger(__name__)
 # would delay every later event by up to 0.5 s. Both halves of a rename come from one syscall
 # and are read together, so a few milliseconds are plenty.
 MOVE_PAIRING_DELAY = 0.02
-try:  # watchdog >= 6
+try:  # watchdog 7 (6.0 and older call it InotifyBuffer)
     from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
 except ImportError:  # older watchdog keeps the same delay on its buffer
-    from watchdog.observers.inotify_buffer import InotifyBuffer as InotifyMoveEventGrouper
+    # mypy reads only the installed watchdog, in which this module no longer exists.
+    from watchdog.observers.inotify_buffer import (  # type: ignore[import-not-found, no-redef]
+        InotifyBuffer as InotifyMoveEventGrouper,
+    )
 InotifyMoveEventGrouper.delay = MOVE_PAIRING_DELAY
 
 Sink = Callable[[str, str], None]

@@ -156,7 +156,6 @@ class SmtpTransport:
 
     def _open(self) -> BoundedSMTP:
         config = self._config
-        bounds = {"reply_timeout": config.timeout, "stopping": self._stopping}
         self._at("connect", f"connecting to {self._where} ({config.security})")
         # The host goes to the constructor: smtplib checks the certificate against the name
         # given there (a later connect() leaves it empty). A non-220 greeting raises
@@ -165,12 +164,14 @@ class SmtpTransport:
         if config.security == "tls":
             smtp = BoundedSMTP_SSL(
                 config.host, self._port, self._local_hostname,
-                timeout=config.timeout, context=self._context, **bounds,
+                timeout=config.timeout, context=self._context,
+                reply_timeout=config.timeout, stopping=self._stopping,
             )  # fmt: skip
         else:
             smtp = BoundedSMTP(
-                config.host, self._port, self._local_hostname, config.timeout, **bounds
-            )
+                config.host, self._port, self._local_hostname, config.timeout,
+                reply_timeout=config.timeout, stopping=self._stopping,
+            )  # fmt: skip
         self._smtp = smtp
         self._ehlo(smtp)
         if config.security == "starttls":
@@ -188,6 +189,7 @@ class SmtpTransport:
             self._at("auth", f"logging in to {self._where} as {config.username}")
             smtp.login(config.username, self._password)
         sock = smtp.sock
+        assert sock is not None  # connect() set it; a hang-up since would have raised
         # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
         # (40 ms on Linux): one stall per message.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -229,10 +231,11 @@ class SmtpTransport:
         try:
             yield
         except SmtpFailure as failure:
-            healthy = self._smtp is not None and not self._smtp.out_of_step()
-            if failure.code != 421 and failure.phase in ENVELOPE_PHASES and healthy:
+            smtp = self._smtp
+            refused = failure.code != 421 and failure.phase in ENVELOPE_PHASES
+            if refused and smtp is not None and not smtp.out_of_step():
                 try:  # a refused message leaves a healthy session: reset it for the next one
-                    self._smtp.rset()  # type: ignore[union-attr]
+                    smtp.rset()
                 except OSError:
                     self._discard(polite=False)
             else:
@@ -240,9 +243,9 @@ class SmtpTransport:
             raise
         except OSError as err:
             self._discard(polite=False)
-            failure = failure_of(err, self._phase, self._doing)
+            translated = failure_of(err, self._phase, self._doing)
             # In the AUTH phase not even the chained exception: smtplib's keeps the server's words.
-            raise failure from (None if failure.phase == "auth" else err)
+            raise translated from (None if translated.phase == "auth" else err)
 
     def _discard(self, polite: bool) -> None:
         self._clean_at = None

@@ -12,9 +12,13 @@ import ssl
 import time
 from collections.abc import Callable
 from socket import SOCK_STREAM
+from typing import TYPE_CHECKING
 
 from invoice_mailer.config.model import SmtpConfig
 from invoice_mailer.delivery.smtp.outcome import SmtpFailure
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 CHUNK_SIZE = 64 * 1024
 
@@ -62,17 +66,13 @@ class Abandoned(smtplib.SMTPServerDisconnected):
     """The service is stopping: the wait on the server was given up."""
 
 
-class _BoundedReplies:
-    """smtplib's reading and writing with a deadline for a whole reply (or write), bounded
-    replies, and a way out when the service stops: smtplib's timeout is per read, so a server
-    that trickles one byte at a time would hold a thread (and SIGTERM) forever.
+class BoundedSMTP(smtplib.SMTP):
+    """smtplib.SMTP with a deadline for a whole reply (or write), bounded replies, and a way
+    out when the service stops: smtplib's timeout is per read, so a server that trickles one
+    byte at a time would hold a thread (and SIGTERM) forever.
 
     `reply_timeout` is read at each reply: the transport sets data_timeout for the final dot.
     """
-
-    sock: socket.socket | None
-    file: object
-    command_encoding: str
 
     def __init__(self, *args, reply_timeout: float, stopping: Callable[[], bool], **kwargs):
         self.reply_timeout = reply_timeout
@@ -127,7 +127,7 @@ class _BoundedReplies:
         self._inbox += data
         return bool(data)
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         if isinstance(s, str):
             s = s.encode(self.command_encoding)
         deadline = time.monotonic() + self.reply_timeout
@@ -143,14 +143,14 @@ class _BoundedReplies:
                 raise smtplib.SMTPServerDisconnected(f"connection lost: {err}") from err
 
     def starttls(self, *args, **kwargs):
-        result = super().starttls(*args, **kwargs)  # type: ignore[misc]
+        result = super().starttls(*args, **kwargs)
         if self._inbox:  # plain text sent after "220 go ahead" (CVE-2011-0411's injection)
             raise self._unreadable("text after the reply to STARTTLS, before TLS")
         return result
 
     def close(self) -> None:
         self._inbox.clear()
-        super().close()  # type: ignore[misc]
+        super().close()
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         """socket.create_connection, in slices: a connect that hangs (a firewall that drops
@@ -161,8 +161,8 @@ class _BoundedReplies:
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setblocking(False)
-                if self.source_address:  # type: ignore[attr-defined]
-                    sock.bind(self.source_address)  # type: ignore[attr-defined]
+                if self.source_address:
+                    sock.bind(self.source_address)
                 error = sock.connect_ex(address)
                 while error == errno.EINPROGRESS and not select.select([], [sock], [], SLICE)[1]:
                     self._check_time(deadline, "timed out")
@@ -226,19 +226,19 @@ class _BoundedReplies:
         return UnreadableReply(f"the server sent {what}" if "reply" in what else what)
 
 
-class BoundedSMTP(_BoundedReplies, smtplib.SMTP):
-    """smtplib.SMTP with bounded replies (see _BoundedReplies)."""
-
-
-class BoundedSMTP_SSL(_BoundedReplies, smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL with bounded replies (see _BoundedReplies), and its TLS handshake
-    (inside connect) in slices too."""
+class BoundedSMTP_SSL(BoundedSMTP, smtplib.SMTP_SSL):
+    """smtplib.SMTP_SSL with bounded replies (see BoundedSMTP), and its TLS handshake (inside
+    connect) in slices too. BoundedSMTP comes first among its bases, so that
+    super()._get_socket is the sliced plain connect."""
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         deadline = time.monotonic() + timeout
         plain = super()._get_socket(host, port, timeout)
+        # smtplib's SMTP.__init__ keeps the host in _host for this very call (its own
+        # _get_socket reads it too); typeshed leaves that private attribute out.
+        hostname: str = self._host  # type: ignore[attr-defined]
         sock = self.context.wrap_socket(
-            plain, server_hostname=self._host, do_handshake_on_connect=False
+            plain, server_hostname=hostname, do_handshake_on_connect=False
         )
         sock.settimeout(SLICE)
         while True:
