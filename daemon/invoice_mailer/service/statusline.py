@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from invoice_mailer.ledger import pauses
 from invoice_mailer.ledger.database import Ledger, count_failed_documents
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 from invoice_mailer.service.notify import Notifier
 
 COST_FACTOR = 50  # after counting, wait this many times what the count cost
@@ -29,12 +31,12 @@ class StatusLine:
         self._seen_version = version
         self._next_count = now + COST_FACTOR * (time.monotonic() - now)
         docs, deliveries = counts["documents"], counts["deliveries"]
-        waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
+        waiting = sum(deliveries.get(state, 0) for state in PENDING_DELIVERY)
         text = (
-            f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
-            f"{docs.get('held', 0)} held, {count_failed_documents(self.ledger)} failed"
+            f"{deliveries.get(DeliveryState.SENT, 0)} sent, {waiting} waiting, "
+            f"{docs.get(DocumentState.HELD, 0)} held, {count_failed_documents(self.ledger)} failed"
         )
-        if self.ledger.one("SELECT 1 FROM pauses") is not None:
+        if pauses.current(self.ledger.db) is not None:
             text += "; sending paused"
         if text != self.text:
             self.text = text
