@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_mailer.ledger.database import add_notice
+from invoice_mailer.ledger import notices
 from tests.delivery_bench import CUSTOMER, Bench, bench_config
 from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
@@ -31,7 +31,7 @@ def alerts_made(bench: Bench) -> list[dict]:
 def test_without_alerts_to_nothing_is_sent(tmp_path, server):
     bench = Bench(bench_config(tmp_path, server))
     try:
-        add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
+        notices.add(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
         bench.alerts.step()
         assert bench.deliveries() == []
     finally:
@@ -54,11 +54,11 @@ def test_a_failed_document_reaches_the_admin_in_one_short_message(bench, server)
 
 
 def test_notices_are_batched_at_most_one_alert_per_interval(bench, server):
-    add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
-    add_notice(bench.ledger.db, bench.clock(), "Fattura_2.pdf is held: no customer found")
+    notices.add(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
+    notices.add(bench.ledger.db, bench.clock(), "Fattura_2.pdf is held: no customer found")
     bench.alerts.step()
     assert len(alerts_made(bench)) == 1
-    add_notice(bench.ledger.db, bench.clock(), "sending is paused: 535 authentication failed")
+    notices.add(bench.ledger.db, bench.clock(), "sending is paused: 535 authentication failed")
     bench.clock.advance(14 * 60)
     bench.alerts.step()
     assert len(alerts_made(bench)) == 1  # too soon: the new notice waits for the next batch
@@ -74,7 +74,7 @@ def test_notices_are_batched_at_most_one_alert_per_interval(bench, server):
 
 def test_a_long_batch_is_cut_short_and_says_how_many_more(bench):
     for number in range(60):
-        add_notice(
+        notices.add(
             bench.ledger.db, bench.clock(), f"Fattura_{number}.pdf is held: no customer found"
         )
     bench.alerts.step()
@@ -86,13 +86,13 @@ def test_a_long_batch_is_cut_short_and_says_how_many_more(bench):
 
 def test_an_alert_that_fails_never_causes_an_alert(bench, server):
     server.reject_recipient(ADMIN, "550 5.1.1 no such admin")
-    add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
+    notices.add(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
     bench.alerts.step()
     bench.run()
     (alert,) = alerts_made(bench)
     assert alert["state"] == "failed" and "550 5.1.1 no such admin" in alert["last_error"]
-    notices = bench.notices()
-    assert notices == ["Fattura_1.pdf is held: no customer found"]
+    texts = bench.notices()
+    assert texts == ["Fattura_1.pdf is held: no customer found"]
     bench.clock.advance(3600)
     bench.alerts.step()
     assert len(alerts_made(bench)) == 1 and server.messages == []

@@ -11,6 +11,7 @@ from tenacity import wait_fixed
 
 from invoice_mailer.config.model import RetryConfig
 from invoice_mailer.delivery.retrypolicy import backoff, deferrals_so_far, quick_retry_policy
+from invoice_mailer.ledger import pauses
 from tests.delivery_bench import COPY, CUSTOMER, PASSWORD, USER, Bench, bench_config
 from tests.helpers import wait_until
 from tests.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
@@ -112,7 +113,7 @@ def test_an_untrusted_certificate_sends_nothing_not_even_the_password(
     assert server.messages == []
     assert "AUTH" not in server.commands and "MAIL" not in server.commands
     assert wait == pytest.approx(300)  # paused until the periodic re-check (backoff_min)
-    assert bench.dispatcher.paused() is not None
+    assert pauses.current(bench.ledger.db) is not None
     assert bench.delivery()["state"] == "queued"  # nothing failed, nothing archived
     assert bench.failed_files() == [] and bench.sent_files() == []
     assert "sending is paused" in caplog.text and "TLS certificate not accepted" in caplog.text
@@ -129,7 +130,7 @@ def test_no_starttls_offered_under_starttls_means_no_auth_and_no_message(
     bench.run()
     assert server.commands == ["EHLO"]  # and then the client hung up: never clear text
     assert server.messages == []
-    assert bench.dispatcher.paused() is not None and bench.delivery()["state"] == "queued"
+    assert pauses.current(bench.ledger.db) is not None and bench.delivery()["state"] == "queued"
     assert "does not offer STARTTLS" in caplog.text and "sending is paused" in caplog.text
 
 
@@ -233,7 +234,7 @@ def test_535_pauses_the_queue_and_a_reload_with_the_right_password_resumes_it(
     bench.dispatcher.reload(fixed, bench.new_transport(fixed))
     bench.run()
     assert len(server.wait_for_messages(2)) == 2
-    assert bench.dispatcher.paused() is None
+    assert pauses.current(bench.ledger.db) is None
     assert [row["state"] for row in bench.deliveries()] == ["sent", "sent"]
 
 

@@ -28,8 +28,9 @@ from invoice_mailer.admin import unconfirmed
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import DocumentError, InvoiceMailerError, NothingMatched
 from invoice_mailer.intake import taking
+from invoice_mailer.ledger import pauses
 from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger, failed_documents
-from invoice_mailer.ledger.states import DeliveryState, DocumentState
+from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 from invoice_mailer.routing.planning import replan_message
 from invoice_mailer.service.lock import is_running
 
@@ -97,9 +98,7 @@ def retry(
                     (now, now),
                 ).rowcount
             if not (ids or failed or held) or outcome.anything:
-                outcome.unpaused = (
-                    db.execute("UPDATE pauses SET check_at = ? WHERE check_at > ?", (now, now))
-                ).rowcount > 0
+                outcome.unpaused = pauses.check_now(db, now)
     if not outcome.anything and not outcome.skipped:
         raise NothingMatched(_nothing_sentence(ids, failed, held))
     return outcome
@@ -205,7 +204,7 @@ def _retry_document(
         else:
             _requeue_document(db, config, row, now, outcome)
     elif not has_failed:
-        when = f" (filed {_local(row['updated_at'])})" if row["state"] == "done" else ""
+        when = f" (filed {_local(row['updated_at'])})" if row["state"] == DocumentState.DONE else ""
         outcome.skipped.append(f"{label} is {row['state']}{when}, not failed or held")
     for message in db.execute(
         "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
@@ -300,7 +299,7 @@ def _resend(
 ) -> None:
     """A failed bundle or alert goes again as a new message; the failed one becomes history."""
     replan_message(db, config, row, now, DeliveryState.RETRIED)
-    what = "Tutto a message" if row["purpose"] == "bundle" else f"{row['purpose']} message"
+    what = "Tutto a message" if row["purpose"] == Purpose.BUNDLE else f"{row['purpose']} message"
     outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
 
 

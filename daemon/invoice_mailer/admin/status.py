@@ -13,7 +13,9 @@ from typing import Any
 
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
+from invoice_mailer.ledger import pauses
 from invoice_mailer.ledger.database import Ledger, count_failed_documents, failed_documents
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service.lock import is_running
 
 LIST_LIMIT = 20  # per section: enough to act on, short enough to read
@@ -58,7 +60,7 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report["counts"] = ledger.counts()
         if config.all_to.address:
             report["session"] = sessions.open_session(ledger, config, report["now"])
-        pause = ledger.one("SELECT * FROM pauses ORDER BY since LIMIT 1")
+        pause = pauses.current(ledger.db)
         report["paused"] = dict(pause) if pause is not None else None
         held = ledger.query(
             f"SELECT * FROM documents WHERE state = 'held' ORDER BY id LIMIT {LIST_LIMIT}"
@@ -177,7 +179,7 @@ def document_entry(row: sqlite3.Row, config: Config) -> dict[str, Any]:
     keys = ("id", "name", "state", "reason", "number", "customer_code", "customer_name", "taken_at")
     entry = {key: row[key] for key in keys}
     entry["path"] = str(config.state_dir / row["location"])
-    if row["state"] == "failed" and row["location"].startswith("failed/"):
+    if row["state"] == DocumentState.FAILED and row["location"].startswith("failed/"):
         entry["reason_file"] = entry["path"] + ".reason.txt"
     return entry
 

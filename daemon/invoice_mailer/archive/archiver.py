@@ -20,8 +20,9 @@ from invoice_mailer import storage
 from invoice_mailer.archive import closing
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
-from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger, add_notice
-from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
+from invoice_mailer.ledger import notices
+from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState, Purpose
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Archive:
                 ),
             )
             if failed and row["state"] != DocumentState.FAILED:
-                add_notice(db, self.clock(), f"{row['name']} was not sent: {reason}")
+                notices.add(db, self.clock(), f"{row['name']} was not sent: {reason}")
         if failed:
             log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
         else:
@@ -213,7 +214,7 @@ class Archive:
             if row["state"] == DeliveryState.SENT:
                 documents = outbox.documents_of(self.ledger, row["id"])
                 self.file_message(row, outbox.label_of(row, documents))
-                if row["purpose"] == "customer":
+                if row["purpose"] == Purpose.CUSTOMER:
                     self._sent += [document["id"] for document in documents]
                 filed += 1
         return filed

@@ -20,8 +20,9 @@ from invoice_mailer.bundles import plan as bundles
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import messages
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger.database import Ledger, add_notice
-from invoice_mailer.ledger.states import DocumentState
+from invoice_mailer.ledger import notices, sessions
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.planning import kind_class, plan_delivery
 from invoice_mailer.service.lock import is_running
 
@@ -44,16 +45,7 @@ def join(db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: flo
         return document["session_id"]
     if kind_class(document["kind"]) not in config.all_to.kinds:
         return None
-    row = db.execute(
-        "SELECT id FROM sessions WHERE closed_at IS NULL ORDER BY id LIMIT 1"
-    ).fetchone()
-    if row is None:
-        session_id = db.execute(
-            "INSERT INTO sessions(opened_at, last_added_at) VALUES (?, ?)", (now, now)
-        ).lastrowid
-    else:
-        session_id = row[0]
-        db.execute("UPDATE sessions SET last_added_at = ? WHERE id = ?", (now, session_id))
+    session_id = sessions.add_to_current(db, now)
     db.execute("UPDATE documents SET session_id = ? WHERE id = ?", (session_id, document["id"]))
     return session_id
 
@@ -84,7 +76,7 @@ def closing_time(config: Config, session: sqlite3.Row) -> tuple[float, str]:
 
 def open_session(ledger: Ledger, config: Config, now: float | None = None) -> dict[str, Any] | None:
     """The open session for `status`: members, since when, and when it will close."""
-    row = ledger.one("SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY id LIMIT 1")
+    row = sessions.current(ledger.db)
     if row is None:
         return None
     count = ledger.scalar("SELECT COUNT(*) FROM documents WHERE session_id = ?", row["id"])
@@ -127,10 +119,7 @@ def flush(config: Config) -> FlushOutcome:
 def request_close(ledger: Ledger) -> int | None:
     """Ask the running service to close the open session (`flush`); None if none is open."""
     with ledger.transaction() as db:
-        row = db.execute("SELECT id FROM sessions WHERE closed_at IS NULL LIMIT 1").fetchone()
-        if row is not None:
-            db.execute("UPDATE sessions SET close_requested = 1 WHERE id = ?", (row[0],))
-    return None if row is None else row[0]
+        return sessions.request_close(db)
 
 
 class SessionKeeper:
@@ -145,9 +134,7 @@ class SessionKeeper:
 
     def step(self) -> float | None:
         """Close the session if due; return seconds until it needs a look (None: no session)."""
-        session = self.ledger.one(
-            "SELECT * FROM sessions WHERE closed_at IS NULL ORDER BY id LIMIT 1"
-        )
+        session = sessions.current(self.ledger.db)
         if session is None:
             return None
         now = self.clock()
@@ -180,12 +167,9 @@ class SessionKeeper:
         address = self.config.all_to.address
         now = self.clock()
         with self.ledger.transaction() as db:
-            session = db.execute(
-                "SELECT * FROM sessions WHERE id = ? AND closed_at IS NULL", (session_id,)
-            ).fetchone()
+            session = sessions.close(db, session_id, now)
             if session is None:
                 return 0
-            db.execute("UPDATE sessions SET closed_at = ? WHERE id = ?", (now, session_id))
             if not address:
                 log.warning(
                     "session %d closed without a bundle: all_to.address is not set", session_id
@@ -200,7 +184,7 @@ class SessionKeeper:
                 ids = plan_delivery(
                     db,
                     self.config,
-                    "bundle",
+                    Purpose.BUNDLE,
                     (address,),
                     documents,
                     now,
@@ -234,10 +218,7 @@ class SessionKeeper:
             "SELECT * FROM documents WHERE session_id = ? ORDER BY id", (session["id"],)
         ).fetchall()
         joined_ids = {row["id"] for row in rows}
-        previous = db.execute(
-            "SELECT MAX(closed_at) FROM sessions WHERE id != ? AND closed_at IS NOT NULL",
-            (session["id"],),
-        ).fetchone()[0]
+        previous = sessions.previous_closing(db, session["id"])
         kinds = _raw_kinds(self.config)
         refused = db.execute(
             f"SELECT * FROM documents WHERE state = ? AND session_id IS NULL AND duplicate_of "
@@ -285,7 +266,7 @@ class SessionKeeper:
             ).rowcount
             if not changed:
                 continue
-            add_notice(db, now, f"{member.name} cannot be sent: {reason}")
+            notices.add(db, now, f"{member.name} cannot be sent: {reason}")
             log.error(
                 "%s cannot be sent: %s; listed in the bundle, not attached", member.name, reason
             )

@@ -30,6 +30,7 @@ from invoice_mailer.delivery.retrypolicy import (
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger import pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
 from invoice_mailer.service.trouble import describe, shown
@@ -90,12 +91,9 @@ class Dispatcher:
         if not self._injected_retrying:
             self.retrying = quick_retry_policy(config.retry, self.stop)
         with self.ledger.transaction() as db:
-            resumed = db.execute("DELETE FROM pauses").rowcount
+            resumed = pauses.lift(db)
         if resumed:
             log.info("configuration reloaded: sending resumes")
-
-    def paused(self) -> sqlite3.Row | None:
-        return self.ledger.one("SELECT * FROM pauses LIMIT 1")
 
     def step(self) -> float | None:
         """Send everything due now; return seconds until something is due next (None: nothing).
@@ -107,7 +105,7 @@ class Dispatcher:
         began = self.clock()
         while not self.stop.is_set():
             now = self.clock()
-            pause = self.paused()
+            pause = pauses.current(self.ledger.db)
             if pause is not None and pause["check_at"] > now:
                 return pause["check_at"] - now
             row = self.ledger.one(_DUE, *PENDING_DELIVERY, began)
@@ -126,7 +124,7 @@ class Dispatcher:
 
     def _next_due(self) -> float | None:
         now = self.clock()
-        pause = self.paused()
+        pause = pauses.current(self.ledger.db)
         if pause is not None and pause["check_at"] > now:
             return pause["check_at"] - now
         first = self.ledger.scalar(
@@ -242,13 +240,9 @@ class Dispatcher:
         """The server itself is unreachable: the other messages wait too, as Postfix defers a
         whole site, instead of each spending its own quick tries against a dead relay."""
         with self.ledger.transaction() as db:
-            earlier = db.execute("SELECT since FROM pauses LIMIT 1").fetchone()
-            db.execute("DELETE FROM pauses")
-            db.execute(
-                "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
-                (f"the mail server cannot be reached: {failure}", earlier[0] if earlier else now,
-                 until),
-            )  # fmt: skip
+            earlier = pauses.current(db)
+            reason = f"the mail server cannot be reached: {failure}"
+            pauses.start(db, reason, earlier["since"] if earlier else now, until)
         self.transport.close()
         log.warning(
             "the mail server cannot be reached; every message waits, next try in %.0f s",

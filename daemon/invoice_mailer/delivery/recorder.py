@@ -17,8 +17,9 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
-from invoice_mailer.ledger.database import Ledger, add_notice
-from invoice_mailer.ledger.states import DeliveryState
+from invoice_mailer.ledger import notices, pauses
+from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import DeliveryState, Purpose
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Recorder:
             state, error = DeliveryState.FAILED, f"no To address took it: {note}"
         rest = outbox.copy_for_rest(self.config, row) if later else None
         with self.ledger.transaction() as db:
-            resumed = db.execute("DELETE FROM pauses").rowcount
+            resumed = pauses.lift(db)
             db.execute(
                 "UPDATE deliveries SET state = ?, sent_at = ?, attempts = ?, reply = ?, "
                 "last_error = ? WHERE id = ?",
@@ -74,8 +75,8 @@ class Recorder:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
                 _plan_rest(db, row, tuple(later), rest, due)
-            if refused and row["purpose"] != "alert":
-                add_notice(db, now, f"{self.label(row)}: {note}")
+            if refused and row["purpose"] != Purpose.ALERT:
+                notices.add(db, now, f"{self.label(row)}: {note}")
         if resumed:
             log.info("sending works again: the queue is no longer paused")
         # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
@@ -128,8 +129,8 @@ class Recorder:
                 (DeliveryState.FAILED, attempts, reason, _reply(failure), row["id"]),
             )
             # A failed customer message is reported by the archive with its document.
-            if row["purpose"] in ("copy", "bundle"):
-                add_notice(
+            if row["purpose"] in (Purpose.COPY, Purpose.BUNDLE):
+                notices.add(
                     db,
                     self.clock(),
                     f"the {row['purpose']} of {self.label(row)} was not sent: {reason}",
@@ -147,8 +148,8 @@ class Recorder:
                 "WHERE id = ?",
                 (DeliveryState.UNCONFIRMED, attempts, str(failure), row["id"]),
             )
-            if row["purpose"] != "alert":
-                add_notice(db, self.clock(), f"{what} is unconfirmed: {check}")
+            if row["purpose"] != Purpose.ALERT:
+                notices.add(db, self.clock(), f"{what} is unconfirmed: {check}")
         log.error(
             "%s is unconfirmed: the server's reply after the final '.' was lost twice (%s); "
             "not sent again automatically. %s",
@@ -188,13 +189,8 @@ class Recorder:
                     row["id"],
                 ),
             )
-            first = db.execute("DELETE FROM pauses").rowcount == 0
-            db.execute(
-                "INSERT INTO pauses(reason, since, check_at) VALUES (?, ?, ?)",
-                (str(failure), now, check_at),
-            )
-            if first:
-                add_notice(db, now, f"sending is paused: {failure}")
+            if pauses.start(db, str(failure), now, check_at):
+                notices.add(db, now, f"sending is paused: {failure}")
         log.error(
             "sending is paused: %s. Nothing is failed; trying again in %s, or at once after "
             "the settings are fixed and the service reloaded (systemctl reload invoice-mailer)",

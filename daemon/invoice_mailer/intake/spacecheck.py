@@ -13,7 +13,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from invoice_mailer.ledger.database import Ledger, add_notice
+from invoice_mailer.ledger import notices
+from invoice_mailer.ledger.database import Ledger
 
 log = logging.getLogger("invoice_mailer.intake")
 
@@ -49,7 +50,7 @@ class LowSpaceReport:
             # The admin's alert first, then the log line: once the line shows, the notice is
             # in the ledger (the log line stands alone if the ledger refuses).
             with contextlib.suppress(sqlite3.Error), self.ledger.transaction() as db:
-                add_notice(db, time.time(), text)
+                notices.add(db, time.time(), text)
             log.error("%s", text)
         raise LowSpace(self.state_dir)
 

@@ -252,11 +252,6 @@ def count_failed_documents(ledger: Ledger) -> int:
     return ledger.scalar(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")
 
 
-def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:
-    """Something the admin should hear about (alerts.to), inside the caller's transaction."""
-    db.execute("INSERT INTO notices(created_at, text) VALUES (?, ?)", (when, text))
-
-
 def info_of(row: sqlite3.Row) -> dict[str, Any]:
     """The routing facts stored with a document (JSON column `info`)."""
     return json.loads(row["info"]) if row["info"] else {}

@@ -24,7 +24,8 @@ from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
-from invoice_mailer.ledger.database import Ledger, add_notice, info_of
+from invoice_mailer.ledger import notices
+from invoice_mailer.ledger.database import Ledger, info_of
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
@@ -148,7 +149,7 @@ class Router:
         log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
         with self.ledger.transaction() as db:
             self._save(db, row["id"], DocumentState.FAILED, reason, info_of(row))
-            add_notice(db, now, f"{row['name']} cannot be sent: {reason}")
+            notices.add(db, now, f"{row['name']} cannot be sent: {reason}")
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""
@@ -213,7 +214,7 @@ class Router:
     def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
         self._save(db, row["id"], DocumentState.HELD, reason, facts)
         if row["reason"] != reason:  # held again after a reload: the admin knows
-            add_notice(db, now, f"{row['name']} is held: {reason}")
+            notices.add(db, now, f"{row['name']} is held: {reason}")
         return f"held: {reason}"
 
     def _sent_before(self, row: sqlite3.Row, wants: bool, match: Match):

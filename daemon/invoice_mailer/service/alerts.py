@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import new_message_id
+from invoice_mailer.ledger import notices
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState
 
@@ -31,18 +32,18 @@ class Alerts:
         last = self.ledger.scalar("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")
         if last is not None and now - last < self.config.alerts.interval:
             return
-        notices = self.ledger.query("SELECT * FROM notices WHERE sent_at IS NULL ORDER BY id")
-        if not notices:
+        unsent = notices.unsent(self.ledger.db)
+        if not unsent:
             return
-        lines = [f"- {row['text']}" for row in notices[:MAX_LINES]]
-        if len(notices) > MAX_LINES:
-            lines.append(f"- … and {len(notices) - MAX_LINES} more (see `invoice-mailer status`)")
+        lines = [f"- {row['text']}" for row in unsent[:MAX_LINES]]
+        if len(unsent) > MAX_LINES:
+            lines.append(f"- … and {len(unsent) - MAX_LINES} more (see `invoice-mailer status`)")
         body = (
             f"invoice-mailer on {self.config.sender.address} needs attention:\n\n"
             + "\n".join(lines)
             + "\n\n`invoice-mailer status` shows every document and what to do next.\n"
         )
-        subject = f"invoice-mailer: {len(notices)} problem(s) to look at"
+        subject = f"invoice-mailer: {len(unsent)} problem(s) to look at"
         with self.ledger.transaction() as db:
             db.execute(
                 "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
@@ -57,7 +58,4 @@ class Alerts:
                     now,
                 ),
             )
-            db.execute(
-                "UPDATE notices SET sent_at = ? WHERE sent_at IS NULL AND id <= ?",
-                (now, notices[-1]["id"]),
-            )
+            notices.mark_sent(db, unsent[-1]["id"], now)

@@ -24,7 +24,9 @@ from invoice_mailer.config.load import load_config
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.intake.events import Intake
+from invoice_mailer.ledger import pauses
 from invoice_mailer.ledger.database import Ledger, count_failed_documents
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 from invoice_mailer.service import logsetup
 from invoice_mailer.service.lock import acquire_lock
 from invoice_mailer.service.notify import Notifier
@@ -185,12 +187,12 @@ class StatusLine:
         self._seen_version = version
         self._next_count = now + STATUS_COST_FACTOR * (time.monotonic() - now)
         docs, deliveries = counts["documents"], counts["deliveries"]
-        waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
+        waiting = sum(deliveries.get(state, 0) for state in PENDING_DELIVERY)
         text = (
-            f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
-            f"{docs.get('held', 0)} held, {count_failed_documents(self.ledger)} failed"
+            f"{deliveries.get(DeliveryState.SENT, 0)} sent, {waiting} waiting, "
+            f"{docs.get(DocumentState.HELD, 0)} held, {count_failed_documents(self.ledger)} failed"
         )
-        if self.ledger.one("SELECT 1 FROM pauses") is not None:
+        if pauses.current(self.ledger.db) is not None:
             text += "; sending paused"
         if text != self.text:
             self.text = text
