@@ -3,14 +3,13 @@ batched into one short plain-text message at most every `alerts.interval`."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.messages import new_message_id
+from invoice_mailer.ledger import deliveries, deliverychanges
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DeliveryState
 
 MAX_LINES = 50
 
@@ -28,7 +27,7 @@ class Alerts:
         if not to:
             return
         now = self.clock()
-        last = self.ledger.one("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")[0]
+        last = deliveries.last_alert_at(self.ledger.db)
         if last is not None and now - last < self.config.alerts.interval:
             return
         notices = self.ledger.query("SELECT * FROM notices WHERE sent_at IS NULL ORDER BY id")
@@ -44,18 +43,8 @@ class Alerts:
         )
         subject = f"invoice-mailer: {len(notices)} problem(s) to look at"
         with self.ledger.transaction() as db:
-            db.execute(
-                "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
-                "created_at, next_attempt_at) VALUES ('alert', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    DeliveryState.QUEUED,
-                    json.dumps([to]),
-                    subject,
-                    body,
-                    new_message_id(self.config.sender.address),
-                    now,
-                    now,
-                ),
+            deliverychanges.plan_alert(
+                db, [to], subject, body, new_message_id(self.config.sender.address), now
             )
             db.execute(
                 "UPDATE notices SET sent_at = ? WHERE sent_at IS NULL AND id <= ?",
