@@ -221,9 +221,9 @@ class Router:
         addresses this document would go to: its customer's, or the accountant's alone."""
         config = self.config
         if wants and (match.addresses or match.ambiguous or config.customers.unknown == "hold"):
-            to, purpose = match.addresses, "customer"
+            to, purpose = match.addresses, Purpose.CUSTOMER
         elif config.all_to.address and kind_class(row["kind"]) in config.all_to.kinds:
-            to, purpose = (config.all_to.address,), "bundle"
+            to, purpose = (config.all_to.address,), Purpose.BUNDLE
         else:
             return None
         earlier = already_sent(self.ledger, config, row, to, purpose)
