@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_mailer.config.model import RateConfig
-from invoice_mailer.delivery.ratelimit import wait_needed
+from invoice_mailer.delivery.retrypolicy import rate_limit_wait
 from invoice_mailer.ledger.database import Ledger
 
 T0 = 1_780_000_000.0
@@ -30,30 +30,30 @@ def record_sent(ledger: Ledger, *times: float) -> None:
 
 def test_no_limit_configured_never_waits(ledger):
     record_sent(ledger, *(T0 + i for i in range(100)))
-    assert wait_needed(RateConfig(), ledger, T0 + 100) == (0.0, "")
+    assert rate_limit_wait(RateConfig(), ledger, T0 + 100) == (0.0, "")
 
 
 def test_per_minute_waits_until_the_oldest_of_the_last_n_leaves_the_window(ledger):
     rate = RateConfig(per_minute=5)
     record_sent(ledger, T0, T0 + 1, T0 + 2, T0 + 3)
-    assert wait_needed(rate, ledger, T0 + 4) == (0.0, "")  # four in the window: one more may go
+    assert rate_limit_wait(rate, ledger, T0 + 4) == (0.0, "")  # four in the window: one more may go
     record_sent(ledger, T0 + 4)
-    assert wait_needed(rate, ledger, T0 + 10) == (pytest.approx(50.0), "per minute: 5")
-    assert wait_needed(rate, ledger, T0 + 59.5)[0] == pytest.approx(0.5)
-    assert wait_needed(rate, ledger, T0 + 60) == (0.0, "")  # the first left the window
+    assert rate_limit_wait(rate, ledger, T0 + 10) == (pytest.approx(50.0), "per minute: 5")
+    assert rate_limit_wait(rate, ledger, T0 + 59.5)[0] == pytest.approx(0.5)
+    assert rate_limit_wait(rate, ledger, T0 + 60) == (0.0, "")  # the first left the window
 
 
 def test_the_longest_wait_wins_and_names_its_limit(ledger):
     rate = RateConfig(per_minute=5, per_hour=6)
     record_sent(ledger, *(T0 + 60 * i for i in range(6)))
-    wait, which = wait_needed(rate, ledger, T0 + 400)
+    wait, which = rate_limit_wait(rate, ledger, T0 + 400)
     assert which == "per hour: 6" and wait == pytest.approx(3600 - 400)
 
 
 def test_twelve_messages_at_five_a_minute_never_exceed_five_in_any_minute(ledger):
     rate, now, sent = RateConfig(per_minute=5), T0, []
     while len(sent) < 12:
-        wait, _ = wait_needed(rate, ledger, now)
+        wait, _ = rate_limit_wait(rate, ledger, now)
         if wait > 0:
             now += wait
             continue
@@ -69,7 +69,7 @@ def test_the_day_count_survives_a_restart(tmp_path):
     with Ledger(tmp_path / "state") as ledger:
         record_sent(ledger, T0, T0 + 3600, T0 + 7200)
     with Ledger(tmp_path / "state") as reopened:  # a new process, the same ledger
-        wait, which = wait_needed(rate, reopened, T0 + 10_000)
+        wait, which = rate_limit_wait(rate, reopened, T0 + 10_000)
     assert which == "per day: 3" and wait == pytest.approx(86400 - 10_000)
 
 
@@ -80,4 +80,4 @@ def test_failed_or_queued_deliveries_do_not_count(ledger):
             "next_attempt_at) VALUES ('customer', 'failed', '[]', '<x@example.it>', ?, ?)",
             (T0, T0),
         )
-    assert wait_needed(RateConfig(per_minute=1), ledger, T0 + 1) == (0.0, "")
+    assert rate_limit_wait(RateConfig(per_minute=1), ledger, T0 + 1) == (0.0, "")

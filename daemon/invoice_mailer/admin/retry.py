@@ -26,12 +26,13 @@ from pathlib import Path
 from invoice_mailer import storage
 from invoice_mailer.admin import unconfirmed
 from invoice_mailer.config.model import Config
+from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.errors import DocumentError, InvoiceMailerError, NothingMatched
 from invoice_mailer.intake import taking
-from invoice_mailer.ledger import pauses
-from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger, failed_documents
+from invoice_mailer.ledger import attachments, deliveries, deliverychanges, pauses
+from invoice_mailer.ledger.database import Ledger, failed_documents
+from invoice_mailer.ledger.deliveries import FAILED_CUSTOMER_DELIVERY
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
-from invoice_mailer.routing.planning import replan_message
 from invoice_mailer.service.lock import is_running
 
 log = logging.getLogger(__name__)
@@ -86,17 +87,10 @@ def retry(
         with ledger.transaction() as db:
             now = clock()
             if failed:
-                for row in db.execute(
-                    "SELECT * FROM deliveries WHERE state = 'failed' AND purpose IN "
-                    "('bundle', 'alert') ORDER BY id"
-                ).fetchall():
+                for row in deliveries.failed_alone(db):
                     _resend(db, config, row, now, outcome)
             if not (ids or failed or held):
-                outcome.due_now = db.execute(
-                    "UPDATE deliveries SET next_attempt_at = ? WHERE state IN "
-                    "('deferred', 'sending') AND next_attempt_at > ?",
-                    (now, now),
-                ).rowcount
+                outcome.due_now = deliverychanges.make_due_now(db, now)
             if not (ids or failed or held) or outcome.anything:
                 outcome.unpaused = pauses.check_now(db, now)
     if not outcome.anything and not outcome.skipped:
@@ -206,18 +200,9 @@ def _retry_document(
     elif not has_failed:
         when = f" (filed {_local(row['updated_at'])})" if row["state"] == DocumentState.DONE else ""
         outcome.skipped.append(f"{label} is {row['state']}{when}, not failed or held")
-    for message in db.execute(
-        "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-        "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('bundle', 'alert')",
-        (row["id"],),
-    ).fetchall():
+    for message in deliveries.failed_alone_of(db, row["id"]):
         _resend(db, config, message, now, outcome)
-    outcome.due_now += db.execute(
-        "UPDATE deliveries SET next_attempt_at = ? WHERE state IN ('deferred', 'sending') "
-        "AND next_attempt_at > ? AND id IN (SELECT delivery_id FROM attachments "
-        "WHERE document_id = ?)",
-        (now, now, row["id"]),
-    ).rowcount
+    outcome.due_now += deliverychanges.make_document_due_now(db, row["id"], now)
 
 
 def _requeue_document(
@@ -240,20 +225,11 @@ def _requeue_document(
         outcome.moves.append((row["id"], source, target))
         moving_to = storage.relative(config.state_dir, target)
         outcome.reason_files.append(source.with_name(source.name + ".reason.txt"))
-    failures = db.execute(
-        "SELECT v.id, v.last_error FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-        "WHERE a.document_id = ? AND v.state = 'failed' AND v.purpose IN ('customer', 'copy')",
-        (row["id"],),
-    ).fetchall()
+    failures = deliveries.failed_with_document(db, row["id"])
     ids = [failure["id"] for failure in failures]
-    db.executemany(
-        "UPDATE deliveries SET state = ? WHERE id = ?", [(DeliveryState.RETRIED, i) for i in ids]
-    )
-    in_bundle = db.execute(
-        "SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id "
-        "WHERE a.document_id = ? AND v.purpose = 'bundle'",
-        (row["id"],),
-    ).fetchone()
+    for delivery_id in ids:
+        deliverychanges.set_state(db, delivery_id, DeliveryState.RETRIED)
+    in_bundle = attachments.in_bundle(db, row["id"])
     # Never attached to the accountant's bundle (refused at intake): it joins the open session.
     db.execute(
         "UPDATE documents SET state = ?, reason = NULL, moving_to = ?, session_id = ?, "
@@ -298,7 +274,9 @@ def _resend(
     db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
 ) -> None:
     """A failed bundle or alert goes again as a new message; the failed one becomes history."""
-    replan_message(db, config, row, now, DeliveryState.RETRIED)
+    deliverychanges.replan(
+        db, row["id"], new_message_id(config.sender.address), now, DeliveryState.RETRIED
+    )
     what = "Tutto a message" if row["purpose"] == Purpose.BUNDLE else f"{row['purpose']} message"
     outcome.resent.append(f"{what} {row['id']} (it had failed: {row['last_error']})")
 

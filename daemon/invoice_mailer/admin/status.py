@@ -13,7 +13,7 @@ from typing import Any
 
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
-from invoice_mailer.ledger import pauses
+from invoice_mailer.ledger import attachments, deliveries, pauses
 from invoice_mailer.ledger.database import Ledger, count_failed_documents, failed_documents
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service.lock import is_running
@@ -72,53 +72,27 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
             {**document_entry(row, config), "reason": row["failure"]} for row in failed
         ]
         report["failed_count"] = count_failed_documents(ledger)
-        report["failed_messages"] = _deliveries(
-            ledger,
-            "state = 'failed' AND purpose IN ('bundle', 'alert') ORDER BY id DESC",
+        db = ledger.db
+        report["failed_messages"] = _entries(
+            ledger, deliveries.failed_alone(db, newest_first=True, limit=LIST_LIMIT)
         )
-        # A resend after a lost reply that then met a transient failure waits as `sending`.
-        report["deferred"] = _deliveries(
-            ledger,
-            "(state = 'deferred' OR (state = 'sending' AND last_error IS NOT NULL)) "
-            "ORDER BY next_attempt_at",
-        )
+        report["deferred"] = _entries(ledger, deliveries.waiting_to_retry(db, LIST_LIMIT))
         report["unconfirmed"] = _unconfirmed(ledger)
-        report["sent"] = _deliveries(ledger, "state = 'sent' ORDER BY sent_at DESC", SENT_LIMIT)
+        report["sent"] = _entries(ledger, deliveries.latest_sent(db, SENT_LIMIT))
     return report
 
 
-def _deliveries(ledger: Ledger, where: str, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
-    rows = ledger.query(f"SELECT * FROM deliveries WHERE {where} LIMIT {limit}")
-    names = _names_by_delivery(ledger, [row["id"] for row in rows])
+def _entries(ledger: Ledger, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    names = attachments.names_by_delivery(ledger.db, [row["id"] for row in rows])
     return [delivery_entry(row, names.get(row["id"], [])) for row in rows]
 
 
 def _unconfirmed(ledger: Ledger) -> list[dict[str, Any]]:
     """Unconfirmed messages, newest first, with the document ids that `retry` takes."""
-    entries = _deliveries(ledger, "state = 'unconfirmed' ORDER BY id DESC")
+    entries = _entries(ledger, deliveries.latest_unconfirmed(ledger.db, LIST_LIMIT))
     for entry in entries:
-        entry["document_ids"] = [
-            row[0]
-            for row in ledger.query(
-                "SELECT document_id FROM attachments WHERE delivery_id = ? ORDER BY position",
-                entry["id"],
-            )
-        ]
+        entry["document_ids"] = attachments.document_ids(ledger.db, entry["id"])
     return entries
-
-
-def _names_by_delivery(ledger: Ledger, ids: list[int]) -> dict[int, list[str]]:
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    names: dict[int, list[str]] = {}
-    for delivery_id, name in ledger.query(
-        "SELECT a.delivery_id, d.name FROM attachments a JOIN documents d ON d.id = a.document_id "
-        f"WHERE a.delivery_id IN ({marks}) ORDER BY a.delivery_id, a.position",
-        *ids,
-    ):
-        names.setdefault(delivery_id, []).append(name)
-    return names
 
 
 def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
@@ -149,14 +123,9 @@ def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
     ).fetchall()
     found = [document_entry(row, config) for row in rows]
     ids = [entry["id"] for entry in found]
-    marks = ", ".join("?" for _ in ids)
     by_document: dict[int, list[dict[str, Any]]] = {}
     if ids:
-        for row in ledger.query(
-            "SELECT v.*, a.document_id FROM deliveries v JOIN attachments a "
-            f"ON a.delivery_id = v.id WHERE a.document_id IN ({marks}) ORDER BY v.id",
-            *ids,
-        ):
+        for row in deliveries.of_documents(ledger.db, ids):
             by_document.setdefault(row["document_id"], []).append(delivery_entry(row, []))
     for entry in found:
         entry["deliveries"] = by_document.get(entry["id"], [])

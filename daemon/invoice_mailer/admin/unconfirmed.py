@@ -11,24 +11,16 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import NothingMatched
+from invoice_mailer.ledger import deliveries, deliverychanges
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DeliveryState
-
-_OF_DOCUMENT = (
-    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-    "WHERE a.document_id = ? AND v.state = ?"
-)
 
 
 def resend(db: sqlite3.Connection, document_id: int, label: str, now: float) -> list[str]:
     """The document's unconfirmed messages go once more, same Message-ID and bytes (the
     recipient's system can tell a copy); a lost reply again makes them unconfirmed again."""
     done = []
-    for message in db.execute(_OF_DOCUMENT, (document_id, DeliveryState.UNCONFIRMED)).fetchall():
-        db.execute(
-            "UPDATE deliveries SET state = ?, next_attempt_at = ? WHERE id = ?",
-            (DeliveryState.SENDING, now, message["id"]),
-        )
+    for message in deliveries.unconfirmed_of(db, document_id):
+        deliverychanges.send_again(db, message["id"], now)
         done.append(
             f"{label}: the unconfirmed {message['purpose']} message, same Message-ID "
             f"{message['message_id']}"
@@ -47,13 +39,8 @@ def confirm_arrival(
     why = f"unconfirmed by the server; its arrival confirmed by hand: {note.strip()}"
     with Ledger(config.state_dir) as ledger, ledger.transaction() as db:
         now = clock()
-        for message in db.execute(
-            _OF_DOCUMENT, (document_id, DeliveryState.UNCONFIRMED)
-        ).fetchall():
-            db.execute(
-                "UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? WHERE id = ?",
-                (DeliveryState.SENT, now, why, message["id"]),
-            )
+        for message in deliveries.unconfirmed_of(db, document_id):
+            deliverychanges.confirm_sent(db, message["id"], now, why)
             done.append(
                 f"#{document_id}: the {message['purpose']} message "
                 f"{message['message_id']} counts as sent"

@@ -20,8 +20,8 @@ from invoice_mailer import storage
 from invoice_mailer.archive import closing
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
-from invoice_mailer.ledger import notices
-from invoice_mailer.ledger.database import FAILED_CUSTOMER_DELIVERY, Ledger
+from invoice_mailer.ledger import deliveries, deliverychanges, notices
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState, Purpose
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,7 @@ class Archive:
             return True, row["reason"], None
         failure = None
         if row["state"] == DocumentState.ROUTED:
-            failure = self.ledger.one(
-                FAILED_CUSTOMER_DELIVERY.format(document="?") + " ORDER BY v.id LIMIT 1",
-                row["id"],
-            )
+            failure = deliveries.first_failed_customer(self.ledger.db, row["id"])
         if failure is None:
             return False, row["reason"], None
         return True, failure["last_error"] or "the mail server refused it", failure
@@ -185,7 +182,7 @@ class Archive:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))
         with self.ledger.transaction() as db:
-            db.execute("UPDATE deliveries SET eml = ? WHERE id = ?", (target, delivery["id"]))
+            deliverychanges.set_eml(db, delivery["id"], target)
         if target is None:
             os.unlink(source)
         else:
@@ -199,12 +196,11 @@ class Archive:
         for entry in os.scandir(self.state_dir / storage.OUTGOING):
             if entry.name.startswith(".") or not entry.name.endswith(".eml"):
                 continue
-            row = self.ledger.one(
-                "SELECT * FROM deliveries WHERE eml = ?", f"{storage.OUTGOING}/{entry.name}"
-            )
+            row = deliveries.by_eml(self.ledger.db, f"{storage.OUTGOING}/{entry.name}")
             if row is None:
                 number = entry.name.removesuffix(".eml")
-                row = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", number)
+                # "12-rest.eml" (a copy for recipients the server takes later) is no row's id.
+                row = deliveries.by_id(self.ledger.db, int(number)) if number.isdecimal() else None
                 if row is not None and row["state"] == DeliveryState.SENT:
                     if row["eml"] is None:  # keep_eml off: the row already forgot it
                         os.unlink(entry.path)

@@ -20,7 +20,7 @@ from invoice_mailer.bundles import plan as bundles
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import messages
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger import notices, sessions
+from invoice_mailer.ledger import deliveries, deliverychanges, notices, sessions
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.planning import kind_class, plan_delivery
@@ -194,10 +194,8 @@ class SessionKeeper:
                 )
                 # Its separate copy (copy_mode: separate) is a bundle too: the same text, not
                 # a customer message's (outbox renders customer templates for purpose "copy").
-                db.executemany(
-                    "UPDATE deliveries SET purpose = 'bundle', subject = ?, body = ? WHERE id = ?",
-                    [(subject, body, delivery_id) for delivery_id in ids],
-                )
+                for delivery_id in ids:
+                    deliverychanges.set_bundle_text(db, delivery_id, subject, body)
             self._fail_too_big(db, members, joined_ids, now)
         log.info(
             "closed session %d (%s): %d document(s) for %s in %d message(s)",
@@ -239,13 +237,8 @@ class SessionKeeper:
         return members, joined_ids
 
     def _member(self, db: sqlite3.Connection, row: sqlite3.Row, joined: bool) -> bundles.Member:
-        deliveries = db.execute(
-            "SELECT v.state, v.to_addrs, v.last_error FROM deliveries v JOIN attachments a "
-            "ON a.delivery_id = v.id WHERE a.document_id = ? AND v.purpose = 'customer' "
-            "ORDER BY v.id",
-            (row["id"],),
-        ).fetchall()
-        return bundles.member_of(self.config, row, [dict(d) for d in deliveries], joined)
+        customer_messages = deliveries.customer_messages_of(db, row["id"])
+        return bundles.member_of(self.config, row, [dict(m) for m in customer_messages], joined)
 
     def _fail_too_big(self, db, members: list[bundles.Member], joined_ids: set[int], now: float):
         """A document no message can carry fails (docs/DESIGN.md: too large → failed/), named in the

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery import outbox, ratelimit
+from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.recorder import Recorder
 from invoice_mailer.delivery.retrypolicy import (
     RetryFactory,
@@ -26,24 +26,20 @@ from invoice_mailer.delivery.retrypolicy import (
     backoff,
     deferrals_so_far,
     quick_retry_policy,
+    rate_limit_wait,
 )
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import pauses
+from invoice_mailer.ledger import deliveries, pauses
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
+from invoice_mailer.ledger.states import DeliveryState
 from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
 
 # Failures that say the server is down, not that this message has a problem.
 _SERVER_PHASES = ("connect", "tls", "ehlo")
-
-_DUE = (
-    f"SELECT * FROM deliveries WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)}) "
-    "AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
-)
 
 
 class Transport(Protocol):
@@ -108,10 +104,10 @@ class Dispatcher:
             pause = pauses.current(self.ledger.db)
             if pause is not None and pause["check_at"] > now:
                 return pause["check_at"] - now
-            row = self.ledger.one(_DUE, *PENDING_DELIVERY, began)
+            row = deliveries.first_due(self.ledger.db, began)
             if row is None:
                 break
-            wait, which = ratelimit.wait_needed(self.config.smtp.rate, self.ledger, now)
+            wait, which = rate_limit_wait(self.config.smtp.rate, self.ledger, now)
             if wait > 0:
                 if which != self._rate_logged:
                     log.info("rate limit (%s): waiting %.0f s before the next message", which, wait)
@@ -127,12 +123,8 @@ class Dispatcher:
         pause = pauses.current(self.ledger.db)
         if pause is not None and pause["check_at"] > now:
             return pause["check_at"] - now
-        first = self.ledger.scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries "
-            f"WHERE state IN ({', '.join('?' for _ in PENDING_DELIVERY)})",
-            *PENDING_DELIVERY,
-        )
-        return None if first is None else max(0.0, first - now)
+        due = deliveries.next_attempt_at(self.ledger.db)
+        return None if due is None else max(0.0, due - now)
 
     def close_if_idle(self, idle: float = 10.0) -> None:
         """Hang up a connection nobody used for a while: servers drop idle clients anyway."""
@@ -155,7 +147,7 @@ class Dispatcher:
             reason = f"the message could not be built: unexpected {describe(exc)}"
             self.record.failed(row, reason, row["attempts"])
             return
-        fresh = self.ledger.one("SELECT * FROM deliveries WHERE id = ?", row["id"])
+        fresh = deliveries.by_id(self.ledger.db, row["id"])
         assert fresh is not None  # the row we were handed: nothing deletes deliveries
         row = fresh
         limit = self.config.smtp.max_message_size

@@ -19,8 +19,9 @@ from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import addresses, messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger import deliveries, deliverychanges
 from invoice_mailer.ledger.database import Ledger, info_of
-from invoice_mailer.ledger.states import DeliveryState
+from invoice_mailer.ledger.states import Purpose
 
 
 def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
@@ -56,16 +57,16 @@ def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
 
 def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
     """A file name for the archived message that an admin recognises."""
-    if delivery["purpose"] == "bundle":
+    if delivery["purpose"] == Purpose.BUNDLE:
         return f"Tutto-a_sessione-{delivery['session_id']}_parte-{delivery['part'] or 1}"
-    if delivery["purpose"] == "alert":
+    if delivery["purpose"] == Purpose.ALERT:
         return f"avviso-{delivery['id']}"
     stem = (
         messagetext.safe_filename(documents[0]["name"])
         if documents
         else f"messaggio-{delivery['id']}"
     )
-    return f"{stem}.copia" if delivery["purpose"] == "copy" else stem
+    return f"{stem}.copia" if delivery["purpose"] == Purpose.COPY else stem
 
 
 # The worker thread builds messages ahead while the sender sends; one builds at a time, and
@@ -80,7 +81,7 @@ def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, 
     unreadable document); OSError only for outgoing/ itself (disk full), which is not its fault.
     """
     with _BUILDING:
-        fresh = ledger.one("SELECT * FROM deliveries WHERE id = ?", delivery["id"])
+        fresh = deliveries.by_id(ledger.db, delivery["id"])
         return _build(config, ledger, fresh if fresh is not None else delivery)
 
 
@@ -89,13 +90,7 @@ def prebuild(
 ) -> int:
     """Build the next `ahead` due messages before the sender reaches them (a month-end burst
     then costs the sender only the SMTP round trips); problems are left for the sender."""
-    rows = ledger.query(
-        "SELECT * FROM deliveries WHERE state = ? AND eml IS NULL AND next_attempt_at <= ? "
-        "ORDER BY next_attempt_at, id LIMIT ?",
-        DeliveryState.QUEUED,
-        now,
-        ahead,
-    )
+    rows = deliveries.due_unbuilt(ledger.db, now, ahead)
     built = 0
     for row in rows:
         if stopping():
@@ -116,7 +111,7 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     documents = documents_of(ledger, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
     # Customer texts are rendered once, at the first build; a rebuild keeps what was rendered.
-    if delivery["purpose"] in ("customer", "copy") and not subject:
+    if delivery["purpose"] in (Purpose.CUSTOMER, Purpose.COPY) and not subject:
         if not documents:
             raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
         fields = customer_fields(config, documents[0])
@@ -140,16 +135,15 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
             kind=document["kind"],
         )
         for document in documents
-        if delivery["purpose"] != "bundle" or not _too_big(config, document)
+        if delivery["purpose"] != Purpose.BUNDLE or not _too_big(config, document)
     ]
     outgoing = config.state_dir / storage.OUTGOING
     target = outgoing / f"{delivery['id']}.eml"
     partial = outgoing / f".{delivery['id']}.eml.part"
     size = _write_durably(partial, target, envelope, attachments, config.signature)
     with ledger.transaction() as db:
-        db.execute(
-            "UPDATE deliveries SET eml = ?, size = ?, subject = ?, body = ? WHERE id = ?",
-            (storage.relative(config.state_dir, target), size, subject, body, delivery["id"]),
+        deliverychanges.record_built(
+            db, delivery["id"], storage.relative(config.state_dir, target), size, subject, body
         )
     return target, size
 

@@ -17,7 +17,7 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
-from invoice_mailer.ledger import notices, pauses
+from invoice_mailer.ledger import deliverychanges, notices, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, Purpose
 
@@ -44,9 +44,7 @@ class Recorder:
     def sending(self, row: sqlite3.Row) -> None:
         """Before the transaction: a crash from here on leaves the one ambiguous state."""
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ? WHERE id = ?", (DeliveryState.SENDING, row["id"])
-            )
+            deliverychanges.set_state(db, row["id"], DeliveryState.SENDING)
 
     def sent(self, row: sqlite3.Row, result: SendResult, attempts: int, seconds: float) -> None:
         now = self.clock()
@@ -66,15 +64,11 @@ class Recorder:
         rest = outbox.copy_for_rest(self.config, row) if later else None
         with self.ledger.transaction() as db:
             resumed = pauses.lift(db)
-            db.execute(
-                "UPDATE deliveries SET state = ?, sent_at = ?, attempts = ?, reply = ?, "
-                "last_error = ? WHERE id = ?",
-                (state, now, attempts, result.reply, error, row["id"]),
-            )
+            deliverychanges.record_sent(db, row["id"], state, now, attempts, result.reply, error)
             if rest is not None:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
-                _plan_rest(db, row, tuple(later), rest, due)
+                deliverychanges.plan_rest(db, row, tuple(later), rest, due)
             if refused and row["purpose"] != Purpose.ALERT:
                 notices.add(db, now, f"{self.label(row)}: {note}")
         if resumed:
@@ -103,17 +97,14 @@ class Recorder:
         """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
         message was lost (now, or before this resend), so a second loss is recognised."""
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ?, next_attempt_at = ?, attempts = ?, "
-                "last_error = ?, reply = ? WHERE id = ?",
-                (
-                    DeliveryState.SENDING if ambiguous else DeliveryState.DEFERRED,
-                    due,
-                    attempts,
-                    str(failure),
-                    _reply(failure),
-                    row["id"],
-                ),
+            deliverychanges.defer(
+                db,
+                row["id"],
+                DeliveryState.SENDING if ambiguous else DeliveryState.DEFERRED,
+                due,
+                attempts,
+                str(failure),
+                _reply(failure),
             )
         wait = due - self.clock()
         when = "now" if wait <= 0 else f"in {_duration(wait)}"
@@ -123,10 +114,8 @@ class Recorder:
         self, row: sqlite3.Row, reason: str, attempts: int, failure: SmtpFailure | None = None
     ) -> None:
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
-                "WHERE id = ?",
-                (DeliveryState.FAILED, attempts, reason, _reply(failure), row["id"]),
+            deliverychanges.record_failure(
+                db, row["id"], DeliveryState.FAILED, attempts, reason, _reply(failure)
             )
             # A failed customer message is reported by the archive with its document.
             if row["purpose"] in (Purpose.COPY, Purpose.BUNDLE):
@@ -143,11 +132,7 @@ class Recorder:
         what = f"{self.label(row)} (Message-ID {row['message_id']})"
         check = self._next_step(row)
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = NULL "
-                "WHERE id = ?",
-                (DeliveryState.UNCONFIRMED, attempts, str(failure), row["id"]),
-            )
+            deliverychanges.mark_unconfirmed(db, row["id"], attempts, str(failure))
             if row["purpose"] != Purpose.ALERT:
                 notices.add(db, self.clock(), f"{what} is unconfirmed: {check}")
         log.error(
@@ -176,18 +161,15 @@ class Recorder:
         """Authentication or TLS: nothing is failed; the whole queue waits for a fix."""
         now = self.clock()
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, reply = ? "
-                "WHERE id = ?",
-                (
-                    DeliveryState.SENDING
-                    if row["state"] == DeliveryState.SENDING
-                    else DeliveryState.QUEUED,
-                    attempts,
-                    str(failure),
-                    _reply(failure),
-                    row["id"],
-                ),
+            deliverychanges.record_failure(
+                db,
+                row["id"],
+                DeliveryState.SENDING
+                if row["state"] == DeliveryState.SENDING
+                else DeliveryState.QUEUED,
+                attempts,
+                str(failure),
+                _reply(failure),
             )
             if pauses.start(db, str(failure), now, check_at):
                 notices.add(db, now, f"sending is paused: {failure}")
@@ -211,46 +193,13 @@ class Recorder:
             else DeliveryState.QUEUED
         )
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = ?, attempts = ?, last_error = ? WHERE id = ?",
-                (state, attempts, str(last) if last else row["last_error"], row["id"]),
+            deliverychanges.record_interruption(
+                db, row["id"], state, attempts, str(last) if last else row["last_error"]
             )
         log.info("%s: stopping before the next try; it stays %s", self.label(row), state)
 
     def _documents(self, row: sqlite3.Row) -> list[sqlite3.Row]:
         return outbox.documents_of(self.ledger, row["id"])
-
-
-def _plan_rest(
-    db: sqlite3.Connection, row: sqlite3.Row, recipients: tuple[str, ...], eml: str, due: float
-) -> None:
-    """The recipients a server asked to try later get the very same message (same bytes, same
-    Message-ID) in a delivery of their own; its age counts from the original's."""
-    cursor = db.execute(
-        "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, eml, size, "
-        "created_at, next_attempt_at, session_id, part, parts) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            row["purpose"],
-            DeliveryState.QUEUED,
-            json.dumps(list(recipients)),
-            row["subject"],
-            row["body"],
-            row["message_id"],
-            eml,
-            row["size"],
-            row["created_at"],
-            due,
-            row["session_id"],
-            row["part"],
-            row["parts"],
-        ),
-    )
-    db.execute(
-        "INSERT INTO attachments(delivery_id, document_id, position) "
-        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
-        (cursor.lastrowid, row["id"]),
-    )
 
 
 def _who(row: sqlite3.Row, accepted: tuple[str, ...]) -> str:

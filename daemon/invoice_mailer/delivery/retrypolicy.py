@@ -1,8 +1,10 @@
-"""When to try again: tenacity's quick in-process tries, and the durable deferral schedule.
+"""When to try again: tenacity's quick in-process tries, the durable deferral schedule, and
+the provider's limits on how fast messages may go (smtp.rate).
 
 Two tiers, as docs/DESIGN.md's failure table says: a few quick tries for a transient failure (a
 421, a refused connection), then the delivery is `deferred` in the ledger with a backoff that
-doubles from retry.backoff_min to retry.backoff_max, so that waiting survives a restart.
+doubles from retry.backoff_min to retry.backoff_max, so that waiting survives a restart. The
+rate limits are counted from the ledger's sent times, so they survive a restart too.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from invoice_mailer.config.model import RetryConfig
+from invoice_mailer.config.model import RateConfig, RetryConfig
 from invoice_mailer.delivery.smtp.outcome import SmtpFailure
+from invoice_mailer.ledger import deliveries
+from invoice_mailer.ledger.database import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ QUICK_WINDOW = 300.0
 # argument differently across tenacity 8 and 9; this sum means the same in both).
 QUICK_WAIT = wait_exponential(multiplier=2, max=30) + wait_random(0, 2)
 JITTER = 0.2  # ±20 % on the durable backoff: many deferred rows do not all wake together
+RATE_WINDOWS = (("per_minute", 60.0), ("per_hour", 3600.0), ("per_day", 86400.0))
 
 
 class Stopping(Exception):
@@ -92,3 +97,19 @@ def backoff(retry: RetryConfig, deferrals: int, rng: Callable[[], float] = rando
     base = retry.backoff_min * 2.0 ** min(max(deferrals, 0), 64)
     jittered = base * (1 - JITTER + 2 * JITTER * rng())
     return max(retry.backoff_min, min(retry.backoff_max, jittered))
+
+
+def rate_limit_wait(rate: RateConfig, ledger: Ledger, now: float) -> tuple[float, str]:
+    """Seconds to wait before the next message may go, and which limit says so."""
+    longest, which = 0.0, ""
+    for name, seconds in RATE_WINDOWS:
+        limit = getattr(rate, name)
+        if not limit:
+            continue
+        # The limit-th most recent message inside the window: while it is in there, wait.
+        sent_at = deliveries.nth_latest_sent_at(ledger.db, now - seconds, limit)
+        if sent_at is not None:
+            wait = sent_at + seconds - now
+            if wait > longest:
+                longest, which = wait, f"{name.replace('_', ' ')}: {limit}"
+    return longest, which

@@ -30,8 +30,9 @@ from invoice_mailer.demo import samples
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.table import DemoRow, table_rows
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger import deliveries
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import PENDING_DELIVERY
+from invoice_mailer.ledger.states import DeliveryState, DocumentState
 
 TIMEOUT = 45.0
 # Variables of a real systemd service or shell that must not leak into the demo's service.
@@ -196,24 +197,22 @@ class Demo:
             states = {
                 name: state for name, state in ledger.query("SELECT name, state FROM documents")
             }
-            pending = ledger.scalar(
-                "SELECT COUNT(*) FROM deliveries WHERE state IN (?, ?, ?)", *PENDING_DELIVERY
-            )
-        return pending == 0 and all(states.get(name) in ("done", "failed") for name in names)
+            pending = deliveries.count_pending(ledger.db)
+        return pending == 0 and all(
+            states.get(name) in (DocumentState.DONE, DocumentState.FAILED) for name in names
+        )
 
     def _result(self, names: list[str], seconds: float) -> DemoResult:
         rows: list[DemoRow] = []
         undelivered: list[str] = []
         with Ledger(self.state, readonly=True) as ledger:
             for document in ledger.query("SELECT * FROM documents ORDER BY id"):
-                deliveries = ledger.query(
-                    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-                    "WHERE a.document_id = ? ORDER BY v.id",
-                    document["id"],
-                )
-                if document["state"] != "done" or any(v["state"] != "sent" for v in deliveries):
+                its_deliveries = deliveries.of_document(ledger.db, document["id"])
+                if document["state"] != DocumentState.DONE or any(
+                    v["state"] != DeliveryState.SENT for v in its_deliveries
+                ):
                     undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
-                rows += table_rows(document, deliveries)
+                rows += table_rows(document, its_deliveries)
         missing = [name for name in names if name not in {row.document for row in rows}]
         smtp, _service = self._running()
         return DemoResult(self.folder, rows, smtp.received, seconds, undelivered + missing)

@@ -15,15 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from invoice_mailer.errors import LedgerError, permission_advice
+from invoice_mailer.ledger import deliveries
+from invoice_mailer.ledger.deliveries import FAILED_CUSTOMER_DELIVERY
 
 SCHEMA_VERSION = 1
-
-# What "the customer did not get it" means, for the archive (failed/) and `retry --failed`
-# alike: a failed customer delivery. A failed copy or bundle is a notice of its own.
-FAILED_CUSTOMER_DELIVERY = (
-    "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
-    "WHERE a.document_id = {document} AND v.state = 'failed' AND v.purpose = 'customer'"
-)
 
 # The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
 # in failed/, or still in the spool with a failed customer message (filed by the archive next).
@@ -232,12 +227,11 @@ class Ledger:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Documents and deliveries per state (for status and the systemd STATUS line)."""
-        docs = self.query("SELECT state, COUNT(*) FROM documents GROUP BY state")
-        deliveries = self.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-        return {
-            "documents": {state: count for state, count in docs},
-            "deliveries": {state: count for state, count in deliveries},
+        docs = {
+            state: count
+            for state, count in self.query("SELECT state, COUNT(*) FROM documents GROUP BY state")
         }
+        return {"documents": docs, "deliveries": deliveries.count_by_state(self.db)}
 
 
 def failed_documents(

@@ -13,8 +13,9 @@ from typing import Any
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import needs_smtputf8, new_message_id
+from invoice_mailer.ledger import attachments, deliverychanges
 from invoice_mailer.ledger.database import Ledger, info_of
-from invoice_mailer.ledger.states import DeliveryState, DocumentState
+from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
 
 def kind_class(kind: str) -> str:
@@ -92,7 +93,7 @@ def already_sent(
 def plan_delivery(
     db: sqlite3.Connection,
     config: Config,
-    purpose: str,
+    purpose: Purpose,
     to: tuple[str, ...],
     documents: list[int],
     now: float,
@@ -114,53 +115,21 @@ def plan_delivery(
     rows = [(purpose, to, cc, bcc)]
     separate = (copies if config.copy_mode == "separate" else ()) + alone
     if separate:
-        rows.append(("copy", separate, (), ()))
+        rows.append((Purpose.COPY, separate, (), ()))
     ids = []
     for row_purpose, row_to, row_cc, row_bcc in rows:
-        cursor = db.execute(
-            "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, message_id, "
-            "created_at, next_attempt_at, session_id, part, parts) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row_purpose,
-                DeliveryState.QUEUED,
-                json.dumps(list(row_to)),
-                json.dumps(list(row_cc)),
-                json.dumps(list(row_bcc)),
-                new_message_id(config.sender.address),
-                now,
-                now,
-                session_id,
-                part,
-                parts,
-            ),
+        delivery_id = deliverychanges.plan(
+            db,
+            row_purpose,
+            row_to,
+            row_cc,
+            row_bcc,
+            new_message_id(config.sender.address),
+            now,
+            session_id=session_id,
+            part=part,
+            parts=parts,
         )
-        delivery_id = cursor.lastrowid
-        assert delivery_id is not None  # sqlite3 sets it after every INSERT
         ids.append(delivery_id)
-        db.executemany(
-            "INSERT INTO attachments(delivery_id, document_id, position) VALUES (?, ?, ?)",
-            [(cursor.lastrowid, document_id, index) for index, document_id in enumerate(documents)],
-        )
+        attachments.attach(db, delivery_id, documents)
     return ids
-
-
-def replan_message(
-    db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, old_state: str
-) -> int:
-    """A failed message planned again as a new one (new Message-ID: the old one was refused,
-    not lost) with the same text and attachments; the old row stays as history in `old_state`."""
-    cursor = db.execute(
-        "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, bcc_addrs, subject, body, "
-        "message_id, created_at, next_attempt_at, session_id, part, parts) "
-        "SELECT purpose, ?, to_addrs, cc_addrs, bcc_addrs, subject, body, ?, ?, ?, session_id, "
-        "part, parts FROM deliveries WHERE id = ?",
-        (DeliveryState.QUEUED, new_message_id(config.sender.address), now, now, row["id"]),
-    )
-    db.execute(
-        "INSERT INTO attachments(delivery_id, document_id, position) "
-        "SELECT ?, document_id, position FROM attachments WHERE delivery_id = ?",
-        (cursor.lastrowid, row["id"]),
-    )
-    db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (old_state, row["id"]))
-    return int(cursor.lastrowid or 0)

@@ -26,7 +26,7 @@ from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
 from invoice_mailer.ledger import notices
 from invoice_mailer.ledger.database import Ledger, info_of
-from invoice_mailer.ledger.states import DocumentState
+from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
 from invoice_mailer.service.trouble import describe as describe_error
@@ -222,9 +222,9 @@ class Router:
         addresses this document would go to: its customer's, or the accountant's alone."""
         config = self.config
         if wants and (match.addresses or match.ambiguous or config.customers.unknown == "hold"):
-            to, purpose = match.addresses, "customer"
+            to, purpose = match.addresses, Purpose.CUSTOMER
         elif config.all_to.address and kind_class(row["kind"]) in config.all_to.kinds:
-            to, purpose = (config.all_to.address,), "bundle"
+            to, purpose = (config.all_to.address,), Purpose.BUNDLE
         else:
             return None
         earlier = already_sent(self.ledger, config, row, to, purpose)
@@ -271,7 +271,7 @@ class Router:
             if pdf.get("date_from") == "taken" and xml.get("date_from") == "xml":
                 pdf.update(date=xml["date"], year=xml["year"], date_from="xml")
         ids = [member["id"] for member, _ in members]
-        plan_delivery(db, self.config, "customer", tuple(facts["to"]), ids, now)
+        plan_delivery(db, self.config, Purpose.CUSTOMER, tuple(facts["to"]), ids, now)
         for member, member_facts in members:
             self._save(db, member["id"], DocumentState.ROUTED, None, member_facts)
         names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])

@@ -3,15 +3,13 @@ batched into one short plain-text message at most every `alerts.interval`."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import new_message_id
-from invoice_mailer.ledger import notices
+from invoice_mailer.ledger import deliveries, deliverychanges, notices
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DeliveryState
 
 MAX_LINES = 50
 
@@ -29,7 +27,7 @@ class Alerts:
         if not to:
             return
         now = self.clock()
-        last = self.ledger.scalar("SELECT MAX(created_at) FROM deliveries WHERE purpose = 'alert'")
+        last = deliveries.last_alert_at(self.ledger.db)
         if last is not None and now - last < self.config.alerts.interval:
             return
         unsent = notices.unsent(self.ledger.db)
@@ -45,17 +43,7 @@ class Alerts:
         )
         subject = f"invoice-mailer: {len(unsent)} problem(s) to look at"
         with self.ledger.transaction() as db:
-            db.execute(
-                "INSERT INTO deliveries(purpose, state, to_addrs, subject, body, message_id, "
-                "created_at, next_attempt_at) VALUES ('alert', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    DeliveryState.QUEUED,
-                    json.dumps([to]),
-                    subject,
-                    body,
-                    new_message_id(self.config.sender.address),
-                    now,
-                    now,
-                ),
+            deliverychanges.plan_alert(
+                db, [to], subject, body, new_message_id(self.config.sender.address), now
             )
             notices.mark_sent(db, unsent[-1]["id"], now)
