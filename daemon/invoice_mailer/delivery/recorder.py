@@ -17,6 +17,7 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger, add_notice
 from invoice_mailer.ledger.states import DeliveryState
 
@@ -37,7 +38,7 @@ class Recorder:
 
     def label(self, row: sqlite3.Row) -> str:
         """What the admin recognises: the documents' names, else the subject."""
-        names = [d["name"] for d in outbox.documents_of(self.ledger, row["id"])]
+        names = [d["name"] for d in documents.of_delivery(self.ledger.db, row["id"])]
         return ", ".join(names) or row["subject"] or f"delivery {row['id']}"
 
     def sending(self, row: sqlite3.Row) -> None:
@@ -159,10 +160,10 @@ class Recorder:
 
     def _next_step(self, row: sqlite3.Row) -> str:
         """What the admin does next; the document id is what `retry` takes."""
-        documents = outbox.documents_of(self.ledger, row["id"])
-        if not documents:
+        carried = documents.of_delivery(self.ledger.db, row["id"])
+        if not carried:
             return "please look in the Sent folder of the mailbox whether it arrived"
-        number = documents[0]["id"]
+        number = carried[0]["id"]
         return (
             "please look in the Sent folder of the mailbox (or ask the recipient) whether it "
             f"arrived; if it did not, send it again with `invoice-mailer retry {number}`, if it "
@@ -220,9 +221,6 @@ class Recorder:
                 (state, attempts, str(last) if last else row["last_error"], row["id"]),
             )
         log.info("%s: stopping before the next try; it stays %s", self.label(row), state)
-
-    def _documents(self, row: sqlite3.Row) -> list[sqlite3.Row]:
-        return outbox.documents_of(self.ledger, row["id"])
 
 
 def _plan_rest(

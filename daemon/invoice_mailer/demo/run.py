@@ -30,8 +30,9 @@ from invoice_mailer.demo import samples
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.table import DemoRow, table_rows
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import PENDING_DELIVERY
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 
 TIMEOUT = 45.0
 # Variables of a real systemd service or shell that must not leak into the demo's service.
@@ -191,23 +192,27 @@ class Demo:
         if not (self.state / "ledger.db").exists():
             return False
         with Ledger(self.state, readonly=True) as ledger:
-            states = dict(ledger.query("SELECT name, state FROM documents"))
+            states = documents.states_by_name(ledger.db)
             pending = ledger.one(
                 "SELECT COUNT(*) FROM deliveries WHERE state IN (?, ?, ?)", *PENDING_DELIVERY
             )[0]
-        return pending == 0 and all(states.get(name) in ("done", "failed") for name in names)
+        return pending == 0 and all(
+            states.get(name) in (DocumentState.DONE, DocumentState.FAILED) for name in names
+        )
 
     def _result(self, names: list[str], seconds: float) -> DemoResult:
         rows: list[DemoRow] = []
         undelivered: list[str] = []
         with Ledger(self.state, readonly=True) as ledger:
-            for document in ledger.query("SELECT * FROM documents ORDER BY id"):
+            for document in documents.every(ledger.db):
                 deliveries = ledger.query(
                     "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
                     "WHERE a.document_id = ? ORDER BY v.id",
                     document["id"],
                 )
-                if document["state"] != "done" or any(v["state"] != "sent" for v in deliveries):
+                if document["state"] != DocumentState.DONE or any(
+                    v["state"] != DeliveryState.SENT for v in deliveries
+                ):
                     undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
                 rows += table_rows(document, deliveries)
         missing = [name for name in names if name not in {row.document for row in rows}]

@@ -6,7 +6,6 @@ cut. Stages talk to each other only through these tables.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -23,18 +22,6 @@ SCHEMA_VERSION = 1
 FAILED_CUSTOMER_DELIVERY = (
     "SELECT v.* FROM deliveries v JOIN attachments a ON a.delivery_id = v.id "
     "WHERE a.document_id = {document} AND v.state = 'failed' AND v.purpose = 'customer'"
-)
-
-# The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
-# in failed/, or still in the spool with a failed customer message (filed by the archive next).
-# `failure`: the reason, or the server's reply while the archive has not written one yet.
-FAILED_DOCUMENTS = (
-    "SELECT *, COALESCE(reason, ("
-    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id").replace("v.*", "v.last_error")
-    + " ORDER BY v.id LIMIT 1)) AS failure FROM documents "
-    "WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
-    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id")
-    + "))"
 )
 
 _MIGRATIONS: dict[int, str] = {
@@ -220,11 +207,6 @@ class Ledger:
         """Changes when another connection commits: how the service notices `retry`/`flush`."""
         return self.db.execute("PRAGMA data_version").fetchone()[0]
 
-    # -- documents -------------------------------------------------------------------------
-
-    def document(self, document_id: int) -> sqlite3.Row | None:
-        return self.one("SELECT * FROM documents WHERE id = ?", document_id)
-
     def counts(self) -> dict[str, dict[str, int]]:
         """Documents and deliveries per state (for status and the systemd STATUS line)."""
         docs = dict(self.query("SELECT state, COUNT(*) FROM documents GROUP BY state"))
@@ -232,26 +214,9 @@ class Ledger:
         return {"documents": docs, "deliveries": deliveries}
 
 
-def failed_documents(
-    ledger: Ledger, order: str = "id", limit: int | None = None
-) -> list[sqlite3.Row]:
-    """The documents `status` lists as failed and `retry --failed` retries (FAILED_DOCUMENTS)."""
-    cap = f" LIMIT {int(limit)}" if limit is not None else ""
-    return ledger.query(f"{FAILED_DOCUMENTS} ORDER BY {order}{cap}")
-
-
-def count_failed_documents(ledger: Ledger) -> int:
-    return ledger.one(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")[0]
-
-
 def add_notice(db: sqlite3.Connection, when: float, text: str) -> None:
     """Something the admin should hear about (alerts.to), inside the caller's transaction."""
     db.execute("INSERT INTO notices(created_at, text) VALUES (?, ?)", (when, text))
-
-
-def info_of(row: sqlite3.Row) -> dict[str, Any]:
-    """The routing facts stored with a document (JSON column `info`)."""
-    return json.loads(row["info"]) if row["info"] else {}
 
 
 def _split_sql(script: str) -> list[str]:

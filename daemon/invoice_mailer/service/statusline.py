@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from invoice_mailer.ledger.database import Ledger, count_failed_documents
+from invoice_mailer.ledger import documents
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.service.notify import Notifier
 
 COST_FACTOR = 50  # after counting, wait this many times what the count cost
@@ -32,7 +33,7 @@ class StatusLine:
         waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
         text = (
             f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
-            f"{docs.get('held', 0)} held, {count_failed_documents(self.ledger)} failed"
+            f"{docs.get('held', 0)} held, {documents.count_failed(self.ledger.db)} failed"
         )
         if self.ledger.one("SELECT 1 FROM pauses") is not None:
             text += "; sending paused"
