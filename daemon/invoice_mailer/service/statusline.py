@@ -6,6 +6,7 @@ import time
 
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 from invoice_mailer.service.notify import Notifier
 
 COST_FACTOR = 50  # after counting, wait this many times what the count cost
@@ -30,10 +31,11 @@ class StatusLine:
         self._seen_version = version
         self._next_count = now + COST_FACTOR * (time.monotonic() - now)
         docs, deliveries = counts["documents"], counts["deliveries"]
-        waiting = sum(deliveries.get(s, 0) for s in ("queued", "sending", "deferred"))
+        waiting = sum(deliveries.get(s, 0) for s in PENDING_DELIVERY)
+        failed = documents.count_failed(self.ledger.db)
         text = (
-            f"{deliveries.get('sent', 0)} sent, {waiting} waiting, "
-            f"{docs.get('held', 0)} held, {documents.count_failed(self.ledger.db)} failed"
+            f"{deliveries.get(DeliveryState.SENT, 0)} sent, {waiting} waiting, "
+            f"{docs.get(DocumentState.HELD, 0)} held, {failed} failed"
         )
         if self.ledger.one("SELECT 1 FROM pauses") is not None:
             text += "; sending paused"
