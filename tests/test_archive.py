@@ -12,6 +12,7 @@ import pytest
 
 from invoice_mailer import storage
 from invoice_mailer.config.load import load_config
+from invoice_mailer.ledger import documents
 from tests.configs import write_config
 from tests.delivery_bench import Bench, Clock
 
@@ -92,7 +93,7 @@ def test_a_failed_customer_message_goes_to_failed_with_a_reason_an_admin_can_act
     assert "Server reply:  550 5.1.1 user unknown\n" in text
     assert f"When:          {when}\n" in text and "Attempts:      1\n" in text
     assert text.endswith(f"    invoice-mailer retry {document}\n")
-    row = bench.ledger.document(document)
+    row = documents.get(bench.ledger.db, document)
     assert row["state"] == "failed" and row["location"] == "failed/Fattura_123_2026_C042.pdf"
     assert bench.notices() == [
         "Fattura_123_2026_C042.pdf was not sent: "
@@ -140,21 +141,20 @@ def test_recover_finishes_a_move_that_a_crash_interrupted(bench):
     folder = month_folder(bench)
     folder.mkdir(parents=True)
     for document in (moved, not_moved):
-        target = (
-            f"sent/{folder.parent.name}/{folder.name}/{bench.ledger.document(document)['name']}"
-        )
+        name = documents.get(bench.ledger.db, document)["name"]
+        target = f"sent/{folder.parent.name}/{folder.name}/{name}"
         with bench.ledger.transaction() as db:
             db.execute("UPDATE documents SET moving_to = ? WHERE id = ?", (target, document))
-    first = bench.ledger.document(moved)
+    first = documents.get(bench.ledger.db, moved)
     os.rename(
         bench.config.state_dir / first["location"], bench.config.state_dir / first["moving_to"]
     )
 
     assert bench.archive.recover() == 2
-    row = bench.ledger.document(moved)
+    row = documents.get(bench.ledger.db, moved)
     assert row["state"] == "done" and row["moving_to"] is None
     assert row["location"].endswith("/Fattura_123_2026_C042.pdf")
-    assert bench.ledger.document(not_moved)["moving_to"] is None
+    assert documents.get(bench.ledger.db, not_moved)["moving_to"] is None
     assert bench.archive.step() == 1  # the one whose rename never happened is filed now
     assert sorted(p.name for p in folder.iterdir()) == [
         "Fattura_123_2026_C042.pdf", "Fattura_124_2026_C042.pdf",
@@ -164,7 +164,7 @@ def test_recover_finishes_a_move_that_a_crash_interrupted(bench):
 def test_recover_finishes_a_retry_that_a_crash_interrupted(bench):
     """`retry` commits "back to the spool" (moving_to) before it moves the file."""
     document = bench.add_invoice()
-    row = bench.ledger.document(document)
+    row = documents.get(bench.ledger.db, document)
     failed = bench.config.state_dir / "failed" / row["name"]
     failed.parent.mkdir(exist_ok=True)
     os.rename(bench.config.state_dir / row["location"], failed)
@@ -175,7 +175,7 @@ def test_recover_finishes_a_retry_that_a_crash_interrupted(bench):
         )
 
     assert bench.archive.recover() == 1
-    after = bench.ledger.document(document)
+    after = documents.get(bench.ledger.db, document)
     assert after["location"] == row["location"] and after["moving_to"] is None
     assert (bench.config.state_dir / row["location"]).read_bytes().startswith(b"%PDF-")
     assert not failed.exists()
@@ -208,7 +208,7 @@ def test_the_sent_message_is_kept_beside_the_document_only_with_keep_eml(tmp_pat
 def test_recover_finishes_closing_a_dismissed_document_that_a_crash_interrupted(bench):
     """`dismiss` (and superseding) commit "closed, moving to closed/" before the file moves."""
     document = bench.add_invoice()
-    row = bench.ledger.document(document)
+    row = documents.get(bench.ledger.db, document)
     target = f"closed/2026/03/{row['name']}"
     with bench.ledger.transaction() as db:
         db.execute(
@@ -219,7 +219,7 @@ def test_recover_finishes_closing_a_dismissed_document_that_a_crash_interrupted(
     (bench.config.state_dir / "closed" / "2026" / "03").mkdir(parents=True)
 
     assert bench.archive.recover() == 1
-    after = bench.ledger.document(document)
+    after = documents.get(bench.ledger.db, document)
     assert (after["state"], after["location"], after["moving_to"]) == ("dismissed", target, None)
     assert (bench.config.state_dir / target).read_bytes().startswith(b"%PDF-")
     assert not (bench.config.state_dir / row["location"]).exists()

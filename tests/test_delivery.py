@@ -11,7 +11,7 @@ from tenacity import wait_fixed
 
 from invoice_mailer.config.model import RetryConfig
 from invoice_mailer.delivery.retrypolicy import backoff, deferrals_so_far, quick_retry_policy
-from invoice_mailer.ledger import pauses
+from invoice_mailer.ledger import documents, pauses
 from tests.delivery_bench import COPY, CUSTOMER, PASSWORD, USER, Bench, bench_config
 from tests.helpers import wait_until
 from tests.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
@@ -430,7 +430,7 @@ def test_an_unreadable_document_fails_alone_and_the_queue_goes_on(
     bench = benches(bench_config(tmp_path, server))
     bench.add_invoice("Fattura_1_2026_C042.pdf")
     bench.add_invoice("Fattura_2_2026_C042.pdf")
-    (bench.config.state_dir / bench.ledger.document(1)["location"]).unlink()
+    (bench.config.state_dir / documents.get(bench.ledger.db, 1)["location"]).unlink()
     bench.run()
     (received,) = server.wait_for_messages(1)
     (attachment,) = received.message.iter_attachments()

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from invoice_mailer.ledger import attachments, deliveries, deliverychanges
+from invoice_mailer.ledger import attachments, deliveries, delivery_changes
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
@@ -39,7 +39,7 @@ def add_delivery(
     due: float = T0,
     error: str | None = None,
 ) -> int:
-    delivery_id = deliverychanges.plan(
+    delivery_id = delivery_changes.plan(
         db, purpose, ["mario@rossi.example"], [], [], "<m@example.it>", T0
     )
     attachments.attach(db, delivery_id, documents)
@@ -62,8 +62,8 @@ def test_first_due_is_the_longest_waiting_pending_delivery_due_by_then(db):
     assert deliveries.first_due(db, T0) is None
     assert deliveries.first_due(db, T0 + 30)["id"] == first  # same time: the lower id
     assert deliveries.next_attempt_at(db) == T0 + 10
-    deliverychanges.set_state(db, first, DeliveryState.SENT)
-    deliverychanges.set_state(db, first + 1, DeliveryState.UNCONFIRMED)
+    delivery_changes.set_state(db, first, DeliveryState.SENT)
+    delivery_changes.set_state(db, first + 1, DeliveryState.UNCONFIRMED)
     assert deliveries.next_attempt_at(db) == T0 + 60
     assert deliveries.first_due(db, T0 + 60)["id"] == later
     assert deliveries.count_pending(db) == 1
@@ -78,7 +78,7 @@ def test_nothing_pending_means_no_next_attempt(db):
 def test_nth_latest_sent_at_counts_only_messages_sent_after_since(db):
     for offset in (0, 10, 20):
         delivery_id = add_delivery(db)
-        deliverychanges.record_sent(
+        delivery_changes.record_sent(
             db, delivery_id, DeliveryState.SENT, T0 + offset, 1, "250", None
         )
     assert deliveries.nth_latest_sent_at(db, T0 - 1, 1) == T0 + 20
@@ -91,16 +91,16 @@ def test_waiting_to_retry_is_deferred_or_a_resend_that_met_an_error(db):
     resend = add_delivery(db, state=DeliveryState.SENDING, due=T0 + 5, error="421 busy")
     add_delivery(db, state=DeliveryState.SENDING, due=T0)  # being sent right now
     assert ids(deliveries.waiting_to_retry(db, 10)) == [resend, deferred]
-    assert deliverychanges.make_due_now(db, T0 + 1) == 2
+    assert delivery_changes.make_due_now(db, T0 + 1) == 2
     assert deliveries.first_due(db, T0 + 1) is not None
-    assert deliverychanges.make_due_now(db, T0 + 1) == 0  # already due
+    assert delivery_changes.make_due_now(db, T0 + 1) == 0  # already due
 
 
 def test_make_document_due_now_touches_only_that_documents_messages(db):
     mine, other = add_document(db, "a.pdf"), add_document(db, "b.pdf")
     waiting = add_delivery(db, [mine], state=DeliveryState.DEFERRED, due=T0 + 600)
     add_delivery(db, [other], state=DeliveryState.DEFERRED, due=T0 + 600)
-    assert deliverychanges.make_document_due_now(db, mine, T0) == 1
+    assert delivery_changes.make_document_due_now(db, mine, T0) == 1
     assert deliveries.by_id(db, waiting)["next_attempt_at"] == T0
     assert deliveries.first_due(db, T0)["id"] == waiting
 
@@ -123,7 +123,7 @@ def test_a_failed_customer_message_fails_the_document_a_failed_bundle_is_resent_
 def test_replan_is_a_new_queued_message_with_the_same_files_the_old_one_history(db):
     first, second = add_document(db, "a.pdf"), add_document(db, "a.xml")
     old = add_delivery(db, [first, second], purpose=Purpose.BUNDLE, state=DeliveryState.FAILED)
-    new = deliverychanges.replan(db, old, "<new@x>", T0 + 5, DeliveryState.RETRIED)
+    new = delivery_changes.replan(db, old, "<new@x>", T0 + 5, DeliveryState.RETRIED)
     assert deliveries.by_id(db, old)["state"] == DeliveryState.RETRIED
     row = deliveries.by_id(db, new)
     assert (row["state"], row["purpose"], row["message_id"]) == (
@@ -138,9 +138,9 @@ def test_replan_is_a_new_queued_message_with_the_same_files_the_old_one_history(
 def test_plan_rest_sends_the_same_message_to_the_rest_and_keeps_its_age(db):
     document = add_document(db, "a.pdf")
     original = add_delivery(db, [document])
-    deliverychanges.record_built(db, original, "outgoing/1.eml", 1234, "Fattura", "Gentile")
+    delivery_changes.record_built(db, original, "outgoing/1.eml", 1234, "Fattura", "Gentile")
     row = deliveries.by_id(db, original)
-    rest = deliverychanges.plan_rest(db, row, ["later@x.example"], "outgoing/1-rest.eml", T0 + 9)
+    rest = delivery_changes.plan_rest(db, row, ["later@x.example"], "outgoing/1-rest.eml", T0 + 9)
     copy = deliveries.by_id(db, rest)
     assert copy["message_id"] == row["message_id"] and copy["created_at"] == row["created_at"]
     assert (copy["eml"], copy["size"], copy["next_attempt_at"]) == (
@@ -155,12 +155,12 @@ def test_plan_rest_sends_the_same_message_to_the_rest_and_keeps_its_age(db):
 def test_an_unconfirmed_message_is_sent_again_or_confirmed_by_hand(db):
     document = add_document(db, "a.pdf")
     lost = add_delivery(db, [document], state=DeliveryState.SENDING)
-    deliverychanges.mark_unconfirmed(db, lost, 2, "no reply after '.'")
+    delivery_changes.mark_unconfirmed(db, lost, 2, "no reply after '.'")
     assert ids(deliveries.unconfirmed_of(db, document)) == [lost]
     assert ids(deliveries.latest_unconfirmed(db, 5)) == [lost]
-    deliverychanges.send_again(db, lost, T0 + 1)
+    delivery_changes.send_again(db, lost, T0 + 1)
     assert deliveries.first_due(db, T0 + 1)["state"] == DeliveryState.SENDING
-    deliverychanges.mark_unconfirmed(db, lost, 3, "no reply again")
-    deliverychanges.confirm_sent(db, lost, T0 + 2, "seen in the Sent folder")
+    delivery_changes.mark_unconfirmed(db, lost, 3, "no reply again")
+    delivery_changes.confirm_sent(db, lost, T0 + 2, "seen in the Sent folder")
     assert deliveries.unconfirmed_of(db, document) == []
     assert ids(deliveries.latest_sent(db, 5)) == [lost]

@@ -17,6 +17,7 @@ from invoice_mailer.addressbook.book import AddressBook, Customer
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.load import load_config
 from invoice_mailer.config.model import Config
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import pair_key
@@ -289,7 +290,7 @@ class Setup:
             ).lastrowid
 
     def document(self, document_id: int) -> dict:
-        return dict(self.ledger.document(document_id))
+        return dict(documents.get(self.ledger.db, document_id))
 
     def deliveries(self) -> list[dict]:
         rows = self.ledger.query("SELECT * FROM deliveries ORDER BY id")

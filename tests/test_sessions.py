@@ -15,6 +15,7 @@ from invoice_mailer.bundles import sessions
 from invoice_mailer.config.load import load_config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.messages import encoded_length
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from tests.configs import write_config
 from tests.fatturapa_samples import make_pdf
@@ -107,7 +108,7 @@ def bundles_of(ledger):
 
 
 def attached(ledger, delivery_id):
-    return [r["name"] for r in outbox.documents_of(ledger, delivery_id)]
+    return [r["name"] for r in documents.of_delivery(ledger.db, delivery_id)]
 
 
 def test_closes_after_session_gap_without_new_documents(make):
@@ -290,9 +291,9 @@ def test_a_document_too_large_for_any_message_is_listed_not_attached_and_fails(m
     path, _size = outbox.build(config, ledger, row)
     message = email.message_from_bytes(path.read_bytes(), policy=policy.SMTP)
     assert [p.get_filename() for p in message.iter_attachments()] == ["Fattura_1_2026_C042.pdf"]
-    assert ledger.document(big)["state"] == "failed"
-    assert "base64" in ledger.document(big)["reason"]
-    assert ledger.document(small)["state"] == "routed"
+    assert documents.get(ledger.db, big)["state"] == "failed"
+    assert "base64" in documents.get(ledger.db, big)["reason"]
+    assert documents.get(ledger.db, small)["state"] == "routed"
     assert ledger.one("SELECT COUNT(*) FROM notices WHERE text LIKE 'Fattura_2%'")[0] == 1
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.load import load_config
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.router import Router
 from invoice_mailer.service import trouble as trouble_module
@@ -155,7 +156,7 @@ def test_routing_one_document_nobody_foresaw_fails_it_alone(tmp_path):
                     ).lastrowid
                 )
         assert Router(config, ledger, source).step() == 2
-        bad, good = (dict(ledger.document(i)) for i in ids)
+        bad, good = (dict(documents.get(ledger.db, i)) for i in ids)
         notices = [row[0] for row in ledger.query("SELECT text FROM notices")]
     assert (bad["state"], bad["reason"]) == (
         "failed",

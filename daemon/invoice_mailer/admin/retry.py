@@ -29,9 +29,15 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.errors import DocumentError, InvoiceMailerError, NothingMatched
 from invoice_mailer.intake import taking
-from invoice_mailer.ledger import attachments, deliveries, deliverychanges, pauses
-from invoice_mailer.ledger.database import Ledger, failed_documents
-from invoice_mailer.ledger.deliveries import FAILED_CUSTOMER_DELIVERY
+from invoice_mailer.ledger import (
+    attachments,
+    deliveries,
+    delivery_changes,
+    document_changes,
+    documents,
+    pauses,
+)
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 from invoice_mailer.service.lock import is_running
 
@@ -90,7 +96,7 @@ def retry(
                 for row in deliveries.failed_alone(db):
                     _resend(db, config, row, now, outcome)
             if not (ids or failed or held):
-                outcome.due_now = deliverychanges.make_due_now(db, now)
+                outcome.due_now = delivery_changes.make_due_now(db, now)
             if not (ids or failed or held) or outcome.anything:
                 outcome.unpaused = pauses.check_now(db, now)
     if not outcome.anything and not outcome.skipped:
@@ -121,10 +127,7 @@ def _retry_one(
             part.skipped.append(f"#{document_id}: the file stays in {source} for now ({exc})")
             continue
         with ledger.transaction() as db:
-            db.execute(
-                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
-                (document_id,),
-            )
+            document_changes.record_moved(db, document_id)
     for path in part.reason_files:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -145,10 +148,7 @@ def _nothing_sentence(ids: Sequence[int], failed: bool, held: bool) -> str:
 def _chosen(ledger: Ledger, ids: Sequence[int], failed: bool, held: bool) -> list[sqlite3.Row]:
     rows: dict[int, sqlite3.Row] = {}
     if ids:
-        marks = ", ".join("?" for _ in ids)
-        found = {
-            r["id"]: r for r in ledger.query(f"SELECT * FROM documents WHERE id IN ({marks})", *ids)
-        }
+        found = {r["id"]: r for r in documents.with_ids(ledger.db, ids)}
         missing = [str(i) for i in ids if i not in found]
         if missing:
             raise NothingMatched(
@@ -156,15 +156,12 @@ def _chosen(ledger: Ledger, ids: Sequence[int], failed: bool, held: bool) -> lis
             )
         rows.update(found)
     if failed:  # exactly what `status` lists as failed
-        for row in failed_documents(ledger):
+        for row in documents.failed(ledger.db):
             rows.setdefault(row["id"], row)
     if held:
-        for row in ledger.query("SELECT * FROM documents WHERE state = ?", DocumentState.HELD):
+        for row in documents.in_state(ledger.db, DocumentState.HELD):
             rows.setdefault(row["id"], row)
     return [rows[key] for key in sorted(rows)]
-
-
-_HAS_FAILED = f"EXISTS ({FAILED_CUSTOMER_DELIVERY.format(document='documents.id')})"
 
 
 def _retry_document(
@@ -175,20 +172,17 @@ def _retry_document(
     running: bool,
     outcome: RetryOutcome,
 ) -> None:
-    row = db.execute("SELECT * FROM documents WHERE id = ?", (row["id"],)).fetchone()
+    current = documents.get(db, row["id"])  # read again, inside the transaction
+    assert current is not None  # documents are never deleted
+    row = current
     label = f"#{row['id']} {row['name']}"
     resent = unconfirmed.resend(db, row["id"], label, now)
     if resent:
         outcome.resent += resent
         return
-    has_failed = db.execute(
-        f"SELECT 1 FROM documents WHERE id = ? AND {_HAS_FAILED}", (row["id"],)
-    ).fetchone()
+    has_failed = documents.customer_failed(db, row["id"])
     if row["state"] == DocumentState.HELD:
-        db.execute(
-            "UPDATE documents SET state = ?, reason = NULL, updated_at = ? WHERE id = ?",
-            (DocumentState.TAKEN, now, row["id"]),
-        )
+        document_changes.release(db, row["id"], now)
         outcome.released.append(f"{label} (was held: {row['reason']})")
     elif row["state"] == DocumentState.FAILED or (
         has_failed and row["location"].startswith("spool/")
@@ -202,7 +196,7 @@ def _retry_document(
         outcome.skipped.append(f"{label} is {row['state']}{when}, not failed or held")
     for message in deliveries.failed_alone_of(db, row["id"]):
         _resend(db, config, message, now, outcome)
-    outcome.due_now += deliverychanges.make_document_due_now(db, row["id"], now)
+    outcome.due_now += delivery_changes.make_document_due_now(db, row["id"], now)
 
 
 def _requeue_document(
@@ -228,30 +222,15 @@ def _requeue_document(
     failures = deliveries.failed_with_document(db, row["id"])
     ids = [failure["id"] for failure in failures]
     for delivery_id in ids:
-        deliverychanges.set_state(db, delivery_id, DeliveryState.RETRIED)
+        delivery_changes.set_state(db, delivery_id, DeliveryState.RETRIED)
     in_bundle = attachments.in_bundle(db, row["id"])
     # Never attached to the accountant's bundle (refused at intake): it joins the open session.
-    db.execute(
-        "UPDATE documents SET state = ?, reason = NULL, moving_to = ?, session_id = ?, "
-        "updated_at = ? WHERE id = ?",
-        (
-            DocumentState.TAKEN,
-            moving_to,
-            row["session_id"] if in_bundle else None,
-            now,
-            row["id"],
-        ),
-    )
+    session_id = row["session_id"] if in_bundle else None
+    document_changes.requeue(db, row["id"], moving_to, session_id, now)
     reason = row["reason"] or (failures[0]["last_error"] if failures else None) or "unknown"
     outcome.requeued.append(f"{label} (it had failed: {reason})")
     # A running service's archive owns what is still in the spool; it files pairs together.
-    where = "d.location LIKE 'failed/%'" if outcome.running else "1"
-    for partner in db.execute(
-        "SELECT DISTINCT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
-        f"WHERE a.delivery_id IN ({', '.join('?' for _ in ids)}) AND d.id NOT IN "
-        f"({', '.join(str(i) for i in outcome.handled)}) AND d.state IN (?, ?) AND {where}",
-        (*ids, DocumentState.FAILED, DocumentState.ROUTED),
-    ).fetchall():
+    for partner in documents.partners_to_retry(db, ids, outcome.handled, outcome.running):
         _requeue_document(db, config, partner, now, outcome)
 
 
@@ -274,7 +253,7 @@ def _resend(
     db: sqlite3.Connection, config: Config, row: sqlite3.Row, now: float, outcome: RetryOutcome
 ) -> None:
     """A failed bundle or alert goes again as a new message; the failed one becomes history."""
-    deliverychanges.replan(
+    delivery_changes.replan(
         db, row["id"], new_message_id(config.sender.address), now, DeliveryState.RETRIED
     )
     what = "Tutto a message" if row["purpose"] == Purpose.BUNDLE else f"{row['purpose']} message"

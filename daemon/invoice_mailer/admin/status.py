@@ -13,8 +13,8 @@ from typing import Any
 
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
-from invoice_mailer.ledger import attachments, deliveries, pauses
-from invoice_mailer.ledger.database import Ledger, count_failed_documents, failed_documents
+from invoice_mailer.ledger import attachments, deliveries, documents, pauses
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service.lock import is_running
 
@@ -62,16 +62,14 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
             report["session"] = sessions.open_session(ledger, config, report["now"])
         pause = pauses.current(ledger.db)
         report["paused"] = dict(pause) if pause is not None else None
-        held = ledger.query(
-            f"SELECT * FROM documents WHERE state = 'held' ORDER BY id LIMIT {LIST_LIMIT}"
-        )
+        held = documents.in_state(ledger.db, DocumentState.HELD, LIST_LIMIT)
         report["held"] = [document_entry(row, config) for row in held]
-        # The very list `retry --failed` works on (ledger.FAILED_DOCUMENTS).
-        failed = failed_documents(ledger, "updated_at DESC, id DESC", LIST_LIMIT)
+        # The very list `retry --failed` works on (ledger/documents.py: failed).
+        failed = documents.failed(ledger.db, newest_first=True, limit=LIST_LIMIT)
         report["failed"] = [
             {**document_entry(row, config), "reason": row["failure"]} for row in failed
         ]
-        report["failed_count"] = count_failed_documents(ledger)
+        report["failed_count"] = documents.count_failed(ledger.db)
         db = ledger.db
         report["failed_messages"] = _entries(
             ledger, deliveries.failed_alone(db, newest_first=True, limit=LIST_LIMIT)
@@ -96,31 +94,9 @@ def _unconfirmed(ledger: Ledger) -> list[dict[str, Any]]:
 
 
 def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
-    """Documents whose name, number, customer or any recipient contains `text` (any case).
-
-    The text is searched literally (LIKE wildcards escaped) in each value, never in the JSON
-    that stores the recipients: `"` or `%` find only what contains them.
-    """
-    ledger.db.create_function(
-        "fold",
-        1,
-        lambda value: None if value is None else str(value).casefold(),
-        deterministic=True,
-    )
-    params = {"pattern": f"%{like_escape(text.casefold())}%"}
-    like = "fold({}) LIKE :pattern ESCAPE '\\'"
-    in_recipients = " OR ".join(
-        f"EXISTS (SELECT 1 FROM json_each(v.{column}) WHERE {like.format('value')})"
-        for column in ("to_addrs", "cc_addrs", "bcc_addrs")
-    )
-    columns = " OR ".join(like.format(f"d.{c}") for c in _FIND_COLUMNS)
-    rows = ledger.db.execute(
-        f"SELECT * FROM documents d WHERE {columns} OR d.id IN ("
-        "  SELECT a.document_id FROM attachments a JOIN deliveries v ON v.id = a.delivery_id"
-        f"  WHERE {in_recipients}) "
-        f"ORDER BY d.taken_at DESC, d.id DESC LIMIT {FIND_LIMIT + 1}",
-        params,
-    ).fetchall()
+    """Documents whose name, number, customer or any recipient contains `text`, with their
+    deliveries (one more than FIND_LIMIT, to tell that there are more)."""
+    rows = documents.matching(ledger.db, text, FIND_LIMIT + 1)
     found = [document_entry(row, config) for row in rows]
     ids = [entry["id"] for entry in found]
     by_document: dict[int, list[dict[str, Any]]] = {}
@@ -130,14 +106,6 @@ def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
     for entry in found:
         entry["deliveries"] = by_document.get(entry["id"], [])
     return found
-
-
-_FIND_COLUMNS = ("name", "number", "customer_code", "customer_name")
-
-
-def like_escape(text: str) -> str:
-    """`text` as a LIKE pattern that matches only itself (with ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # -- rows to plain data (pure) ------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger import deliveries, deliverychanges
+from invoice_mailer.ledger import deliveries, delivery_changes
 from invoice_mailer.ledger.database import Ledger
 
 
@@ -20,7 +20,7 @@ def resend(db: sqlite3.Connection, document_id: int, label: str, now: float) -> 
     recipient's system can tell a copy); a lost reply again makes them unconfirmed again."""
     done = []
     for message in deliveries.unconfirmed_of(db, document_id):
-        deliverychanges.send_again(db, message["id"], now)
+        delivery_changes.send_again(db, message["id"], now)
         done.append(
             f"{label}: the unconfirmed {message['purpose']} message, same Message-ID "
             f"{message['message_id']}"
@@ -40,7 +40,7 @@ def confirm_arrival(
     with Ledger(config.state_dir) as ledger, ledger.transaction() as db:
         now = clock()
         for message in deliveries.unconfirmed_of(db, document_id):
-            deliverychanges.confirm_sent(db, message["id"], now, why)
+            delivery_changes.confirm_sent(db, message["id"], now, why)
             done.append(
                 f"#{document_id}: the {message['purpose']} message "
                 f"{message['message_id']} counts as sent"

@@ -20,23 +20,13 @@ from invoice_mailer import storage
 from invoice_mailer.archive import closing
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
-from invoice_mailer.ledger import deliveries, deliverychanges, notices
+from invoice_mailer.ledger import deliveries, delivery_changes, document_changes, documents, notices
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState, Purpose
+from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
 log = logging.getLogger(__name__)
 
-_FINISHED = f"""
-SELECT d.* FROM documents d
-WHERE d.location LIKE 'spool/%'
-  AND d.state IN ('{DocumentState.ROUTED}', '{DocumentState.DONE}', '{DocumentState.FAILED}')
-  AND NOT EXISTS (
-      SELECT 1 FROM attachments a JOIN deliveries v ON v.id = a.delivery_id
-      WHERE a.document_id = d.id AND v.state IN ({", ".join(f"'{s}'" for s in PENDING_DELIVERY)}))
-  AND (d.session_id IS NULL OR EXISTS (
-      SELECT 1 FROM sessions s WHERE s.id = d.session_id AND s.closed_at IS NOT NULL))
-ORDER BY d.id LIMIT 500
-"""
+BATCH = 500  # documents filed per look at the ledger
 
 
 class Archive:
@@ -55,11 +45,11 @@ class Archive:
         self._sent = []  # documents that reached their customer in this step
         self.file_sent_messages()
         moved = 0
-        while rows := self.ledger.query(_FINISHED):
+        while rows := documents.finished_in_spool(self.ledger.db, BATCH):
             for row in rows:
                 self._file(row)
                 moved += 1
-            if len(rows) < 500:
+            if len(rows) < BATCH:
                 break
         if self._sent:  # a corrected file was sent: its held or failed forerunners close
             closing.supersede_earlier(self.config, self.ledger, self._sent, self.clock)
@@ -85,7 +75,7 @@ class Archive:
         target = self._target(row["name"], failed)
         relative = storage.relative(self.state_dir, target)
         with self.ledger.transaction() as db:
-            db.execute("UPDATE documents SET moving_to = ? WHERE id = ?", (relative, row["id"]))
+            document_changes.set_moving_to(db, row["id"], relative)
         self._move(row, target)
         self._finish(row, target, failed, reason, delivery)
 
@@ -100,16 +90,13 @@ class Archive:
         if failed:
             self._write_reason(target, row, reason or "unknown", delivery)
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE documents SET location = ?, moving_to = NULL, state = ?, reason = ?, "
-                "updated_at = ? WHERE id = ?",
-                (
-                    storage.relative(self.state_dir, target),
-                    DocumentState.FAILED if failed else DocumentState.DONE,
-                    reason,
-                    self.clock(),
-                    row["id"],
-                ),
+            document_changes.record_filed(
+                db,
+                row["id"],
+                storage.relative(self.state_dir, target),
+                DocumentState.FAILED if failed else DocumentState.DONE,
+                reason,
+                self.clock(),
             )
             if failed and row["state"] != DocumentState.FAILED:
                 notices.add(db, self.clock(), f"{row['name']} was not sent: {reason}")
@@ -182,7 +169,7 @@ class Archive:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))
         with self.ledger.transaction() as db:
-            deliverychanges.set_eml(db, delivery["id"], target)
+            delivery_changes.set_eml(db, delivery["id"], target)
         if target is None:
             os.unlink(source)
         else:
@@ -208,10 +195,10 @@ class Archive:
                         storage.move(Path(entry.path), self.state_dir / row["eml"])
                 continue
             if row["state"] == DeliveryState.SENT:
-                documents = outbox.documents_of(self.ledger, row["id"])
-                self.file_message(row, outbox.label_of(row, documents))
+                carried = documents.of_delivery(self.ledger.db, row["id"])
+                self.file_message(row, outbox.label_of(row, carried))
                 if row["purpose"] == Purpose.CUSTOMER:
-                    self._sent += [document["id"] for document in documents]
+                    self._sent += [document["id"] for document in carried]
                 filed += 1
         return filed
 
@@ -221,14 +208,11 @@ class Archive:
         if not target.exists() and source.exists():
             storage.move(source, target)
         with self.ledger.transaction() as db:
-            db.execute(
-                "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
-                (row["id"],),
-            )
+            document_changes.record_moved(db, row["id"])
 
     def recover(self) -> int:
         """Finish archive moves (and `retry` moves) that a crash interrupted."""
-        rows = self.ledger.query("SELECT * FROM documents WHERE moving_to IS NOT NULL")
+        rows = documents.moving(self.ledger.db)
         for row in rows:
             target = self.state_dir / row["moving_to"]
             if row["moving_to"].startswith(f"{storage.SPOOL}/"):
@@ -239,7 +223,7 @@ class Archive:
             elif (self.state_dir / row["location"]).exists():
                 # The rename never happened: forget the intent, step() files it again.
                 with self.ledger.transaction() as db:
-                    db.execute("UPDATE documents SET moving_to = NULL WHERE id = ?", (row["id"],))
+                    document_changes.set_moving_to(db, row["id"], None)
             else:
                 failed, reason, delivery = self._verdict(row)
                 self._finish(row, target, failed, reason, delivery)

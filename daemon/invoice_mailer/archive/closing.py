@@ -20,7 +20,8 @@ from pathlib import Path
 from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger.database import FAILED_DOCUMENTS, Ledger, info_of
+from invoice_mailer.ledger import document_changes, documents
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DISMISSABLE, DocumentState
 from invoice_mailer.routing.planning import kind_class
 from invoice_mailer.service.lock import is_running
@@ -53,7 +54,7 @@ def same_document(old: sqlite3.Row, new: sqlite3.Row) -> bool:
         return False
     if kind_class(old["kind"]) != kind_class(new["kind"]):
         return False
-    mine, theirs = info_of(old), info_of(new)
+    mine, theirs = documents.info_of(old), documents.info_of(new)
     if (mine.get("year"), mine.get("doc")) != (theirs.get("year"), theirs.get("doc")):
         return False
     code = old["customer_code"]
@@ -66,18 +67,10 @@ def supersede_earlier(
     """Close the held or failed documents that the sent documents `sent_ids` replace."""
     closed = 0
     for new_id in sorted(set(sent_ids)):
-        new = ledger.document(new_id)
+        new = documents.get(ledger.db, new_id)
         if new is None:
             continue
-        for old in ledger.query(
-            "SELECT * FROM documents WHERE state IN (?, ?) AND id < ? AND moving_to IS NULL "
-            "AND (name = ? OR number = ?) ORDER BY id",
-            DocumentState.HELD,
-            DocumentState.FAILED,
-            new_id,
-            new["name"],
-            new["number"],
-        ):
+        for old in documents.closable_before(ledger.db, new_id, new["name"], new["number"]):
             if not same_document(old, new):
                 continue
             reason = f"superseded by document {new_id} ({new['name']}), which was sent"
@@ -98,13 +91,13 @@ def dismiss(
     if not (config.state_dir / "ledger.db").exists():
         raise NothingMatched(f"nothing to dismiss: no ledger in {config.state_dir} yet")
     with Ledger(config.state_dir) as ledger:
-        row = ledger.document(document_id)
+        row = documents.get(ledger.db, document_id)
         if row is None:
             raise NothingMatched(
                 f"no document with id {document_id}; `invoice-mailer status` lists them"
             )
         label = f"#{row['id']} {row['name']}"
-        failed = ledger.one(f"SELECT failure FROM ({FAILED_DOCUMENTS}) WHERE id = ?", document_id)
+        failed = documents.failure_of(ledger.db, document_id)
         if row["state"] not in DISMISSABLE and failed is None:
             states = " or ".join(DISMISSABLE)
             raise NothingMatched(f"{label} is {row['state']}, not {states}: nothing to dismiss")
@@ -125,7 +118,7 @@ def _close(
     config: Config,
     ledger: Ledger,
     row: sqlite3.Row,
-    state: str,
+    state: DocumentState,
     why: str,
     now: float,
     before: tuple[str, str | None] | None = None,
@@ -140,18 +133,8 @@ def _close(
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = storage.unique_path(folder, row["name"])
     with ledger.transaction() as db:
-        changed = db.execute(
-            "UPDATE documents SET state = ?, reason = ?, moving_to = ?, updated_at = ? "
-            "WHERE id = ? AND state = ? AND moving_to IS NULL",
-            (
-                state,
-                reason,
-                storage.relative(config.state_dir, target),
-                now,
-                row["id"],
-                row["state"],
-            ),
-        ).rowcount
+        moving_to = storage.relative(config.state_dir, target)
+        changed = document_changes.close(db, row["id"], state, reason, moving_to, now, row["state"])
     if not changed:
         return None
     finish_move(ledger, config.state_dir, row["id"], source, target)
@@ -181,7 +164,4 @@ def finish_move(ledger: Ledger, state_dir: Path, document_id: int, source: Path,
         with contextlib.suppress(OSError):
             storage.move(reason_file, target.with_name(target.name + ".reason.txt"))
     with ledger.transaction() as db:
-        db.execute(
-            "UPDATE documents SET location = moving_to, moving_to = NULL WHERE id = ?",
-            (document_id,),
-        )
+        document_changes.record_moved(db, document_id)

@@ -15,7 +15,8 @@ from invoice_mailer.bundles import italian
 from invoice_mailer.config.model import Config, TemplatesConfig
 from invoice_mailer.delivery import messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger.database import info_of
+from invoice_mailer.ledger.documents import info_of
+from invoice_mailer.ledger.states import DeliveryState, DocumentState
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +65,26 @@ def customer_status(state: str, reason: str | None, deliveries: Sequence[dict]) 
 
     `deliveries`: its customer rows (state, to_addrs JSON, last_error) at closing time.
     """
-    if state == "held":
+    if state == DocumentState.HELD:
         return f"in attesa: {italian.reason(reason)}"
-    if state == "failed":
+    if state == DocumentState.FAILED:
         return f"non inviato: {italian.reason(reason)}"
-    if state in ("superseded", "dismissed"):  # closing.py: a later file was sent, or by hand
+    # closing.py: a later file was sent, or it was closed by hand
+    if state in (DocumentState.SUPERSEDED, DocumentState.DISMISSED):
         later = re.search(r"superseded by document (\d+)", reason or "")
         return f"sostituito dal documento {later[1]}" if later else "non inviato: chiuso a mano"
-    failed = [d for d in deliveries if d["state"] == "failed"]
+    failed = [d for d in deliveries if d["state"] == DeliveryState.FAILED]
     if failed:
         return f"non inviato: {italian.reason(failed[0]['last_error'])}"
     sent: list[str] = []
     for delivery in deliveries:
-        if delivery["state"] == "sent":
+        if delivery["state"] == DeliveryState.SENT:
             sent += [a for a in json.loads(delivery["to_addrs"]) if a not in sent]
     # A "retried" row is history: its replacement row says what happens now.
-    pending = any(d["state"] not in ("sent", "retried") for d in deliveries)
+    pending = any(d["state"] not in (DeliveryState.SENT, DeliveryState.RETRIED) for d in deliveries)
     if sent and not pending:
         return "inviato a " + ", ".join(sent)
-    if deliveries or state in ("taken", "waiting"):
+    if deliveries or state in (DocumentState.TAKEN, DocumentState.WAITING):
         return "in coda"
     if reason:  # customers.unknown: skip
         return f"non inviato: {italian.reason(reason)}"

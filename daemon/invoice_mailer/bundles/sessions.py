@@ -20,9 +20,16 @@ from invoice_mailer.bundles import plan as bundles
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import messages
 from invoice_mailer.errors import NothingMatched
-from invoice_mailer.ledger import deliveries, deliverychanges, notices, sessions
+from invoice_mailer.ledger import (
+    deliveries,
+    delivery_changes,
+    document_changes,
+    documents,
+    notices,
+    sessions,
+)
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DocumentState, Purpose
+from invoice_mailer.ledger.states import Purpose
 from invoice_mailer.routing.planning import kind_class, plan_delivery
 from invoice_mailer.service.lock import is_running
 
@@ -46,7 +53,7 @@ def join(db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: flo
     if kind_class(document["kind"]) not in config.all_to.kinds:
         return None
     session_id = sessions.add_to_current(db, now)
-    db.execute("UPDATE documents SET session_id = ? WHERE id = ?", (session_id, document["id"]))
+    document_changes.join_session(db, session_id, [document["id"]])
     return session_id
 
 
@@ -79,7 +86,7 @@ def open_session(ledger: Ledger, config: Config, now: float | None = None) -> di
     row = sessions.current(ledger.db)
     if row is None:
         return None
-    count = ledger.scalar("SELECT COUNT(*) FROM documents WHERE session_id = ?", row["id"])
+    count = documents.count_in_session(ledger.db, row["id"])
     due, why = closing_time(config, row)
     now = time.time() if now is None else now
     return {
@@ -141,26 +148,12 @@ class SessionKeeper:
         due, why = closing_time(self.config, session)
         if now < due:
             return due - now
-        if (
-            self._routing_pending(session)
-            and now < max(due, session["last_added_at"]) + ROUTING_GRACE
-        ):
+        # A member (or a document about to join) not yet routed: its facts are not known.
+        pending = documents.routing_pending(self.ledger.db, session["id"], _raw_kinds(self.config))
+        if pending and now < max(due, session["last_added_at"]) + ROUTING_GRACE:
             return 0.2  # the router, run just before us, takes them on its next step
         self.close(session["id"], why)
         return None
-
-    def _routing_pending(self, session: sqlite3.Row) -> bool:
-        """A member (or a document about to join) not yet routed: its facts are not known."""
-        kinds = _raw_kinds(self.config)
-        marks = ", ".join("?" for _ in kinds) or "NULL"
-        row = self.ledger.one(
-            "SELECT 1 FROM documents WHERE state = ? AND (session_id = ? OR "
-            f"(session_id IS NULL AND kind IN ({marks}))) LIMIT 1",
-            DocumentState.TAKEN,
-            session["id"],
-            *kinds,
-        )
-        return row is not None
 
     def close(self, session_id: int, why: str) -> int:
         """Close the session and plan its bundle in one transaction; return the parts planned."""
@@ -180,13 +173,13 @@ class SessionKeeper:
             day = datetime.datetime.fromtimestamp(now).strftime("%d/%m/%Y")
             for number, part in enumerate(parts, start=1):
                 subject, body = bundles.render(self.config, part, day, number, len(parts))
-                documents = [m.id for m in part if m.id in joined_ids]
+                attached = [m.id for m in part if m.id in joined_ids]
                 ids = plan_delivery(
                     db,
                     self.config,
                     Purpose.BUNDLE,
                     (address,),
-                    documents,
+                    attached,
                     now,
                     session_id=session_id,
                     part=number,
@@ -195,7 +188,7 @@ class SessionKeeper:
                 # Its separate copy (copy_mode: separate) is a bundle too: the same text, not
                 # a customer message's (outbox renders customer templates for purpose "copy").
                 for delivery_id in ids:
-                    deliverychanges.set_bundle_text(db, delivery_id, subject, body)
+                    delivery_changes.set_bundle_text(db, delivery_id, subject, body)
             self._fail_too_big(db, members, joined_ids, now)
         log.info(
             "closed session %d (%s): %d document(s) for %s in %d message(s)",
@@ -212,27 +205,13 @@ class SessionKeeper:
         rows of the bundle's attachments table; outbox leaves out those too large to attach).
         Files refused at intake since the previous closing (not a document, too large) cannot
         be attached but are listed, so the accountant sees a gap in the numbering explained."""
-        rows = db.execute(
-            "SELECT * FROM documents WHERE session_id = ? ORDER BY id", (session["id"],)
-        ).fetchall()
+        rows = documents.in_session(db, session["id"])
         joined_ids = {row["id"] for row in rows}
         previous = sessions.previous_closing(db, session["id"])
-        kinds = _raw_kinds(self.config)
-        refused = db.execute(
-            f"SELECT * FROM documents WHERE state = ? AND session_id IS NULL AND duplicate_of "
-            f"IS NULL AND taken_at >= ? AND kind IN ({', '.join('?' for _ in kinds) or 'NULL'}) "
-            "ORDER BY id",
-            (
-                DocumentState.FAILED,
-                previous if previous is not None else session["opened_at"],
-                *kinds,
-            ),
-        ).fetchall()
+        since = previous if previous is not None else session["opened_at"]
+        refused = documents.refused_since(db, since, _raw_kinds(self.config))
         if refused:
-            db.executemany(
-                "UPDATE documents SET session_id = ? WHERE id = ?",
-                [(session["id"], row["id"]) for row in refused],
-            )
+            document_changes.join_session(db, session["id"], [row["id"] for row in refused])
         members = [self._member(db, row, row["id"] in joined_ids) for row in [*rows, *refused]]
         return members, joined_ids
 
@@ -252,12 +231,7 @@ class SessionKeeper:
                 f"the file is {encoded:,} bytes once encoded for e-mail (base64), "
                 f"over smtp.max_message_size ({limit:,})"
             )
-            changed = db.execute(
-                "UPDATE documents SET state = ?, reason = ?, updated_at = ? "
-                "WHERE id = ? AND state != ?",
-                (DocumentState.FAILED, reason, now, member.id, DocumentState.FAILED),
-            ).rowcount
-            if not changed:
+            if not document_changes.fail(db, member.id, reason, now):
                 continue
             notices.add(db, now, f"{member.name} cannot be sent: {reason}")
             log.error(

@@ -19,8 +19,8 @@ from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import addresses, messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import deliveries, deliverychanges
-from invoice_mailer.ledger.database import Ledger, info_of
+from invoice_mailer.ledger import deliveries, delivery_changes, documents
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import Purpose
 
 
@@ -33,17 +33,9 @@ def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
     return tuple(seen.values())
 
 
-def documents_of(ledger: Ledger, delivery_id: int) -> list[sqlite3.Row]:
-    return ledger.query(
-        "SELECT d.* FROM documents d JOIN attachments a ON a.document_id = d.id "
-        "WHERE a.delivery_id = ? ORDER BY a.position",
-        delivery_id,
-    )
-
-
 def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
     """The template fields of docs/DESIGN.md for one document."""
-    facts = info_of(document)
+    facts = documents.info_of(document)
     return {
         "doc": facts.get("doc", "Documento"),
         "number": facts.get("number", ""),
@@ -55,16 +47,14 @@ def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
     }
 
 
-def label_of(delivery: sqlite3.Row, documents: list[sqlite3.Row]) -> str:
+def label_of(delivery: sqlite3.Row, carried: list[sqlite3.Row]) -> str:
     """A file name for the archived message that an admin recognises."""
     if delivery["purpose"] == Purpose.BUNDLE:
         return f"Tutto-a_sessione-{delivery['session_id']}_parte-{delivery['part'] or 1}"
     if delivery["purpose"] == Purpose.ALERT:
         return f"avviso-{delivery['id']}"
     stem = (
-        messagetext.safe_filename(documents[0]["name"])
-        if documents
-        else f"messaggio-{delivery['id']}"
+        messagetext.safe_filename(carried[0]["name"]) if carried else f"messaggio-{delivery['id']}"
     )
     return f"{stem}.copia" if delivery["purpose"] == Purpose.COPY else stem
 
@@ -108,13 +98,13 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
         path = config.state_dir / delivery["eml"]
         if path.exists():
             return path, delivery["size"]
-    documents = documents_of(ledger, delivery["id"])
+    carried = documents.of_delivery(ledger.db, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
     # Customer texts are rendered once, at the first build; a rebuild keeps what was rendered.
     if delivery["purpose"] in (Purpose.CUSTOMER, Purpose.COPY) and not subject:
-        if not documents:
+        if not carried:
             raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
-        fields = customer_fields(config, documents[0])
+        fields = customer_fields(config, carried[0])
         subject = messagetext.render(config.templates.customer_subject, fields)
         body = messagetext.render(config.templates.customer_body, fields)
     envelope = messages.Envelope(
@@ -134,7 +124,7 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
             filename=messagetext.safe_filename(document["name"]),
             kind=document["kind"],
         )
-        for document in documents
+        for document in carried
         if delivery["purpose"] != Purpose.BUNDLE or not _too_big(config, document)
     ]
     outgoing = config.state_dir / storage.OUTGOING
@@ -142,7 +132,7 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     partial = outgoing / f".{delivery['id']}.eml.part"
     size = _write_durably(partial, target, envelope, attachments, config.signature)
     with ledger.transaction() as db:
-        deliverychanges.record_built(
+        delivery_changes.record_built(
             db, delivery["id"], storage.relative(config.state_dir, target), size, subject, body
         )
     return target, size

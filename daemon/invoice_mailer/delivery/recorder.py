@@ -17,7 +17,7 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
-from invoice_mailer.ledger import deliverychanges, notices, pauses
+from invoice_mailer.ledger import delivery_changes, documents, notices, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, Purpose
 
@@ -38,13 +38,13 @@ class Recorder:
 
     def label(self, row: sqlite3.Row) -> str:
         """What the admin recognises: the documents' names, else the subject."""
-        names = [d["name"] for d in outbox.documents_of(self.ledger, row["id"])]
+        names = [d["name"] for d in documents.of_delivery(self.ledger.db, row["id"])]
         return ", ".join(names) or row["subject"] or f"delivery {row['id']}"
 
     def sending(self, row: sqlite3.Row) -> None:
         """Before the transaction: a crash from here on leaves the one ambiguous state."""
         with self.ledger.transaction() as db:
-            deliverychanges.set_state(db, row["id"], DeliveryState.SENDING)
+            delivery_changes.set_state(db, row["id"], DeliveryState.SENDING)
 
     def sent(self, row: sqlite3.Row, result: SendResult, attempts: int, seconds: float) -> None:
         now = self.clock()
@@ -64,11 +64,11 @@ class Recorder:
         rest = outbox.copy_for_rest(self.config, row) if later else None
         with self.ledger.transaction() as db:
             resumed = pauses.lift(db)
-            deliverychanges.record_sent(db, row["id"], state, now, attempts, result.reply, error)
+            delivery_changes.record_sent(db, row["id"], state, now, attempts, result.reply, error)
             if rest is not None:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
-                deliverychanges.plan_rest(db, row, tuple(later), rest, due)
+                delivery_changes.plan_rest(db, row, tuple(later), rest, due)
             if refused and row["purpose"] != Purpose.ALERT:
                 notices.add(db, now, f"{self.label(row)}: {note}")
         if resumed:
@@ -97,7 +97,7 @@ class Recorder:
         """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
         message was lost (now, or before this resend), so a second loss is recognised."""
         with self.ledger.transaction() as db:
-            deliverychanges.defer(
+            delivery_changes.defer(
                 db,
                 row["id"],
                 DeliveryState.SENDING if ambiguous else DeliveryState.DEFERRED,
@@ -114,7 +114,7 @@ class Recorder:
         self, row: sqlite3.Row, reason: str, attempts: int, failure: SmtpFailure | None = None
     ) -> None:
         with self.ledger.transaction() as db:
-            deliverychanges.record_failure(
+            delivery_changes.record_failure(
                 db, row["id"], DeliveryState.FAILED, attempts, reason, _reply(failure)
             )
             # A failed customer message is reported by the archive with its document.
@@ -132,7 +132,7 @@ class Recorder:
         what = f"{self.label(row)} (Message-ID {row['message_id']})"
         check = self._next_step(row)
         with self.ledger.transaction() as db:
-            deliverychanges.mark_unconfirmed(db, row["id"], attempts, str(failure))
+            delivery_changes.mark_unconfirmed(db, row["id"], attempts, str(failure))
             if row["purpose"] != Purpose.ALERT:
                 notices.add(db, self.clock(), f"{what} is unconfirmed: {check}")
         log.error(
@@ -145,10 +145,10 @@ class Recorder:
 
     def _next_step(self, row: sqlite3.Row) -> str:
         """What the admin does next; the document id is what `retry` takes."""
-        documents = outbox.documents_of(self.ledger, row["id"])
-        if not documents:
+        carried = documents.of_delivery(self.ledger.db, row["id"])
+        if not carried:
             return "please look in the Sent folder of the mailbox whether it arrived"
-        number = documents[0]["id"]
+        number = carried[0]["id"]
         return (
             "please look in the Sent folder of the mailbox (or ask the recipient) whether it "
             f"arrived; if it did not, send it again with `invoice-mailer retry {number}`, if it "
@@ -161,7 +161,7 @@ class Recorder:
         """Authentication or TLS: nothing is failed; the whole queue waits for a fix."""
         now = self.clock()
         with self.ledger.transaction() as db:
-            deliverychanges.record_failure(
+            delivery_changes.record_failure(
                 db,
                 row["id"],
                 DeliveryState.SENDING
@@ -193,13 +193,10 @@ class Recorder:
             else DeliveryState.QUEUED
         )
         with self.ledger.transaction() as db:
-            deliverychanges.record_interruption(
+            delivery_changes.record_interruption(
                 db, row["id"], state, attempts, str(last) if last else row["last_error"]
             )
         log.info("%s: stopping before the next try; it stays %s", self.label(row), state)
-
-    def _documents(self, row: sqlite3.Row) -> list[sqlite3.Row]:
-        return outbox.documents_of(self.ledger, row["id"])
 
 
 def _who(row: sqlite3.Row, accepted: tuple[str, ...]) -> str:

@@ -30,7 +30,7 @@ from invoice_mailer.demo import samples
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.table import DemoRow, table_rows
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import deliveries
+from invoice_mailer.ledger import deliveries, documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, DocumentState
 
@@ -194,9 +194,7 @@ class Demo:
         if not (self.state / "ledger.db").exists():
             return False
         with Ledger(self.state, readonly=True) as ledger:
-            states = {
-                name: state for name, state in ledger.query("SELECT name, state FROM documents")
-            }
+            states = documents.states_by_name(ledger.db)
             pending = deliveries.count_pending(ledger.db)
         return pending == 0 and all(
             states.get(name) in (DocumentState.DONE, DocumentState.FAILED) for name in names
@@ -206,7 +204,7 @@ class Demo:
         rows: list[DemoRow] = []
         undelivered: list[str] = []
         with Ledger(self.state, readonly=True) as ledger:
-            for document in ledger.query("SELECT * FROM documents ORDER BY id"):
+            for document in documents.every(ledger.db):
                 its_deliveries = deliveries.of_document(ledger.db, document["id"])
                 if document["state"] != DocumentState.DONE or any(
                     v["state"] != DeliveryState.SENT for v in its_deliveries

@@ -28,6 +28,7 @@ from invoice_mailer.intake import content
 from invoice_mailer.intake.safeopen import Unsafe, open_document, refusal
 from invoice_mailer.intake.spacecheck import LowSpace, LowSpaceReport
 from invoice_mailer.intake.taking import Oversize, Taken, Taker, check
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.watch.readiness import Observation, ReadinessTracker, RecheckPolicy
 
@@ -78,7 +79,7 @@ class Intake:
     def recover(self) -> int:
         """At start: finish interrupted copies and adopt spool files that lost their row."""
         adopted = self.taker.recover()
-        self._left = self.taker.left_in_place()
+        self._left = documents.left_in_place(self.ledger.db)
         return adopted
 
     def pending(self) -> int:

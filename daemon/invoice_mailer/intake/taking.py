@@ -31,6 +31,7 @@ from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.intake import content
+from invoice_mailer.ledger import document_changes, documents, originals
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState
 
@@ -175,56 +176,38 @@ class Taker:
         state = DocumentState.FAILED if taken.reason else DocumentState.TAKEN
         # Whether the same content was already sent is routing's question (planning.already_sent):
         # only there is it known whom this file is for.
-        now = time.time()
-        cursor = db.execute(
-            "INSERT INTO documents(name, source, location, kind, size, mtime_ns, sha256, "
-            "taken_at, state, reason, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                storage.safe_name(taken.source.name), storage.safe_name(str(taken.source)),
-                storage.safe_name(str(taken.source)) if taken.left
-                else storage.relative(self.state_dir, taken.target),
-                taken.kind, taken.size, storage.ledger_ns(taken.mtime_ns), taken.sha256, now,
-                state, taken.reason, now,
-            ),
-        )  # fmt: skip
-        document_id = int(cursor.lastrowid or 0)
-        if taken.original is not None:
-            db.execute(
-                "INSERT OR REPLACE INTO originals(path, size, mtime_ns, document_id) "
-                "VALUES (?, ?, ?, ?)",
-                (
-                    storage.safe_name(str(taken.source)),
-                    taken.original[0],
-                    storage.ledger_ns(taken.original[1]),
-                    document_id,
-                ),
-            )
-        return document_id
-
-    def left_in_place(self) -> set[tuple[str, int, int]]:
-        """(path, size, mtime_ns) of the files recorded as too large and left where they are
-        (their location is their own absolute path): not looked at again while unchanged."""
-        rows = self.ledger.query(
-            "SELECT location, size, mtime_ns FROM documents WHERE state = ? AND location LIKE '/%'",
-            DocumentState.FAILED,
+        source = storage.safe_name(str(taken.source))
+        document_id = document_changes.add(
+            db,
+            name=storage.safe_name(taken.source.name),
+            source=source,
+            location=source if taken.left else storage.relative(self.state_dir, taken.target),
+            kind=taken.kind,
+            size=taken.size,
+            mtime_ns=storage.ledger_ns(taken.mtime_ns),
+            sha256=taken.sha256,
+            state=state,
+            reason=taken.reason,
+            now=time.time(),
         )
-        return {(row[0], row[1], row[2]) for row in rows}
+        if taken.original is not None:
+            size, mtime_ns = taken.original
+            originals.record(db, source, size, storage.ledger_ns(mtime_ns), document_id)
+        return document_id
 
     def already_taken(self, path: Path, info: os.stat_result) -> int | None:
         """The document a copy of this very file (path, size, mtime) became, if any."""
-        row = self.ledger.one(
-            "SELECT document_id FROM originals WHERE path = ? AND size = ? AND mtime_ns = ?",
+        return originals.document_of(
+            self.ledger.db,
             storage.safe_name(str(path)),
             info.st_size,
             storage.ledger_ns(info.st_mtime_ns),
         )
-        return None if row is None else int(row[0])
 
-    def remove_originals(self, originals: Iterable[tuple[Path, int, int]]) -> None:
+    def remove_originals(self, sources: Iterable[tuple[Path, int, int]]) -> None:
         """`originals: move` across filesystems: unlink sources whose copy is committed."""
         done = []
-        for path, size, mtime_ns in originals:
+        for path, size, mtime_ns in sources:
             with contextlib.suppress(FileNotFoundError):
                 now = os.lstat(path)
                 same_time = storage.ledger_ns(now.st_mtime_ns) == storage.ledger_ns(mtime_ns)
@@ -234,8 +217,8 @@ class Taker:
         for folder in {path.parent for path, _s, _m in done}:
             storage.fsync_dir(folder)
         with self.ledger.transaction() as db:
-            db.executemany(
-                "DELETE FROM originals WHERE path = ? AND size = ? AND mtime_ns = ?",
+            originals.forget(
+                db,
                 [(storage.safe_name(str(path)), size, mtime_ns) for path, size, mtime_ns in done],
             )
 
@@ -244,15 +227,7 @@ class Taker:
     def recover(self) -> int:
         """Finish or drop interrupted copies and adopt spool files without a row; return adopted."""
         storage.prepare(self.state_dir)
-        # A row's moving_to counts too: a stage moving a file back into the spool names it
-        # there first, so that its file is never mistaken for one that lost its row.
-        known = {
-            row[0]
-            for row in self.ledger.query(
-                "SELECT location FROM documents WHERE location LIKE 'spool/%' "
-                "UNION SELECT moving_to FROM documents WHERE moving_to LIKE 'spool/%'"
-            )
-        }
+        known = documents.spool_paths(self.ledger.db)
         adopted = []
         for entry in sorted(os.scandir(self.spool), key=lambda e: e.name):
             if entry.name.startswith("."):

@@ -6,7 +6,6 @@ cut. Stages talk to each other only through these tables.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -15,22 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from invoice_mailer.errors import LedgerError, permission_advice
-from invoice_mailer.ledger import deliveries
-from invoice_mailer.ledger.deliveries import FAILED_CUSTOMER_DELIVERY
+from invoice_mailer.ledger import deliveries, documents
 
 SCHEMA_VERSION = 1
-
-# The one answer to "which documents failed", for `status` and `retry --failed` alike: filed
-# in failed/, or still in the spool with a failed customer message (filed by the archive next).
-# `failure`: the reason, or the server's reply while the archive has not written one yet.
-FAILED_DOCUMENTS = (
-    "SELECT *, COALESCE(reason, ("
-    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id").replace("v.*", "v.last_error")
-    + " ORDER BY v.id LIMIT 1)) AS failure FROM documents "
-    "WHERE state = 'failed' OR (state = 'routed' AND EXISTS ("
-    + FAILED_CUSTOMER_DELIVERY.format(document="documents.id")
-    + "))"
-)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -220,35 +206,12 @@ class Ledger:
         """Changes when another connection commits: how the service notices `retry`/`flush`."""
         return self.db.execute("PRAGMA data_version").fetchone()[0]
 
-    # -- documents -------------------------------------------------------------------------
-
-    def document(self, document_id: int) -> sqlite3.Row | None:
-        return self.one("SELECT * FROM documents WHERE id = ?", document_id)
-
     def counts(self) -> dict[str, dict[str, int]]:
         """Documents and deliveries per state (for status and the systemd STATUS line)."""
-        docs = {
-            state: count
-            for state, count in self.query("SELECT state, COUNT(*) FROM documents GROUP BY state")
+        return {
+            "documents": documents.count_by_state(self.db),
+            "deliveries": deliveries.count_by_state(self.db),
         }
-        return {"documents": docs, "deliveries": deliveries.count_by_state(self.db)}
-
-
-def failed_documents(
-    ledger: Ledger, order: str = "id", limit: int | None = None
-) -> list[sqlite3.Row]:
-    """The documents `status` lists as failed and `retry --failed` retries (FAILED_DOCUMENTS)."""
-    cap = f" LIMIT {int(limit)}" if limit is not None else ""
-    return ledger.query(f"{FAILED_DOCUMENTS} ORDER BY {order}{cap}")
-
-
-def count_failed_documents(ledger: Ledger) -> int:
-    return ledger.scalar(f"SELECT COUNT(*) FROM ({FAILED_DOCUMENTS})")
-
-
-def info_of(row: sqlite3.Row) -> dict[str, Any]:
-    """The routing facts stored with a document (JSON column `info`)."""
-    return json.loads(row["info"]) if row["info"] else {}
 
 
 def _split_sql(script: str) -> list[str]:

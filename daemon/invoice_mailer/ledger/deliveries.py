@@ -2,7 +2,7 @@
 
 Each function runs on the connection it is given (`Ledger.db`, or what `Ledger.transaction()`
 yields) and never commits: the caller's transaction holds its calls together. The states and
-their transitions are in states.py; the writes in deliverychanges.py; which documents a
+their transitions are in states.py; the writes in delivery_changes.py; which documents a
 message carries in attachments.py.
 """
 
@@ -95,7 +95,9 @@ def count_pending(db: sqlite3.Connection) -> int:
 
 
 def count_by_state(db: sqlite3.Connection) -> dict[str, int]:
-    return dict(db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall())
+    return {
+        state: n for state, n in db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+    }
 
 
 # -- the deliveries of a document ---------------------------------------------------------

@@ -13,9 +13,8 @@ from typing import Any
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import needs_smtputf8, new_message_id
-from invoice_mailer.ledger import attachments, deliverychanges
-from invoice_mailer.ledger.database import Ledger, info_of
-from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
+from invoice_mailer.ledger import attachments, delivery_changes, documents
+from invoice_mailer.ledger.states import Purpose
 
 
 def kind_class(kind: str) -> str:
@@ -47,11 +46,8 @@ def find_partner(
     key = facts.get("pair")
     if not key:
         return None
-    for other in db.execute(
-        "SELECT * FROM documents WHERE state = ? AND id != ? ORDER BY id",
-        (DocumentState.WAITING, document["id"]),
-    ).fetchall():
-        theirs = info_of(other)
+    for other in documents.waiting_besides(db, document["id"]):
+        theirs = documents.info_of(other)
         if kind_class(other["kind"]) == mine or theirs.get("pair") != key:
             continue
         if theirs.get("to") != facts.get("to"):
@@ -64,7 +60,11 @@ def find_partner(
 
 
 def already_sent(
-    ledger: Ledger, config: Config, document: sqlite3.Row, to: tuple[str, ...], purpose: str
+    db: sqlite3.Connection,
+    config: Config,
+    document: sqlite3.Row,
+    to: tuple[str, ...],
+    purpose: Purpose,
 ) -> sqlite3.Row | None:
     """The earlier document with the same bytes whose `purpose` message (customer, or bundle)
     was sent to exactly these addresses (watch.duplicates: skip), with its `sent_at`; else None.
@@ -75,16 +75,7 @@ def already_sent(
     if config.watch.duplicates != "skip" or not to:
         return None
     wanted = sorted(address.casefold() for address in to)
-    for earlier in ledger.query(
-        "SELECT d.id, d.name, v.to_addrs, v.sent_at FROM documents d "
-        "JOIN attachments a ON a.document_id = d.id JOIN deliveries v ON v.id = a.delivery_id "
-        "WHERE d.sha256 = ? AND d.id < ? AND v.purpose = ? AND v.state = ? "
-        "ORDER BY v.sent_at",
-        document["sha256"],
-        document["id"],
-        purpose,
-        DeliveryState.SENT,
-    ):
+    for earlier in documents.sent_before(db, document, purpose):
         if sorted(a.casefold() for a in json.loads(earlier["to_addrs"])) == wanted:
             return earlier
     return None
@@ -118,7 +109,7 @@ def plan_delivery(
         rows.append((Purpose.COPY, separate, (), ()))
     ids = []
     for row_purpose, row_to, row_cc, row_bcc in rows:
-        delivery_id = deliverychanges.plan(
+        delivery_id = delivery_changes.plan(
             db,
             row_purpose,
             row_to,

@@ -8,7 +8,6 @@ invoice travel together when the customer gets both kinds.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -24,8 +23,8 @@ from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
-from invoice_mailer.ledger import notices
-from invoice_mailer.ledger.database import Ledger, info_of
+from invoice_mailer.ledger import document_changes, documents, notices
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
@@ -129,12 +128,7 @@ class Router:
         if self.book.reload_if_changed():
             self.release_held()
         now = self.clock()
-        rows = self.ledger.query(
-            # moving_to: `retry` is still moving the file back into the spool.
-            "SELECT * FROM documents WHERE (state = ? OR (state = ? AND wait_until <= ?)) "
-            "AND moving_to IS NULL ORDER BY id",
-            *(DocumentState.TAKEN, DocumentState.WAITING, now),
-        )
+        rows = documents.to_route(self.ledger.db, now)
         for row in rows:
             try:
                 self._route(row, now)
@@ -148,15 +142,16 @@ class Router:
         reason = f"unexpected error while routing: {describe_error(exc)}"
         log.error("%s cannot be sent: %s", row["name"], reason, exc_info=shown(exc))
         with self.ledger.transaction() as db:
-            self._save(db, row["id"], DocumentState.FAILED, reason, info_of(row))
+            facts = documents.info_of(row)
+            document_changes.record_route(
+                db, row["id"], DocumentState.FAILED, reason, facts, self.clock()
+            )
             notices.add(db, now, f"{row['name']} cannot be sent: {reason}")
 
     def next_deadline(self) -> float | None:
         """Seconds until a document stops waiting for its pair (None: nobody waits)."""
-        first = self.ledger.scalar(
-            "SELECT MIN(wait_until) FROM documents WHERE state = ?", DocumentState.WAITING
-        )
-        return None if first is None else max(0.0, first - self.clock())
+        end = documents.next_wait_end(self.ledger.db)
+        return None if end is None else max(0.0, end - self.clock())
 
     def release_held(self) -> int:
         """Give held documents another look (the address book or the config changed).
@@ -165,17 +160,14 @@ class Router:
         announced to the admin a second time.
         """
         with self.ledger.transaction() as db:
-            count = db.execute(
-                "UPDATE documents SET state = ? WHERE state = ?",
-                (DocumentState.TAKEN, DocumentState.HELD),
-            ).rowcount
+            count = document_changes.release_held(db)
         if count:
             log.info("routing %d held document(s) again", count)
         return count
 
     def _route(self, row: sqlite3.Row, now: float) -> None:
         config = self.config
-        facts = info_of(row) or self._facts(row)
+        facts = documents.info_of(row) or self._facts(row)
         match = find_customer(config, self.book.book, facts)
         customer = match.customer
         facts["customer_code"] = customer.code if customer else facts.get("customer", "")
@@ -206,13 +198,18 @@ class Router:
             else:
                 sessions.join(db, config, row, now)
                 skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
-                self._save(db, row["id"], DocumentState.ROUTED, skipped if wants else None, facts)
+                note = skipped if wants else None
+                document_changes.record_route(
+                    db, row["id"], DocumentState.ROUTED, note, facts, self.clock()
+                )
                 outcome = skipped if wants else "routed to all_to only (not in customers.send)"
         warn = outcome.startswith(("held", "customer unknown"))
         log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
 
     def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
-        self._save(db, row["id"], DocumentState.HELD, reason, facts)
+        document_changes.record_route(
+            db, row["id"], DocumentState.HELD, reason, facts, self.clock()
+        )
         if row["reason"] != reason:  # held again after a reload: the admin knows
             notices.add(db, now, f"{row['name']} is held: {reason}")
         return f"held: {reason}"
@@ -227,7 +224,7 @@ class Router:
             to, purpose = (config.all_to.address,), Purpose.BUNDLE
         else:
             return None
-        earlier = already_sent(self.ledger, config, row, to, purpose)
+        earlier = already_sent(self.ledger.db, config, row, to, purpose)
         return None if earlier is None else (earlier, to)
 
     def _skip_duplicate(self, db: sqlite3.Connection, row, facts, earlier, to: tuple[str, ...]):
@@ -236,8 +233,10 @@ class Router:
             f"same content as document {earlier['id']} ({earlier['name']}), already sent to "
             f"{', '.join(to)} on {when}; not sent again"
         )
-        self._save(db, row["id"], DocumentState.DONE, reason, facts)
-        db.execute("UPDATE documents SET duplicate_of = ? WHERE id = ?", (earlier["id"], row["id"]))
+        document_changes.record_route(
+            db, row["id"], DocumentState.DONE, reason, facts, self.clock()
+        )
+        document_changes.mark_duplicate(db, row["id"], earlier["id"])
         return reason
 
     def _facts(self, row: sqlite3.Row) -> dict[str, Any]:
@@ -261,11 +260,13 @@ class Router:
             and row["state"] != DocumentState.WAITING
         ):
             wait = self.config.customers.pair_wait
-            self._save(db, row["id"], DocumentState.WAITING, None, facts, until=now + wait)
+            document_changes.record_route(
+                db, row["id"], DocumentState.WAITING, None, facts, self.clock(), until=now + wait
+            )
             return f"waiting up to {wait:g} s for the other half of invoice {facts['number']}"
         members = [(row, facts)]
         if partner is not None:
-            members.append((partner, info_of(partner)))
+            members.append((partner, documents.info_of(partner)))
             members.sort(key=lambda m: kind_class(m[0]["kind"]) != "pdf")  # the PDF names it
             pdf, xml = members[0][1], members[1][1]
             if pdf.get("date_from") == "taken" and xml.get("date_from") == "xml":
@@ -273,15 +274,8 @@ class Router:
         ids = [member["id"] for member, _ in members]
         plan_delivery(db, self.config, Purpose.CUSTOMER, tuple(facts["to"]), ids, now)
         for member, member_facts in members:
-            self._save(db, member["id"], DocumentState.ROUTED, None, member_facts)
+            document_changes.record_route(
+                db, member["id"], DocumentState.ROUTED, None, member_facts, self.clock()
+            )
         names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])
         return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "")
-
-    def _save(self, db, doc_id: int, state: str, reason: str | None, facts: dict, until=None):
-        row = (state, reason, until, self.clock(), json.dumps(facts), facts.get("number"))
-        who = (facts.get("customer_code"), facts.get("customer_name"))
-        db.execute(
-            "UPDATE documents SET state = ?, reason = ?, wait_until = ?, updated_at = ?, "
-            "info = ?, number = ?, customer_code = ?, customer_name = ? WHERE id = ?",
-            (*row, *who, doc_id),
-        )

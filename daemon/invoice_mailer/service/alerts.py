@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.addresses import new_message_id
-from invoice_mailer.ledger import deliveries, deliverychanges, notices
+from invoice_mailer.ledger import deliveries, delivery_changes, notices
 from invoice_mailer.ledger.database import Ledger
 
 MAX_LINES = 50
@@ -43,7 +43,7 @@ class Alerts:
         )
         subject = f"invoice-mailer: {len(unsent)} problem(s) to look at"
         with self.ledger.transaction() as db:
-            deliverychanges.plan_alert(
+            delivery_changes.plan_alert(
                 db, [to], subject, body, new_message_id(self.config.sender.address), now
             )
             notices.mark_sent(db, unsent[-1]["id"], now)

@@ -24,8 +24,8 @@ from invoice_mailer.config.load import load_config
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.intake.events import Intake
-from invoice_mailer.ledger import pauses
-from invoice_mailer.ledger.database import Ledger, count_failed_documents
+from invoice_mailer.ledger import documents, pauses
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
 from invoice_mailer.service import logsetup
 from invoice_mailer.service.lock import acquire_lock
@@ -188,9 +188,10 @@ class StatusLine:
         self._next_count = now + STATUS_COST_FACTOR * (time.monotonic() - now)
         docs, deliveries = counts["documents"], counts["deliveries"]
         waiting = sum(deliveries.get(state, 0) for state in PENDING_DELIVERY)
+        failed = documents.count_failed(self.ledger.db)
         text = (
             f"{deliveries.get(DeliveryState.SENT, 0)} sent, {waiting} waiting, "
-            f"{docs.get(DocumentState.HELD, 0)} held, {count_failed_documents(self.ledger)} failed"
+            f"{docs.get(DocumentState.HELD, 0)} held, {failed} failed"
         )
         if pauses.current(self.ledger.db) is not None:
             text += "; sending paused"
