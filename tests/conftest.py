@@ -1,5 +1,5 @@
 """Fixtures shared by every test module; fail any test that leaks a thread or reads a file
-outside the checkout (tests/outside.py)."""
+outside the checkout (tests/support/outside.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import outside
-from tests.helpers import wait_until
+from tests.support import outside
+from tests.support.helpers import wait_until
 
 GUARD = outside.install(Path(__file__).resolve().parent.parent)
 

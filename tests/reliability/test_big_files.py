@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.fatturapa_samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
 BIG = "Fattura_99_2026_C042.pdf"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from invoice_mailer.delivery import messages
-from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 LONG_NAME = "Mario Rossi S.p.A. " * 300  # a pasted-in block of text in the address book
 CUSTOMERS = [("C042", LONG_NAME, "mario@rossi.example", "", "IT01234567890", "")]

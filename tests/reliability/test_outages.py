@@ -9,9 +9,9 @@ import time
 from collections import Counter
 from types import SimpleNamespace
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import (
+from tests.support.fatturapa_samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
@@ -19,8 +19,8 @@ from tests.reliability.harness import (
     query,
     start_server_on,
 )
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import (
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import (
     SmtpTestServer,
     free_port,
     smtp_certs_fixture,  # noqa: F401

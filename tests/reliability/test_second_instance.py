@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop
-from tests.reliability.harness import FIGURES, Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.fatturapa_samples import make_pdf
+from tests.support.helpers import drop
+from tests.support.reliability_harness import FIGURES, Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "", "")]
 

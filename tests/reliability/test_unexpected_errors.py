@@ -14,12 +14,12 @@ from invoice_mailer.config.load import load_config
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.router import Router
 from invoice_mailer.service import trouble as trouble_module
-from tests.configs import write_config
-from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.configs import write_config
+from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
 
