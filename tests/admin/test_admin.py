@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-
 from invoice_mailer.ledger.database import Ledger
 from tests.cli.test_cli import run_cli
 from tests.support.configs import write_config
 from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 ROSSI = ("C001", "Mario Rossi S.p.A.", "mario@rossi.example", "", "", "")
 BETA = ("C002", "Beta S.r.l.", "info@beta.example", "", "", "")
-
-
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
 
 
 def state_of(service: ServiceProcess, name: str) -> str | None:
@@ -26,12 +18,12 @@ def state_of(service: ServiceProcess, name: str) -> str | None:
     return rows[0]["state"] if rows else None
 
 
-def test_retry_failed_sends_what_the_server_refused_before(tmp_path, server):
+def test_retry_failed_sends_what_the_server_refused_before(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI, BETA])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     refused, broken = "Fattura_124_2026_C002.pdf", "Fattura_125_2026_C001.pdf"
     failed = tmp_path / "state" / "failed"
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     pdf = make_pdf(size=5_000)
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", refused, pdf)
@@ -39,9 +31,9 @@ def test_retry_failed_sends_what_the_server_refused_before(tmp_path, server):
         wait_until(lambda: (failed / f"{refused}.reason.txt").exists(), 15)
         wait_until(lambda: (failed / f"{broken}.reason.txt").exists(), 15)
         assert "550 5.1.1 user unknown" in (failed / f"{refused}.reason.txt").read_text()
-        assert server.messages == []
+        assert smtp_server.messages == []
 
-        server.reset_faults()  # the customer's mailbox exists now
+        smtp_server.reset_faults()  # the customer's mailbox exists now
         retried = run_cli("-c", str(config), "retry", "--failed")
         assert retried.returncode == 1, retried.stderr  # one of the two could not be retried
         assert f"queued again: #1 {refused} (it had failed: 550 5.1.1 user unknown" in (
@@ -50,7 +42,7 @@ def test_retry_failed_sends_what_the_server_refused_before(tmp_path, server):
         assert "the service acts on it within a second" in retried.stdout
         assert f"not retried: #2 {broken} still cannot be sent" in retried.stderr
 
-        (received,) = server.wait_for_messages(1, timeout=10)
+        (received,) = smtp_server.wait_for_messages(1, timeout=10)
         assert received.rcpt_tos == ("info@beta.example",)
         (attachment,) = received.message.iter_attachments()
         assert attachment.get_filename() == refused and attachment.get_content() == pdf
@@ -66,9 +58,9 @@ def test_retry_failed_sends_what_the_server_refused_before(tmp_path, server):
         assert state_of(service, broken) == "failed"
 
 
-def test_retry_held_after_the_address_book_changed_while_stopped(tmp_path, server):
+def test_retry_held_after_the_address_book_changed_while_stopped(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     name = "Fattura_7_2026_C002.pdf"
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", name, make_pdf())
@@ -80,27 +72,27 @@ def test_retry_held_after_the_address_book_changed_while_stopped(tmp_path, serve
     assert f"routed again: #1 {name} (was held: no customer found" in retried.stdout
     assert "the service is not running: it acts on it when it starts" in retried.stdout
     with ServiceProcess(config):
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
         assert received.rcpt_tos == ("info@beta.example",)
 
 
-def test_retry_makes_a_deferred_message_due_now(tmp_path, server):
+def test_retry_makes_a_deferred_message_due_now(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book)},
         retry={"attempts_now": 1, "backoff_min": "1h", "backoff_max": "2h"},
     )
-    server.reject_recipient("mario@rossi.example", "451 4.3.0 mailbox busy, try later")
+    smtp_server.reject_recipient("mario@rossi.example", "451 4.3.0 mailbox busy, try later")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "Fattura_5_2026_C001.pdf", make_pdf())
         wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'deferred'"), 15)
-        server.reset_faults()
+        smtp_server.reset_faults()
         retried = run_cli("-c", str(config), "retry")
         assert retried.returncode == 0, retried.stderr
         assert "1 deferred message(s) are due now" in retried.stdout
-        (received,) = server.wait_for_messages(1, timeout=10)
+        (received,) = smtp_server.wait_for_messages(1, timeout=10)
         assert received.rcpt_tos == ("mario@rossi.example",)
 
 
@@ -123,17 +115,17 @@ def test_retry_says_clearly_when_nothing_matched(tmp_path):
     assert run_cli("-c", str(config), "retry", "x12").returncode == 2
 
 
-def test_flush_closes_the_session_of_the_running_service(tmp_path, server):
+def test_flush_closes_the_session_of_the_running_service(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book)},
         all_to={"address": "studio@commercialista.example", "session_gap": "1h"},
     )
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "Fattura_9_2026_C001.pdf", make_pdf())
-        server.wait_for_messages(1, timeout=15)
+        smtp_server.wait_for_messages(1, timeout=15)
         shown = run_cli("-c", str(config), "status")
         assert "Tutto a:    1 document(s) since" in shown.stdout
         assert "(no new document for 3600 s)" in shown.stdout
@@ -141,7 +133,7 @@ def test_flush_closes_the_session_of_the_running_service(tmp_path, server):
         flushed = run_cli("-c", str(config), "flush")
         assert flushed.returncode == 0, flushed.stderr
         assert "the Tutto a session 1 (1 documents) closes within a second" in flushed.stdout
-        bundle = server.wait_for_messages(2, timeout=5)[1]
+        bundle = smtp_server.wait_for_messages(2, timeout=5)[1]
         assert bundle.rcpt_tos == ("studio@commercialista.example",)
         assert [a.get_filename() for a in bundle.message.iter_attachments()] == [
             "Fattura_9_2026_C001.pdf"
@@ -153,15 +145,15 @@ def test_flush_closes_the_session_of_the_running_service(tmp_path, server):
         assert "no all_to session is open: nothing to flush" in again.stderr
 
 
-def test_retry_one_half_of_a_refused_pdf_and_xml_pair_sends_both_again(tmp_path, server):
+def test_retry_one_half_of_a_refused_pdf_and_xml_pair_sends_both_again(tmp_path, smtp_server):
     beta = ("C002", "Beta S.r.l.", "info@beta.example", "", "IT09876543210", "")
     book = write_address_book(tmp_path / "clienti.csv", [beta])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "10s"},
     )
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     pdf, xml = "Fattura_77_2026_C002.pdf", "IT01234567890_00077.xml"
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", pdf, make_pdf())
@@ -178,27 +170,27 @@ def test_retry_one_half_of_a_refused_pdf_and_xml_pair_sends_both_again(tmp_path,
             row["id"] for row in service.query("SELECT id FROM documents WHERE name = ?", pdf)
         ]
 
-        server.reset_faults()
+        smtp_server.reset_faults()
         retried = run_cli("-c", str(config), "retry", str(pdf_id))
         assert retried.returncode == 0, retried.stderr
         assert pdf in retried.stdout and xml in retried.stdout
-        (received,) = server.wait_for_messages(1, timeout=20)
+        (received,) = smtp_server.wait_for_messages(1, timeout=20)
         names = sorted(a.get_filename() for a in received.message.iter_attachments())
         assert names == sorted([pdf, xml])
 
 
-def test_retry_failed_sends_a_refused_accountant_bundle_again(tmp_path, server):
+def test_retry_failed_sends_a_refused_accountant_bundle_again(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book)},
         all_to={"address": "studio@commercialista.example", "session_gap": "1s"},
     )
-    server.reject_recipient("studio@commercialista.example", "554 5.7.1 message rejected")
+    smtp_server.reject_recipient("studio@commercialista.example", "554 5.7.1 message rejected")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "Fattura_3_2026_C001.pdf", make_pdf())
-        server.wait_for_messages(1, timeout=15)  # the customer's
+        smtp_server.wait_for_messages(1, timeout=15)  # the customer's
         wait_until(
             lambda: service.query(
                 "SELECT 1 FROM deliveries WHERE purpose = 'bundle' AND state = 'failed'"
@@ -209,31 +201,31 @@ def test_retry_failed_sends_a_refused_accountant_bundle_again(tmp_path, server):
         assert "Tutto a, 1 document(s)" in shown.stdout
         assert "554 5.7.1 message rejected" in shown.stdout
 
-        server.reset_faults()
+        smtp_server.reset_faults()
         retried = run_cli("-c", str(config), "retry", "--failed")
         assert retried.returncode == 0, retried.stderr
         assert "sent again: Tutto a message" in retried.stdout
-        bundle = server.wait_for_messages(2, timeout=10)[1]
+        bundle = smtp_server.wait_for_messages(2, timeout=10)[1]
         assert bundle.rcpt_tos == ("studio@commercialista.example",)
         assert [a.get_filename() for a in bundle.message.iter_attachments()] == [
             "Fattura_3_2026_C001.pdf"
         ]
 
 
-def test_one_document_that_cannot_be_retried_does_not_stop_the_others(tmp_path, server):
+def test_one_document_that_cannot_be_retried_does_not_stop_the_others(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI, BETA])
     customers = {"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "0.5s"}
-    config = service_config(tmp_path, server, customers=customers)
+    config = service_config(tmp_path, smtp_server, customers=customers)
     refused, odd = "Fattura_31_2026_C002.pdf", "IT01234567890_00031.xml"
     failed = tmp_path / "state" / "failed"
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     odd_xml = b'<?xml version="1.0" encoding="x-unheard-of"?><FatturaElettronica/>'
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", odd, odd_xml)  # taken first: retried first
         wait_until(lambda: (failed / f"{odd}.reason.txt").exists(), 15)
         drop(tmp_path / "export", refused, make_pdf())
         wait_until(lambda: (failed / f"{refused}.reason.txt").exists(), 15)
-        server.reset_faults()
+        smtp_server.reset_faults()
 
         retried = run_cli("-c", str(config), "retry", "--failed")
         assert retried.returncode == 1, retried.stderr  # one could not be retried
@@ -243,21 +235,21 @@ def test_one_document_that_cannot_be_retried_does_not_stop_the_others(tmp_path, 
             "unknown encoding: x-unheard-of"
         ) in retried.stderr
         assert f"queued again: #2 {refused}" in retried.stdout
-        (received,) = server.wait_for_messages(1, timeout=15)  # what was printed happened
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)  # what was printed happened
         assert [a.get_filename() for a in received.message.iter_attachments()] == [refused]
         assert state_of(service, odd) == "failed" and (failed / odd).exists()
 
 
-def test_status_and_retry_failed_agree_on_a_failure_not_yet_filed(tmp_path, server):
+def test_status_and_retry_failed_agree_on_a_failure_not_yet_filed(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [BETA])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book)},
         all_to={"address": "studio@commercialista.example", "session_gap": "1h"},
     )
     name = "Fattura_40_2026_C002.pdf"
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", name, make_pdf())
         # Refused, but still in the spool: the accountant's session (1 h) is open.
@@ -266,7 +258,7 @@ def test_status_and_retry_failed_agree_on_a_failure_not_yet_filed(tmp_path, serv
     assert f"Failed (1 document(s)):\n  #1     {name}" in shown.stdout
     assert "550 5.1.1 user unknown" in shown.stdout
 
-    server.reset_faults()
+    smtp_server.reset_faults()
     retried = run_cli("-c", str(config), "retry", "--failed")
     assert retried.returncode == 0, retried.stderr
     assert f"queued again: #1 {name} (it had failed: 550 5.1.1 user unknown" in retried.stdout

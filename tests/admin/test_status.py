@@ -43,7 +43,8 @@ class Office:
 @pytest.fixture(scope="module")
 def office(tmp_path_factory) -> Office:
     """One sent, one refused (550), one deferred (451) and one held document, written by the
-    real service and a real SMTP server, both stopped before the tests read the ledger."""
+    real service and a real SMTP server, both stopped before the tests read the ledger.
+    (Module-scoped, so the server is the plain SmtpTestServer, not the smtp_server fixture.)"""
     tmp_path = tmp_path_factory.mktemp("office")
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     with SmtpTestServer("none") as server:
@@ -182,14 +183,13 @@ def test_find_searches_the_text_literally_not_the_stored_json(office, text):
     assert [d["name"] for d in underscore["documents"]] == [FAILED]
 
 
-def test_escape_sequences_in_file_names_are_shown_not_obeyed(tmp_path):
+def test_escape_sequences_in_file_names_are_shown_not_obeyed(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     name = "Fattura_7_2026_C9\x1b[2J\x1b]0;pwned\x07.pdf"
-    with SmtpTestServer("none") as server:
-        config = service_config(tmp_path, server, customers={"address_book": str(book)})
-        with ServiceProcess(config) as service:
-            drop(tmp_path / "export", name, make_pdf())
-            wait_until(lambda: service.query("SELECT 1 FROM documents WHERE state = 'held'"), 15)
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
+    with ServiceProcess(config) as service:
+        drop(tmp_path / "export", name, make_pdf())
+        wait_until(lambda: service.query("SELECT 1 FROM documents WHERE state = 'held'"), 15)
     shown = run_cli("-c", str(config), "status")
     assert shown.returncode == 0, shown.stderr
     assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout

@@ -3,14 +3,11 @@ and the accountant's bundles as they arrive."""
 
 from __future__ import annotations
 
-import pytest
-
 from invoice_mailer.bundles import sessions
 from invoice_mailer.ledger.database import Ledger
 from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 STUDIO = "studio@commercialista.it"
 CUSTOMERS = [
@@ -57,11 +54,6 @@ def flush(service: ServiceProcess) -> None:
         assert sessions.request_close(ledger) is not None
 
 
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
 def config_for(tmp_path, server, *, book=True, smtp=None, **all_to):
     customers = {"unknown": "skip"}
     if book:
@@ -72,39 +64,39 @@ def config_for(tmp_path, server, *, book=True, smtp=None, **all_to):
     )
 
 
-def test_two_waves_within_the_gap_make_one_bundle_and_a_later_wave_another(tmp_path, server):
-    config = config_for(tmp_path, server, session_gap="2s")
+def test_two_waves_within_the_gap_make_one_bundle_and_a_later_wave_another(tmp_path, smtp_server):
+    config = config_for(tmp_path, smtp_server, session_gap="2s")
     folder = tmp_path / "export"
     first, second, third = invoices(1, 4), invoices(5, 3), invoices(8, 2)
     with ServiceProcess(config) as service:
         drop(folder, first)
         wait_until(joined(service, 4), 10)
         drop(folder, second)  # well within session_gap of the first wave
-        (bundle,) = wait_until(lambda: bundles(server), 15)
+        (bundle,) = wait_until(lambda: bundles(smtp_server), 15)
         assert attachments(bundle) == {**first, **second}
         assert bundle.message["Subject"].endswith("(7)")
         assert "In allegato 7 documenti:" in bundle.message.get_body().get_content()
         drop(folder, third)
-        wait_until(lambda: len(bundles(server)) == 2, 15)
-        assert attachments(bundles(server)[1]) == third
+        wait_until(lambda: len(bundles(smtp_server)) == 2, 15)
+        assert attachments(bundles(smtp_server)[1]) == third
         # Every file was also sent to its customer, then archived once both were done.
         archived = lambda: len(list((tmp_path / "state" / "sent").rglob("Fattura_*.pdf"))) == 9  # noqa: E731
         wait_until(archived, 10)
-    customers = [m for m in server.messages if "mario@rossi.example" in m.rcpt_tos]
+    customers = [m for m in smtp_server.messages if "mario@rossi.example" in m.rcpt_tos]
     assert len(customers) == 9
 
 
-def test_flush_closes_at_once_and_a_held_document_is_in_the_bundle(tmp_path, server):
-    config = config_for(tmp_path, server, session_gap="1h")
+def test_flush_closes_at_once_and_a_held_document_is_in_the_bundle(tmp_path, smtp_server):
+    config = config_for(tmp_path, smtp_server, session_gap="1h")
     known, unknown = invoices(1, 1), invoices(2, 1, customer="C999")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", {**known, **unknown})
-        server.wait_for_messages(1, timeout=10)  # the known customer's invoice
+        smtp_server.wait_for_messages(1, timeout=10)  # the known customer's invoice
         wait_until(lambda: service.query("SELECT id FROM documents WHERE state = 'held'"), 10)
         wait_until(lambda: service.query("SELECT id FROM deliveries WHERE state = 'sent'"), 10)
-        assert bundles(server) == []
+        assert bundles(smtp_server) == []
         flush(service)
-        (bundle,) = wait_until(lambda: bundles(server), 5)
+        (bundle,) = wait_until(lambda: bundles(smtp_server), 5)
         assert attachments(bundle) == {**known, **unknown}
         body = bundle.message.get_body().get_content()
         assert "Fattura_1_2026_C042.pdf (PDF) - Fattura n. 1" in body
@@ -113,20 +105,22 @@ def test_flush_closes_at_once_and_a_held_document_is_in_the_bundle(tmp_path, ser
         assert "in attesa: cliente sconosciuto (cercato per codice C999)" in body
 
 
-def test_a_session_larger_than_max_message_size_arrives_in_parts(tmp_path, server):
+def test_a_session_larger_than_max_message_size_arrives_in_parts(tmp_path, smtp_server):
     limit = 400_000
     config = config_for(
-        tmp_path, server, book=False, smtp={"max_message_size": limit}, session_gap="1h"
+        tmp_path, smtp_server, book=False, smtp={"max_message_size": limit}, session_gap="1h"
     )
     documents = invoices(1, 7, size=100_000)
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", documents)
         wait_until(joined(service, 7), 10)
         flush(service)
-        first = wait_until(lambda: bundles(server), 10)[0]
+        first = wait_until(lambda: bundles(smtp_server), 10)[0]
         parts = int(first.message["Subject"].rsplit(" di ", 1)[1])
         assert parts > 1
-        received = wait_until(lambda: len(bundles(server)) == parts and bundles(server), 15)
+        received = wait_until(
+            lambda: len(bundles(smtp_server)) == parts and bundles(smtp_server), 15
+        )
     seen: dict[str, bytes] = {}
     for message in received:
         assert len(message.data) <= limit
@@ -140,9 +134,9 @@ def test_a_session_larger_than_max_message_size_arrives_in_parts(tmp_path, serve
 
 
 def test_sigkill_with_an_open_session_then_restart_sends_one_bundle_with_every_member(
-    tmp_path, server
+    tmp_path, smtp_server
 ):
-    config = config_for(tmp_path, server, session_gap="1h")
+    config = config_for(tmp_path, smtp_server, session_gap="1h")
     before, after = invoices(1, 3), invoices(4, 1)
     service = ServiceProcess(config).start()
     try:
@@ -154,10 +148,10 @@ def test_sigkill_with_an_open_session_then_restart_sends_one_bundle_with_every_m
         drop(tmp_path / "export", after)
         wait_until(joined(service, 4), 10)
         flush(service)
-        (bundle,) = wait_until(lambda: bundles(server), 10)
+        (bundle,) = wait_until(lambda: bundles(smtp_server), 10)
         assert attachments(bundle) == {**before, **after}
         done = "SELECT id FROM documents WHERE state = 'done'"
         wait_until(lambda: len(service.query(done)) == 4, 15)
         assert len(service.query("SELECT id FROM sessions")) == 1
         assert len(service.query("SELECT id FROM deliveries WHERE purpose = 'bundle'")) == 1
-    assert len(bundles(server)) == 1
+    assert len(bundles(smtp_server)) == 1

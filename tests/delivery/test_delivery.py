@@ -11,9 +11,9 @@ from tenacity import wait_fixed
 
 from invoice_mailer.config.model import RetryConfig
 from invoice_mailer.delivery.retrypolicy import backoff, deferrals_so_far, quick_retry_policy
-from tests.support.delivery_bench import COPY, CUSTOMER, PASSWORD, USER, Bench, bench_config
+from tests.support.delivery_bench import COPY, CUSTOMER, Bench, bench_config
 from tests.support.helpers import wait_until
-from tests.support.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.smtpserver import PASSWORD, USER, free_port, with_tls_and_starttls
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n.\r\n.. a dot line\n%%EOF\n"
 
@@ -31,20 +31,16 @@ def benches():
         bench.close()
 
 
-@pytest.fixture(params=["tls", "starttls"])
-def secure_server(request, start_smtp_server):
-    return start_smtp_server(request.param, users={USER: PASSWORD})
-
-
+@with_tls_and_starttls
 def test_a_delivered_message_is_the_invoice_as_the_customer_should_get_it(
-    tmp_path, secure_server, smtp_certs, benches, caplog
+    tmp_path, smtp_server, smtp_certs, benches, caplog
 ):
     caplog.set_level(logging.INFO)
-    bench = benches(bench_config(tmp_path, secure_server, smtp_certs, copy_to=[COPY]))
+    bench = benches(bench_config(tmp_path, smtp_server, smtp_certs, copy_to=[COPY]))
     bench.add_invoice("Fattura_123_2026_C042.pdf", PDF)
     assert bench.run() is None
 
-    (received,) = secure_server.wait_for_messages(1)
+    (received,) = smtp_server.wait_for_messages(1)
     assert received.tls and received.login == USER
     assert received.mail_from == "fatture@example.it"
     assert set(received.rcpt_tos) == {CUSTOMER, COPY}

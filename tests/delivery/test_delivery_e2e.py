@@ -15,10 +15,8 @@ import yaml
 from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.smtpserver import PASSWORD, USER
 
-USER = "fatture@example.it"
-PASSWORD = "s3cret-Pa55word"
 BOOK = "Codice;RagioneSociale;Email;PEC;PartitaIVA;CodiceFiscale\n"
 
 

@@ -28,7 +28,6 @@ from tests.support.intake_harness import (
     spool_files,
 )
 from tests.support.service_harness import ServiceProcess, service_config
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 MB = 1024 * 1024
 

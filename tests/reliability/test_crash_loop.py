@@ -21,7 +21,6 @@ from tests.support.reliability_harness import (
     state_files,
 )
 from tests.support.service_harness import service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "20261127"))
 DOCUMENTS, CUSTOMERS, KILLS = 300, 30, 16

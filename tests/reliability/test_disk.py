@@ -25,7 +25,6 @@ from tests.support.reliability_harness import (
     query,
 )
 from tests.support.service_harness import service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "", "")]
 WAITING = 4  # documents dropped while the state directory cannot be written

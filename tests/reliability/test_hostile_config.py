@@ -26,7 +26,6 @@ from tests.support.reliability_harness import (
     wire_headers,
 )
 from tests.support.service_harness import ServiceProcess, service_config
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 SENDER = "fatture@example.it"
 COPY = "archivio@example.it"

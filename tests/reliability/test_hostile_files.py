@@ -27,7 +27,6 @@ from tests.support.reliability_harness import (
     wire_headers,
 )
 from tests.support.service_harness import service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "IT01234567890", "")]
 MEMORY_LIMIT_KB = 200_000  # the service idles near 50 MB; one expanded bomb would be gigabytes

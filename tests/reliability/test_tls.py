@@ -10,7 +10,6 @@ from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import FIGURES, Supervisor, query
 from tests.support.service_harness import service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 USER, PASSWORD = "fatture@example.it", "Segreto-PEC-2026"
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "", "")]

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.cli.test_cli import run_cli
 from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 ROSSI = ("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")
 BETA = ("C007", "Beta S.r.l.", "info@beta.example", "", "IT09876543210", "")
@@ -32,23 +29,18 @@ def status_json(config) -> dict:
     return json.loads(shown.stdout)
 
 
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
 def test_a_held_invoice_re_exported_under_the_right_code_is_sent_and_the_held_one_closed(
-    tmp_path, server
+    tmp_path, smtp_server
 ):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     pdf = make_pdf(text="Fattura 8")
     wrong, right = "Fattura_8_2026_C999.pdf", "Fattura_8_2026_C042.pdf"
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", wrong, pdf)
         wait_until(lambda: (document(service, wrong) or {}).get("state") == "held", 15)
         drop(tmp_path / "export", right, pdf)  # the same bytes, under the corrected name
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
         assert received.rcpt_tos == ("mario@rossi.example",)
         (attachment,) = received.message.iter_attachments()
         assert (attachment.get_filename(), attachment.get_content()) == (right, pdf)
@@ -71,25 +63,27 @@ def test_a_held_invoice_re_exported_under_the_right_code_is_sent_and_the_held_on
     assert report["held"] == [] and report["counts"]["documents"]["superseded"] == 1
 
 
-def test_the_same_file_for_a_second_customer_reaches_that_customer_too(tmp_path, server):
+def test_the_same_file_for_a_second_customer_reaches_that_customer_too(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI, BETA])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     pdf = make_pdf(text="Listino prezzi 2026")
     with ServiceProcess(config):
         drop(tmp_path / "export", "Ordine_5_2026_C042.pdf", pdf)
-        server.wait_for_messages(1, timeout=15)
+        smtp_server.wait_for_messages(1, timeout=15)
         drop(tmp_path / "export", "Ordine_5_2026_C007.pdf", pdf)
-        first, second = server.wait_for_messages(2, timeout=15)
+        first, second = smtp_server.wait_for_messages(2, timeout=15)
     assert (first.rcpt_tos, second.rcpt_tos) == (("mario@rossi.example",), ("info@beta.example",))
 
 
-def test_the_same_content_already_sent_to_the_same_customer_is_not_sent_again(tmp_path, server):
+def test_the_same_content_already_sent_to_the_same_customer_is_not_sent_again(
+    tmp_path, smtp_server
+):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     pdf = make_pdf(text="Fattura 9")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "Fattura_9_2026_C042.pdf", pdf)
-        server.wait_for_messages(1, timeout=15)
+        smtp_server.wait_for_messages(1, timeout=15)
         wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'sent'"), 10)
         drop(tmp_path / "export", "Fattura_9-copia_2026_C042.pdf", pdf)
         again = wait_until(
@@ -105,16 +99,16 @@ def test_the_same_content_already_sent_to_the_same_customer_is_not_sent_again(tm
             "same content as document 1 (Fattura_9_2026_C042.pdf), already sent to "
             "mario@rossi.example on "
         )
-        assert len(server.messages) == 1
+        assert len(smtp_server.messages) == 1
 
 
-def test_a_failure_fixed_by_a_corrected_file_leaves_the_failed_list(tmp_path, server):
+def test_a_failure_fixed_by_a_corrected_file_leaves_the_failed_list(tmp_path, smtp_server):
     beta = ("C007", "Beta S.r.l.", "info@beta.example", "", "", "")
     book = write_address_book(tmp_path / "clienti.csv", [beta])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     name = "Fattura_124_2026_C007.pdf"
     failed = tmp_path / "state" / "failed"
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", name, make_pdf(text="first"))
         wait_until(lambda: (failed / f"{name}.reason.txt").exists(), 15)
@@ -123,7 +117,7 @@ def test_a_failure_fixed_by_a_corrected_file_leaves_the_failed_list(tmp_path, se
         write_address_book(book, [("C007", "Beta S.r.l.", "amm@beta.example", "", "", "")])
         wait_until(lambda: "address book reloaded" in service.log(), 10)
         drop(tmp_path / "export", name, make_pdf(text="second"))
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
         assert received.rcpt_tos == ("amm@beta.example",)
         old = wait_until(
             lambda: (
@@ -146,9 +140,9 @@ def test_a_failure_fixed_by_a_corrected_file_leaves_the_failed_list(tmp_path, se
     assert "no failed documents to retry" in retried.stderr
 
 
-def test_dismiss_closes_a_held_document_by_hand_with_a_note(tmp_path, server):
+def test_dismiss_closes_a_held_document_by_hand_with_a_note(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     name = "Fattura_3_2026_C555.pdf"
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", name, make_pdf())
@@ -170,16 +164,16 @@ def test_dismiss_closes_a_held_document_by_hand_with_a_note(tmp_path, server):
     again = run_cli("-c", str(config), "dismiss", "1", "--note", "twice")
     assert again.returncode == 1
     assert f"#1 {name} is dismissed, not failed or held: nothing to dismiss" in again.stderr
-    assert server.messages == []
+    assert smtp_server.messages == []
 
 
-def test_a_codice_fiscale_on_two_rows_holds_the_invoice_as_ambiguous(tmp_path, server):
+def test_a_codice_fiscale_on_two_rows_holds_the_invoice_as_ambiguous(tmp_path, smtp_server):
     tax_code = "RSSMRA80A01H501U"
     mario = ("C010", "Mario Rossi", "mario@rossi.example", "", "", tax_code)
     other = ("C011", "Rossi Mario ditta", "ditta@rossi.example", "", "", tax_code)
     book = write_address_book(tmp_path / "clienti.csv", [mario, other])
     customers = {"address_book": str(book), "send": ["xml"]}
-    config = service_config(tmp_path, server, customers=customers)
+    config = service_config(tmp_path, smtp_server, customers=customers)
 
     checked = run_cli("-c", str(config), "check")
     assert checked.returncode == 0, checked.stderr
@@ -201,22 +195,24 @@ def test_a_codice_fiscale_on_two_rows_holds_the_invoice_as_ambiguous(tmp_path, s
         )
         # The same customer listed twice with the same address is one customer: sent.
         write_address_book(book, [mario, (*other[:2], "mario@rossi.example", *other[3:])])
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
     assert received.rcpt_tos == ("mario@rossi.example",)
 
 
-def test_the_same_file_already_in_a_sent_accountant_bundle_is_not_bundled_again(tmp_path, server):
+def test_the_same_file_already_in_a_sent_accountant_bundle_is_not_bundled_again(
+    tmp_path, smtp_server
+):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book), "send": ["pdf"]},
         all_to={"address": "studio@commercialista.example", "session_gap": "0.5s"},
     )
     xml = make_fattura_xml(customer_vat=("IT", "01234567890"), number="12")
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "IT01234567890_00012.xml", xml)
-        (bundle,) = server.wait_for_messages(1, timeout=15)
+        (bundle,) = smtp_server.wait_for_messages(1, timeout=15)
         assert bundle.rcpt_tos == ("studio@commercialista.example",)
         wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'sent'"), 10)
         drop(tmp_path / "export", "IT01234567890_00012-bis.xml", xml)
@@ -229,15 +225,15 @@ def test_the_same_file_already_in_a_sent_accountant_bundle_is_not_bundled_again(
             15,
         )
     assert "already sent to studio@commercialista.example" in again["reason"]
-    assert len(server.messages) == 1
+    assert len(smtp_server.messages) == 1
 
 
-def test_dismiss_closes_a_failure_and_keeps_its_files_and_reason(tmp_path, server):
+def test_dismiss_closes_a_failure_and_keeps_its_files_and_reason(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", [BETA])
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     name = "Fattura_60_2026_C007.pdf"
     failed = tmp_path / "state" / "failed"
-    server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
+    smtp_server.reject_recipient("info@beta.example", "550 5.1.1 user unknown")
     with ServiceProcess(config):
         drop(tmp_path / "export", name, make_pdf())
         wait_until(lambda: (failed / f"{name}.reason.txt").exists(), 15)

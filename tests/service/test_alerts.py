@@ -7,19 +7,13 @@ import pytest
 
 from invoice_mailer.ledger.database import add_notice
 from tests.support.delivery_bench import CUSTOMER, Bench, bench_config
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 ADMIN = "admin@example.it"
 
 
 @pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
-@pytest.fixture
-def bench(tmp_path, server):
-    made = Bench(bench_config(tmp_path, server, alerts={"to": ADMIN, "interval": "15m"}))
+def bench(tmp_path, smtp_server):
+    made = Bench(bench_config(tmp_path, smtp_server, alerts={"to": ADMIN, "interval": "15m"}))
     yield made
     made.close()
 
@@ -28,8 +22,8 @@ def alerts_made(bench: Bench) -> list[dict]:
     return [row for row in bench.deliveries() if row["purpose"] == "alert"]
 
 
-def test_without_alerts_to_nothing_is_sent(tmp_path, server):
-    bench = Bench(bench_config(tmp_path, server))
+def test_without_alerts_to_nothing_is_sent(tmp_path, smtp_server):
+    bench = Bench(bench_config(tmp_path, smtp_server))
     try:
         add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
         bench.alerts.step()
@@ -38,13 +32,13 @@ def test_without_alerts_to_nothing_is_sent(tmp_path, server):
         bench.close()
 
 
-def test_a_failed_document_reaches_the_admin_in_one_short_message(bench, server):
+def test_a_failed_document_reaches_the_admin_in_one_short_message(bench, smtp_server):
     bench.add_invoice()
-    server.reject_recipient(CUSTOMER, "550 5.1.1 user unknown")
+    smtp_server.reject_recipient(CUSTOMER, "550 5.1.1 user unknown")
     bench.run()  # the customer message fails; the archive files it and leaves a notice
     bench.alerts.step()
     bench.run()
-    (alert,) = [m for m in server.wait_for_messages(1) if m.rcpt_tos == (ADMIN,)]
+    (alert,) = [m for m in smtp_server.wait_for_messages(1) if m.rcpt_tos == (ADMIN,)]
     assert alert.message["Subject"] == "invoice-mailer: 1 problem(s) to look at"
     assert alert.message["To"] == ADMIN and "Cc" not in alert.message
     body = alert.message.get_body(("plain",)).get_content()
@@ -53,7 +47,7 @@ def test_a_failed_document_reaches_the_admin_in_one_short_message(bench, server)
     assert list(alert.message.iter_attachments()) == []
 
 
-def test_notices_are_batched_at_most_one_alert_per_interval(bench, server):
+def test_notices_are_batched_at_most_one_alert_per_interval(bench, smtp_server):
     add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
     add_notice(bench.ledger.db, bench.clock(), "Fattura_2.pdf is held: no customer found")
     bench.alerts.step()
@@ -69,7 +63,7 @@ def test_notices_are_batched_at_most_one_alert_per_interval(bench, server):
     assert "paused" not in first["body"]
     assert "paused" in second["body"] and "Fattura_1.pdf" not in second["body"]
     bench.run()
-    assert [m.rcpt_tos for m in server.wait_for_messages(2)] == [(ADMIN,), (ADMIN,)]
+    assert [m.rcpt_tos for m in smtp_server.wait_for_messages(2)] == [(ADMIN,), (ADMIN,)]
 
 
 def test_a_long_batch_is_cut_short_and_says_how_many_more(bench):
@@ -84,8 +78,8 @@ def test_a_long_batch_is_cut_short_and_says_how_many_more(bench):
     assert "… and 10 more (see `invoice-mailer status`)" in alert["body"]
 
 
-def test_an_alert_that_fails_never_causes_an_alert(bench, server):
-    server.reject_recipient(ADMIN, "550 5.1.1 no such admin")
+def test_an_alert_that_fails_never_causes_an_alert(bench, smtp_server):
+    smtp_server.reject_recipient(ADMIN, "550 5.1.1 no such admin")
     add_notice(bench.ledger.db, bench.clock(), "Fattura_1.pdf is held: no customer found")
     bench.alerts.step()
     bench.run()
@@ -95,4 +89,4 @@ def test_an_alert_that_fails_never_causes_an_alert(bench, server):
     assert notices == ["Fattura_1.pdf is held: no customer found"]
     bench.clock.advance(3600)
     bench.alerts.step()
-    assert len(alerts_made(bench)) == 1 and server.messages == []
+    assert len(alerts_made(bench)) == 1 and smtp_server.messages == []

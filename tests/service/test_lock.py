@@ -11,7 +11,6 @@ import pytest
 from invoice_mailer.errors import LockedError
 from invoice_mailer.service.lock import acquire_lock, is_running
 from tests.support.service_harness import ServiceProcess, service_config
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 
 def test_second_lock_on_the_same_state_dir_is_refused_with_the_holder(tmp_path):

@@ -14,7 +14,7 @@ import yaml
 from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
-from tests.support.smtpserver import free_port, smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.smtpserver import free_port
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "", "")]
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
-from tests.support.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
 
 CUSTOMERS = [
     ("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "rossi@pec.example", "IT01234567890", ""),
@@ -15,23 +12,18 @@ CUSTOMERS = [
 ]
 
 
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
-def test_pdf_by_file_name_reaches_the_customer(tmp_path, server):
+def test_pdf_by_file_name_reaches_the_customer(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book), "prefer": "email"},
         copy_to=["archivio@example.it"],
     )
     pdf = make_pdf(size=20_000)
     with ServiceProcess(config) as service:
         drop(tmp_path / "export", "Fattura_123_2026_C042.pdf", pdf)
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
         assert set(received.rcpt_tos) == {"mario@rossi.example", "archivio@example.it"}
         message = received.message
         assert message["Subject"] == f"Fattura n. 123 del {message['Subject'][-10:]}"
@@ -46,11 +38,11 @@ def test_pdf_by_file_name_reaches_the_customer(tmp_path, server):
         assert "sent Fattura_123_2026_C042.pdf to mario@rossi.example" in service.log()
 
 
-def test_fatturapa_xml_found_by_vat(tmp_path, server):
+def test_fatturapa_xml_found_by_vat(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "1s"},
     )
     xml = make_fattura_xml(
@@ -58,7 +50,7 @@ def test_fatturapa_xml_found_by_vat(tmp_path, server):
     )
     with ServiceProcess(config):
         drop(tmp_path / "export", "IT01234567890_0000A.xml", xml)
-        (received,) = server.wait_for_messages(1, timeout=15)
+        (received,) = smtp_server.wait_for_messages(1, timeout=15)
         assert received.rcpt_tos == ("info@beta.example",)
         assert received.message["Subject"] == "Fattura n. 77 del 02/11/2026"
         (attachment,) = list(received.message.iter_attachments())

@@ -20,15 +20,14 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery.dispatcher import Dispatcher
 from invoice_mailer.delivery.retrypolicy import quick_retry_policy
 from invoice_mailer.delivery.smtp.session import SmtpTransport
+from invoice_mailer.demo.tlscerts import TestCerts
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.routing.planning import plan_delivery
 from invoice_mailer.service.alerts import Alerts
 from tests.support.configs import write_config
-from tests.support.smtpserver import SmtpTestServer, TestCerts
+from tests.support.smtpserver import PASSWORD, USER, SmtpTestServer
 
-USER = "fatture@example.it"
-PASSWORD = "s3cret-Pa55word"
 CUSTOMER = "mario@rossi.example"
 COPY = "archivio@example.it"
 

@@ -1,6 +1,6 @@
 """Tools of the reliability suite: a service process that can be SIGKILLed and restarted again
-and again, an SMTP server that comes back on the port it was down on, the check that ledger
-and state directory agree, and what the wire and /proc say."""
+and again, the check that ledger and state directory agree, and what the wire and /proc say.
+(An SMTP server that comes back on the port it was down on: SmtpTestServer(port=...).)"""
 
 from __future__ import annotations
 
@@ -13,14 +13,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from unittest import mock
 
 import yaml
 
 from invoice_mailer.ledger.database import Ledger
-from tests.support import smtpserver
 from tests.support.helpers import wait_until
-from tests.support.smtpserver import SmtpTestServer
 
 # A line of /etc/passwd that no invoice, log line or message of ours may ever contain.
 PASSWD_MARK = b"root:x:0:0:"
@@ -133,15 +130,6 @@ def hold(seconds: float, invariant: Callable[[], object]) -> None:
     while time.monotonic() < deadline:
         assert invariant(), f"{invariant} stopped holding"
         time.sleep(0.1)
-
-
-def start_server_on(server: SmtpTestServer, port: int) -> SmtpTestServer:
-    """Start `server` on a port chosen ahead: a relay coming back where it was down.
-
-    SmtpTestServer picks its own free port; this hands it the one the service already uses.
-    """
-    with mock.patch.object(smtpserver, "free_port", lambda: port):
-        return server.start()
 
 
 def query(state_dir: Path, sql: str, *params) -> list[dict]:

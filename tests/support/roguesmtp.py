@@ -7,7 +7,8 @@ line in its 535; offer SMTPUTF8 or not.
         ...send to server.host:server.port...
         assert len(server.messages) == 2
 
-`spare` recipients get an ordinary 250 (an alert to the admin still arrives).
+`spare` recipients get an ordinary 250 (an alert to the admin still arrives). In a test, the
+fixture `start_rogue_server(after_dot, **kwargs)` of tests/conftest.py starts one.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ import asyncio
 import email
 import ssl
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
-
-import pytest
 
 HOST = "127.0.0.1"
 AFTER_DOT = (
@@ -260,17 +258,3 @@ class RogueSmtpServer:
             writer.write(b"OK queued\r\n")
         elif behaviour == "extra_line":
             writer.write(f"250 2.0.0 Ok: queued as {number}\r\n250 2.0.0 and again\r\n".encode())
-
-
-@pytest.fixture(name="start_rogue_server")
-def start_rogue_server_fixture() -> Iterator:
-    """start_rogue_server(after_dot, **kwargs): a running RogueSmtpServer, stopped at the end."""
-    servers: list[RogueSmtpServer] = []
-
-    def start(after_dot: str = "ok", **kwargs) -> RogueSmtpServer:
-        servers.append(RogueSmtpServer(after_dot, **kwargs).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()

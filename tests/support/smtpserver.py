@@ -2,15 +2,16 @@
 TLS, STARTTLS or plain text, optional AUTH, a record of every command verb it received, every
 message it accepted, and faults that can be switched on while it runs.
 
-    certs = make_test_certs(tmp_path)
-    with SmtpTestServer("tls", cert=certs.server, users={"u@x.it": "pw"}) as server:
+In a test, ask for a fixture of tests/conftest.py: `smtp_server` (plain text, no AUTH; with
+`@with_tls_and_starttls`, once over each TLS mode with AUTH as USER/PASSWORD), or
+`start_smtp_server(security, **kwargs)` for anything else. Elsewhere (a module-scoped fixture,
+a harness), the class is the plain form:
+
+    certs = make_test_certs(tmp_path)  # invoice_mailer.demo.tlscerts
+    with SmtpTestServer("tls", cert=certs.server, users={USER: PASSWORD}) as server:
         ...connect to server.host:server.port trusting certs.ca...
         (received,) = server.wait_for_messages(1)
         assert "AUTH" in server.commands and received.tls
-
-In a test module, `from tests.support.smtpserver import smtp_certs_fixture,
-start_smtp_server_fixture  # noqa: F401` makes the fixtures `smtp_certs` and
-`start_smtp_server` available. Certificates come from invoice_mailer.demo.tlscerts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import email
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -31,29 +32,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from invoice_mailer.demo.tlscerts import (
-    TestCerts,
-    make_ca_and_cert,
-    make_self_signed_cert,
-    make_server_cert,
-    make_test_certs,
-)
-
-__all__ = [
-    "ReceivedMessage",
-    "SmtpTestServer",
-    "TestCerts",
-    "free_port",
-    "make_ca_and_cert",
-    "make_self_signed_cert",
-    "make_server_cert",
-    "make_test_certs",
-    "smtp_certs_fixture",
-    "start_smtp_server_fixture",
-]
-
 HOST = "127.0.0.1"
 DEFAULT_SIZE_LIMIT = 33_554_432  # aiosmtpd's own default, advertised as SIZE
+# The login a server started with TLS by the smtp_server fixture accepts.
+USER = "fatture@example.it"
+PASSWORD = "s3cret-Pa55word"
+
+# Runs a test that takes `smtp_server` once over implicit TLS and once over STARTTLS, with AUTH.
+with_tls_and_starttls = pytest.mark.parametrize("smtp_server", ["tls", "starttls"], indirect=True)
 
 
 @dataclass(frozen=True)
@@ -189,7 +175,8 @@ class SmtpTestServer:
 
     security: "tls" (implicit, like port 465), "starttls" (STARTTLS required before MAIL and
     AUTH) or "none". `cert` is (cert_path, key_path). With `users`, AUTH is required and checked
-    against that dict. Faults are set with the methods below, also while the server runs.
+    against that dict. `port` is free_port() unless given (a relay coming back where it was
+    down). Faults are set with the methods below, also while the server runs.
     """
 
     def __init__(
@@ -202,6 +189,7 @@ class SmtpTestServer:
         data_size_limit: int = DEFAULT_SIZE_LIMIT,
         eml_dir: Path | None = None,
         hostname: str = "mx.test",
+        port: int | None = None,
     ):
         if security not in ("tls", "starttls", "none"):
             raise ValueError(f"security must be tls, starttls or none, not {security!r}")
@@ -210,6 +198,7 @@ class SmtpTestServer:
         self.security = security
         self.host = HOST
         self.port = 0
+        self._chosen_port = port
         self._cert = cert
         self._users = users
         self._auth_require_tls = auth_require_tls
@@ -243,7 +232,7 @@ class SmtpTestServer:
                 kwargs["ssl_context"] = context
             elif self.security == "starttls":
                 kwargs.update(tls_context=context, require_starttls=True)
-        self.port = free_port()
+        self.port = self._chosen_port or free_port()
         self._controller = _Controller(self, _Handler(self), port=self.port, **kwargs)
         self._controller.start()
         with self._lock:
@@ -425,30 +414,3 @@ class SmtpTestServer:
             self._messages.append(received)
             self._changed.notify_all()
         return number
-
-
-# -- pytest fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(name="smtp_certs", scope="session")
-def smtp_certs_fixture(tmp_path_factory: pytest.TempPathFactory) -> TestCerts:
-    """A CA, a server certificate for localhost/127.0.0.1, a self-signed one, a wrong-host one."""
-    return make_test_certs(tmp_path_factory.mktemp("certs"))
-
-
-@pytest.fixture(name="start_smtp_server")
-def start_smtp_server_fixture(smtp_certs: TestCerts) -> Iterator[Callable[..., SmtpTestServer]]:
-    """start_smtp_server(security, **kwargs): a running server (cert defaults to the good
-    one), stopped when the test ends."""
-    servers: list[SmtpTestServer] = []
-
-    def start(security: str = "none", **kwargs: Any) -> SmtpTestServer:
-        if security != "none":
-            kwargs.setdefault("cert", smtp_certs.server)
-        server = SmtpTestServer(security, **kwargs)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()

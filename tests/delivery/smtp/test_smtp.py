@@ -16,16 +16,15 @@ from invoice_mailer.config.model import SmtpConfig
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
 from invoice_mailer.delivery.smtp.session import SmtpTransport
 from invoice_mailer.delivery.smtp.wire import CHUNK_SIZE, dot_stuff
-from tests.support.smtpserver import (  # noqa: F401 (the fixtures register by import)
+from invoice_mailer.demo.tlscerts import TestCerts
+from tests.support.smtpserver import (
+    PASSWORD,
+    USER,
     SmtpTestServer,
-    TestCerts,
     free_port,
-    smtp_certs_fixture,
-    start_smtp_server_fixture,
+    with_tls_and_starttls,
 )
 
-USER = "fatture@example.it"
-PASSWORD = "s3cret-Pa55word"
 SENDER = "fatture@example.it"
 CLIENT_NAME = "invoice-mailer.test"  # spares smtplib a getfqdn() per connection
 
@@ -63,11 +62,6 @@ def failure_of(transport: SmtpTransport, path: Path, to=("mario@rossi.it",)) -> 
     with pytest.raises(SmtpFailure) as caught:
         send_one(transport, path, to)
     return caught.value
-
-
-@pytest.fixture(name="secure_server", params=["tls", "starttls"])
-def secure_server_fixture(request, start_smtp_server) -> SmtpTestServer:
-    return start_smtp_server(request.param, users={USER: PASSWORD})
 
 
 # -- the pure parts ----------------------------------------------------------------------------
@@ -175,14 +169,15 @@ def test_a_password_with_security_none_is_refused_before_connecting(start_smtp_s
     assert server.connections == []
 
 
-def test_check_describes_the_session_and_sends_nothing(secure_server, smtp_certs):
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as transport:
+@with_tls_and_starttls
+def test_check_describes_the_session_and_sends_nothing(smtp_server, smtp_certs):
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as transport:
         description = transport.check()
-    security = secure_server.security
-    assert description.startswith(f"localhost:{secure_server.port} ({security}), TLSv1.")
+    security = smtp_server.security
+    assert description.startswith(f"localhost:{smtp_server.port} ({security}), TLSv1.")
     assert description.endswith(f"logged in as {USER}")
-    assert secure_server.commands[-2:] == ["AUTH", "QUIT"]
-    assert secure_server.messages == []
+    assert smtp_server.commands[-2:] == ["AUTH", "QUIT"]
+    assert smtp_server.messages == []
 
 
 # -- TLS refusals: nothing is sent, not even the password ------------------------------------
@@ -236,14 +231,15 @@ def test_connection_refused_is_transient(smtp_certs, tmp_path):
     assert (failure.kind, failure.phase, failure.code) == ("transient", "connect", None)
 
 
-def test_one_refused_recipient_does_not_stop_the_others(secure_server, smtp_certs, tmp_path):
-    secure_server.reject_recipient("nobody@rossi.it")
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+@with_tls_and_starttls
+def test_one_refused_recipient_does_not_stop_the_others(smtp_server, smtp_certs, tmp_path):
+    smtp_server.reject_recipient("nobody@rossi.it")
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
         result = send_one(t, make_eml(tmp_path), ("nobody@rossi.it", "mario@rossi.it"))
     assert result.accepted == ("mario@rossi.it",)
     assert result.refused == {"nobody@rossi.it": (550, "5.1.1 user unknown")}
     assert result.deferred == {}
-    (received,) = secure_server.wait_for_messages(1)
+    (received,) = smtp_server.wait_for_messages(1)
     assert received.rcpt_tos == ("mario@rossi.it",)
 
 
@@ -279,19 +275,20 @@ def test_too_many_recipients_sends_to_the_accepted_and_defers_the_rest(
     assert server.wait_for_messages(1)[0].rcpt_tos == ("mario@rossi.it",)
 
 
+@with_tls_and_starttls
 def test_wrong_password_is_an_auth_failure_and_never_shows_the_password(
-    secure_server, smtp_certs, tmp_path, caplog
+    smtp_server, smtp_certs, tmp_path, caplog
 ):
-    secure_server.fail_auth()
+    smtp_server.fail_auth()
     caplog.set_level(logging.DEBUG)
-    transport = SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME)
+    transport = SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME)
     with transport:
         failure = failure_of(transport, make_eml(tmp_path))
     assert (failure.kind, failure.phase, failure.code) == ("auth", "auth", 535)
     assert "535" in str(failure) and "encrypt-password" in str(failure)
     for text in (str(failure), repr(failure), repr(transport), caplog.text):
         assert PASSWORD not in text
-    assert "MAIL" not in secure_server.commands
+    assert "MAIL" not in smtp_server.commands
 
 
 def test_no_password_for_a_server_that_requires_auth_is_an_auth_failure(
@@ -318,16 +315,17 @@ def test_a_message_larger_than_size_fails_before_mail(start_smtp_server, smtp_ce
 # -- the RFC 1047 window and slow servers ------------------------------------------------------
 
 
-def test_connection_lost_after_the_final_dot_is_ambiguous(secure_server, smtp_certs, tmp_path):
-    secure_server.drop_after_data()
+@with_tls_and_starttls
+def test_connection_lost_after_the_final_dot_is_ambiguous(smtp_server, smtp_certs, tmp_path):
+    smtp_server.drop_after_data()
     path = make_eml(tmp_path)
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
         failure = failure_of(t, path)
         assert (failure.kind, failure.phase, failure.code) == ("ambiguous", "end_of_data", None)
         assert "may have been delivered" in str(failure)
-        assert secure_server.wait_for_messages(1)[0].data == path.read_bytes()
+        assert smtp_server.wait_for_messages(1)[0].data == path.read_bytes()
         send_one(t, path)  # the next attempt reconnects
-    assert len(secure_server.wait_for_messages(2)) == len(secure_server.connections) == 2
+    assert len(smtp_server.wait_for_messages(2)) == len(smtp_server.connections) == 2
 
 
 def test_a_slow_reply_to_the_final_dot_waits_for_data_timeout(
@@ -354,35 +352,38 @@ def test_no_reply_within_data_timeout_is_ambiguous(start_smtp_server, smtp_certs
 # -- one connection for many messages ----------------------------------------------------------
 
 
-def test_consecutive_messages_share_one_connection(secure_server, smtp_certs, tmp_path):
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+@with_tls_and_starttls
+def test_consecutive_messages_share_one_connection(smtp_server, smtp_certs, tmp_path):
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
         for n in range(3):
             send_one(t, make_eml(tmp_path, f"m{n}.eml"))
-    assert len(secure_server.wait_for_messages(3)) == 3
-    assert len(secure_server.connections) == 1
-    assert secure_server.commands.count("AUTH") == 1
-    assert secure_server.commands.count("QUIT") == 1
+    assert len(smtp_server.wait_for_messages(3)) == 3
+    assert len(smtp_server.connections) == 1
+    assert smtp_server.commands.count("AUTH") == 1
+    assert smtp_server.commands.count("QUIT") == 1
 
 
-def test_a_connection_dropped_while_idle_is_reopened(secure_server, smtp_certs, tmp_path):
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+@with_tls_and_starttls
+def test_a_connection_dropped_while_idle_is_reopened(smtp_server, smtp_certs, tmp_path):
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
         send_one(t, make_eml(tmp_path, "first.eml"))
-        secure_server.drop_connections()
+        smtp_server.drop_connections()
         send_one(t, make_eml(tmp_path, "second.eml"))
-    assert [m.message["Subject"] for m in secure_server.wait_for_messages(2)] == [
+    assert [m.message["Subject"] for m in smtp_server.wait_for_messages(2)] == [
         "Fattura first.eml",
         "Fattura second.eml",
     ]
-    assert len(secure_server.connections) == 2
+    assert len(smtp_server.connections) == 2
 
 
-def test_back_to_back_messages_need_no_rset_round_trip(secure_server, smtp_certs, tmp_path):
+@with_tls_and_starttls
+def test_back_to_back_messages_need_no_rset_round_trip(smtp_server, smtp_certs, tmp_path):
     """A session that just accepted a message is clean: a burst saves one round trip each."""
-    with SmtpTransport(config_for(secure_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
+    with SmtpTransport(config_for(smtp_server, smtp_certs), PASSWORD, CLIENT_NAME) as t:
         for name in ("a.eml", "b.eml", "c.eml"):
             send_one(t, make_eml(tmp_path, name))
-    secure_server.wait_for_messages(3)
-    (verbs,) = secure_server.connections
+    smtp_server.wait_for_messages(3)
+    (verbs,) = smtp_server.connections
     assert "RSET" not in verbs
     assert verbs.count("MAIL") == 3
 

@@ -8,12 +8,11 @@ import base64
 import json
 import signal
 
-from tests.delivery.test_delivery_e2e import USER, address_book, deliveries, run_cli
+from tests.delivery.test_delivery_e2e import address_book, deliveries, run_cli
 from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
-from tests.support.roguesmtp import start_rogue_server_fixture  # noqa: F401
 from tests.support.service_harness import ServiceProcess, service_config
-from tests.support.smtpserver import smtp_certs_fixture  # noqa: F401
+from tests.support.smtpserver import USER
 
 ADMIN = "admin@example.it"
 CUSTOMER = "mario@rossi.example"

@@ -17,7 +17,7 @@ from invoice_mailer.delivery.smtp.session import SmtpTransport
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from tests.delivery.smtp.test_smtp import CLIENT_NAME, SENDER, make_eml
 from tests.support.helpers import wait_until
-from tests.support.roguesmtp import RogueSmtpServer, start_rogue_server_fixture  # noqa: F401
+from tests.support.roguesmtp import RogueSmtpServer
 
 
 def plain_config(server: RogueSmtpServer, **changes) -> SmtpConfig:
