@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger.database import Ledger
-from tests.cli.test_cli import run_cli
+from tests.support.cli import run_cli
 from tests.support.configs import write_config
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 

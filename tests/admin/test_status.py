@@ -13,10 +13,10 @@ import pytest
 from invoice_mailer.admin.status import gather
 from invoice_mailer.admin.statusview import fit, render_text
 from invoice_mailer.config.load import load_config
+from invoice_mailer.demo.samples import make_pdf
 from invoice_mailer.ledger.database import Ledger
-from tests.cli.test_cli import run_cli
+from tests.support.cli import run_cli
 from tests.support.configs import write_config
-from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 from tests.support.smtpserver import SmtpTestServer

@@ -4,9 +4,9 @@ and the accountant's bundles as they arrive."""
 from __future__ import annotations
 
 from invoice_mailer.bundles import sessions
+from invoice_mailer.demo.samples import make_pdf
 from invoice_mailer.ledger.database import Ledger
-from tests.support.fatturapa_samples import make_pdf
-from tests.support.helpers import wait_until
+from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 
 STUDIO = "studio@commercialista.it"
@@ -15,12 +15,10 @@ CUSTOMERS = [
 ]
 
 
-def drop(folder, documents: dict[str, bytes]) -> None:
-    """Write as the invoicing program does: a temporary name, then a rename."""
+def drop_all(folder, documents: dict[str, bytes]) -> None:
+    """A wave of files, each written as the invoicing program does (helpers.drop)."""
     for name, data in documents.items():
-        temporary = folder / (name + ".tmp")
-        temporary.write_bytes(data)
-        temporary.rename(folder / name)
+        drop(folder, name, data)
 
 
 def invoices(first: int, count: int, customer: str = "C042", size: int = 20_000):
@@ -69,14 +67,14 @@ def test_two_waves_within_the_gap_make_one_bundle_and_a_later_wave_another(tmp_p
     folder = tmp_path / "export"
     first, second, third = invoices(1, 4), invoices(5, 3), invoices(8, 2)
     with ServiceProcess(config) as service:
-        drop(folder, first)
+        drop_all(folder, first)
         wait_until(joined(service, 4), 10)
-        drop(folder, second)  # well within session_gap of the first wave
+        drop_all(folder, second)  # well within session_gap of the first wave
         (bundle,) = wait_until(lambda: bundles(smtp_server), 15)
         assert attachments(bundle) == {**first, **second}
         assert bundle.message["Subject"].endswith("(7)")
         assert "In allegato 7 documenti:" in bundle.message.get_body().get_content()
-        drop(folder, third)
+        drop_all(folder, third)
         wait_until(lambda: len(bundles(smtp_server)) == 2, 15)
         assert attachments(bundles(smtp_server)[1]) == third
         # Every file was also sent to its customer, then archived once both were done.
@@ -90,7 +88,7 @@ def test_flush_closes_at_once_and_a_held_document_is_in_the_bundle(tmp_path, smt
     config = config_for(tmp_path, smtp_server, session_gap="1h")
     known, unknown = invoices(1, 1), invoices(2, 1, customer="C999")
     with ServiceProcess(config) as service:
-        drop(tmp_path / "export", {**known, **unknown})
+        drop_all(tmp_path / "export", {**known, **unknown})
         smtp_server.wait_for_messages(1, timeout=10)  # the known customer's invoice
         wait_until(lambda: service.query("SELECT id FROM documents WHERE state = 'held'"), 10)
         wait_until(lambda: service.query("SELECT id FROM deliveries WHERE state = 'sent'"), 10)
@@ -112,7 +110,7 @@ def test_a_session_larger_than_max_message_size_arrives_in_parts(tmp_path, smtp_
     )
     documents = invoices(1, 7, size=100_000)
     with ServiceProcess(config) as service:
-        drop(tmp_path / "export", documents)
+        drop_all(tmp_path / "export", documents)
         wait_until(joined(service, 7), 10)
         flush(service)
         first = wait_until(lambda: bundles(smtp_server), 10)[0]
@@ -140,12 +138,12 @@ def test_sigkill_with_an_open_session_then_restart_sends_one_bundle_with_every_m
     before, after = invoices(1, 3), invoices(4, 1)
     service = ServiceProcess(config).start()
     try:
-        drop(tmp_path / "export", before)
+        drop_all(tmp_path / "export", before)
         wait_until(joined(service, 3), 10)
     finally:
         service.kill()
     with ServiceProcess(config) as service:
-        drop(tmp_path / "export", after)
+        drop_all(tmp_path / "export", after)
         wait_until(joined(service, 4), 10)
         flush(service)
         (bundle,) = wait_until(lambda: bundles(smtp_server), 10)

@@ -8,9 +8,10 @@ import io
 import pytest
 
 from invoice_mailer.bundles import italian
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.intake import taking
-from tests.support.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf
+from tests.support.fatturapa_samples import make_p7m
 from tests.support.hostile import BILLION_LAUGHS, XXE
 
 UNTRANSLATED = italian.reason("something nobody translated")

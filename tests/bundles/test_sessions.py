@@ -15,9 +15,9 @@ from invoice_mailer.bundles import sessions
 from invoice_mailer.config.load import load_config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.messages import encoded_length
+from invoice_mailer.demo.samples import make_pdf
 from invoice_mailer.ledger.database import Ledger
 from tests.support.configs import write_config
-from tests.support.fatturapa_samples import make_pdf
 
 MAY_18 = datetime.date(2026, 5, 18)
 

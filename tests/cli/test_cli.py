@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
+from tests.support.cli import run_cli
 from tests.support.configs import write_config
-
-
-def run_cli(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "invoice_mailer", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_genkey_encrypt_check_round_trip(tmp_path):

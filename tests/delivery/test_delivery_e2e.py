@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from tests.support.fatturapa_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config
 from tests.support.smtpserver import PASSWORD, USER

@@ -15,7 +15,7 @@ import pytest
 
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.samples import make_pdf
-from tests.support.helpers import wait_until
+from tests.support.helpers import drop, wait_until
 
 ACCOUNTANT = "studio@commercialista.example"
 
@@ -92,9 +92,7 @@ def test_demo_keep_shows_the_messages_serves_a_newcomers_own_file_and_stays(tmp_
         assert "\n-- \nRossi S.r.l. - Amministrazione (demo)\n" in text
         assert not list((folder / "export").iterdir())  # everything was taken
 
-        own = folder / "export" / "Fattura_1_2026_C002.pdf"
-        own.with_suffix(".tmp").write_bytes(make_pdf(text="my own invoice"))
-        own.with_suffix(".tmp").rename(own)
+        own = drop(folder / "export", "Fattura_1_2026_C002.pdf", make_pdf(text="my own invoice"))
 
         def mine():
             return [

@@ -7,9 +7,10 @@ import datetime
 
 import pytest
 
+from invoice_mailer.demo.samples import make_fattura_xml
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.fatturapa.reader import FatturaInfo, InvoiceInfo, parse, parse_file_bytes
-from tests.support.fatturapa_samples import make_fattura_xml, make_p7m, sample_bytes
+from tests.support.fatturapa_samples import make_p7m, sample_bytes
 
 FPR01 = sample_bytes("IT01234567890_FPR01.xml")
 FPR02 = sample_bytes("IT01234567890_FPR02.xml")

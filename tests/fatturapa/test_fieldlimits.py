@@ -7,9 +7,10 @@ import re
 
 import pytest
 
+from invoice_mailer.demo.samples import make_fattura_xml
 from invoice_mailer.fatturapa.fieldlimits import SchemaLimit, check_name
 from invoice_mailer.intake import content
-from tests.support.fatturapa_samples import make_fattura_xml, make_p7m
+from tests.support.fatturapa_samples import make_p7m
 
 PATTERN = re.compile(
     r"^(?P<doc>Fattura)_(?P<number>[^_]+)_(?P<year>\d{4})_(?P<customer>[^_.]+)\.pdf$"

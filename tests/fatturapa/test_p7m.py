@@ -8,15 +8,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from invoice_mailer.demo.samples import make_fattura_xml
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.fatturapa import p7m
-from tests.support.fatturapa_samples import (
-    P7M_FORMS,
-    make_fattura_xml,
-    make_p7m,
-    sample_bytes,
-    signing_identity,
-)
+from tests.support.fatturapa_samples import P7M_FORMS, make_p7m, sample_bytes, signing_identity
 
 XML = sample_bytes("IT01234567890_FPR01.xml")
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.intake.content import check_document, kind_of
-from tests.support.fatturapa_samples import SAMPLES, make_fattura_xml, make_p7m, make_pdf
+from tests.support.fatturapa_samples import SAMPLES, make_p7m
 from tests.support.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, XXE
 
 DTD_REFUSED = "XML declares a DTD, which is refused for safety"

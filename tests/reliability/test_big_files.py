@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.fatturapa_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import Supervisor, query
 from tests.support.service_harness import service_config, write_address_book

@@ -11,7 +11,7 @@ import random
 import time
 from collections import Counter, defaultdict
 
-from tests.support.fatturapa_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import (
     FIGURES,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fatturapa_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import (
     FIGURES,

@@ -4,7 +4,7 @@ once delayed every other invoice and put megabytes into a subject); subjects sta
 from __future__ import annotations
 
 from invoice_mailer.delivery import messages
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import Supervisor, query
 from tests.support.service_harness import service_config, write_address_book

@@ -12,8 +12,8 @@ import sys
 import pytest
 import yaml
 
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from tests.support.configs import base_config
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import (
     ENCODED_WORD,

@@ -10,7 +10,8 @@ import socket
 
 import pytest
 
-from tests.support.fatturapa_samples import make_p7m, make_pdf
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.fatturapa_samples import make_p7m
 from tests.support.helpers import drop, wait_until
 from tests.support.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, ROOT, XXE, external_dtd
 from tests.support.reliability_harness import (

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from types import SimpleNamespace
 
-from tests.support.fatturapa_samples import make_pdf
+from invoice_mailer.demo.samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import (
     FIGURES,

@@ -11,11 +11,11 @@ import pytest
 
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.load import load_config
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.router import Router
 from invoice_mailer.service import trouble as trouble_module
 from tests.support.configs import write_config
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.reliability_harness import Supervisor, query
 from tests.support.service_harness import service_config, write_address_book

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.test_cli import run_cli
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
+from tests.support.cli import run_cli
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 

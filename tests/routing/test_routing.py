@@ -17,12 +17,13 @@ from invoice_mailer.addressbook.book import AddressBook, Customer
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.load import load_config
 from invoice_mailer.config.model import Config
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import pair_key
 from invoice_mailer.routing.router import NOTHING_TO_LOOK_UP, Router, find_customer
 from tests.support.configs import write_config
-from tests.support.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf, sample_bytes
+from tests.support.fatturapa_samples import make_p7m, sample_bytes
 
 TAKEN_AT = datetime.datetime(2026, 3, 14, 10, 30).timestamp()
 TAKEN_DAY = "14/03/2026"

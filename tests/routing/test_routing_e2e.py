@@ -6,7 +6,8 @@ invoice leaves as soon as the address book knows its customer.
 
 from __future__ import annotations
 
-from tests.support.fatturapa_samples import make_fattura_xml, make_p7m, make_pdf, sample_bytes
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
+from tests.support.fatturapa_samples import make_p7m, sample_bytes
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.fatturapa_samples import make_fattura_xml, make_pdf
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 

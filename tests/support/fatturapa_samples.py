@@ -1,7 +1,7 @@
-"""Builders of realistic documents for tests: FatturaPA XML, signed p7m, PDF.
+"""Signed p7m envelopes in every form signing tools write, and the official FatturaPA samples.
 
-make_fattura_xml and make_pdf live in the package (invoice_mailer.demo.samples: the demo writes
-them too) and are re-exported here; each quirk seen in real exports (see
+The XML and the PDF themselves are made by invoice_mailer.demo.samples (make_fattura_xml,
+make_pdf: the demo writes them too); each quirk seen in real exports (see
 tests/data/fatturapa/README.md) is one of their keyword arguments.
 """
 
@@ -17,29 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
-
-from invoice_mailer.demo.samples import (
-    NAMESPACE_STYLES,
-    NS_V11,
-    NS_V12,
-    UTF8_DECLARATION,
-    make_fattura_xml,
-    make_pdf,
-)
-
-__all__ = [
-    "NAMESPACE_STYLES",
-    "NS_V11",
-    "NS_V12",
-    "P7M_FORMS",
-    "SAMPLES",
-    "UTF8_DECLARATION",
-    "make_fattura_xml",
-    "make_p7m",
-    "make_pdf",
-    "sample_bytes",
-    "signing_identity",
-]
 
 # The official AgID samples live in the repository, so a bare clone runs every test.
 SAMPLES = Path(__file__).parent.parent / "data" / "fatturapa"

@@ -8,8 +8,8 @@ import base64
 import json
 import signal
 
+from invoice_mailer.demo.samples import make_pdf
 from tests.delivery.test_delivery_e2e import address_book, deliveries, run_cli
-from tests.support.fatturapa_samples import make_pdf
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config
 from tests.support.smtpserver import USER
