@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import FIGURES
+from tests.support.reliability_harness import FIGURES
 
 HERE = Path(__file__).parent
 FIGURES_FILE = Path(tempfile.gettempdir()) / "invoice-mailer-reliability-figures.txt"

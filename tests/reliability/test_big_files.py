@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
 BIG = "Fattura_99_2026_C042.pdf"
-
-
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
 
 
 @pytest.fixture
@@ -48,12 +42,12 @@ def disk_usage(root: Path) -> int:
 
 
 def test_oversized_file_on_another_filesystem_is_recorded_not_copied(
-    tmp_path, server, other_filesystem
+    tmp_path, smtp_server, other_filesystem
 ):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         watch={"folder": str(other_filesystem)},
         smtp={"max_message_size": "1MB"},
         customers={"address_book": str(book), "prefer": "email"},
@@ -66,7 +60,7 @@ def test_oversized_file_on_another_filesystem_is_recorded_not_copied(
         os.rename(other_filesystem / f".{BIG}.tmp", big)
         (row,) = wait_until(lambda: query(state, "SELECT * FROM documents"), 20)
         drop(other_filesystem, "Fattura_3_2026_C042.pdf", make_pdf(text="Fattura 3"))
-        (received,) = server.wait_for_messages(1, timeout=20)
+        (received,) = smtp_server.wait_for_messages(1, timeout=20)
         assert service.running()
         assert service.stop() == 0
     assert row["name"] == BIG and row["state"] == "failed"
@@ -78,17 +72,17 @@ def test_oversized_file_on_another_filesystem_is_recorded_not_copied(
     # A restart does not record it again, and its name stays free for the next file.
     with Supervisor(config, log_name="second.log") as service:
         drop(other_filesystem, "Fattura_4_2026_C042.pdf", make_pdf(text="Fattura 4"))
-        server.wait_for_messages(2, timeout=20)
+        smtp_server.wait_for_messages(2, timeout=20)
         assert service.stop() == 0
     assert len(query(state, "SELECT * FROM documents WHERE name = ?", BIG)) == 1
 
 
-def test_intake_waits_while_state_dir_is_short_of_space(tmp_path, server):
+def test_intake_waits_while_state_dir_is_short_of_space(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     free = shutil.disk_usage(tmp_path).free
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         watch={"min_free_space": free + 1024**3},  # more than the disk will ever have free
         customers={"address_book": str(book), "prefer": "email"},
     )
@@ -107,7 +101,7 @@ def test_intake_waits_while_state_dir_is_short_of_space(tmp_path, server):
     settings["watch"]["min_free_space"] = "1MB"
     config.write_text(yaml.safe_dump(settings))
     with Supervisor(config, log_name="second.log") as service:
-        (received,) = server.wait_for_messages(1, timeout=20)
+        (received,) = smtp_server.wait_for_messages(1, timeout=20)
         assert received.rcpt_tos == ("mario@rossi.example",)
         assert not (export / "Fattura_5_2026_C042.pdf").exists()
         assert service.stop() == 0

@@ -11,17 +11,16 @@ import random
 import time
 from collections import Counter, defaultdict
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import (
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
     query,
     state_files,
 )
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.service_harness import service_config, write_address_book
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "20261127"))
 DOCUMENTS, CUSTOMERS, KILLS = 300, 30, 16

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import (
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
     hold,
     query,
 )
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "", "")]
 WAITING = 4  # documents dropped while the state directory cannot be written

@@ -3,30 +3,22 @@ once delayed every other invoice and put megabytes into a subject); subjects sta
 
 from __future__ import annotations
 
-import pytest
-
 from invoice_mailer.delivery import messagetext
-from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
 
 LONG_NAME = "Mario Rossi S.p.A. " * 300  # a pasted-in block of text in the address book
 CUSTOMERS = [("C042", LONG_NAME, "mario@rossi.example", "", "IT01234567890", "")]
 FAILED = "SELECT name, reason FROM documents WHERE state = 'failed' ORDER BY name"
 
 
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
-def test_fields_beyond_the_schema_fail_and_the_rest_is_sent(tmp_path, server):
+def test_fields_beyond_the_schema_fail_and_the_rest_is_sent(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
     config = service_config(
         tmp_path,
-        server,
+        smtp_server,
         customers={"address_book": str(book), "send": ["pdf", "xml"], "pair_wait": "0.5s"},
         templates={"customer_subject": "{doc} n. {number} - {customer_name}"},
     )
@@ -39,7 +31,7 @@ def test_fields_beyond_the_schema_fail_and_the_rest_is_sent(tmp_path, server):
         drop(export, "IT01234567890_0000B.xml", bad_date)
         drop(export, f"Fattura_{'1' * 21}_2026_C042.pdf", make_pdf(text="Fattura lunga"))
         drop(export, "Fattura_12_2026_C042.pdf", make_pdf(text="Fattura 12"))
-        (received,) = server.wait_for_messages(1, timeout=30)
+        (received,) = smtp_server.wait_for_messages(1, timeout=30)
         failed = wait_until(lambda: len(query(service.state_dir, FAILED)) == 3 and FAILED, 20)
         assert query(service.state_dir, failed) == [
             {

@@ -12,10 +12,10 @@ import sys
 import pytest
 import yaml
 
-from tests.configs import base_config
-from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import (
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
+from tests.support.configs import base_config
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import (
     ENCODED_WORD,
     EVIL,
     FIGURES,
@@ -25,8 +25,7 @@ from tests.reliability.harness import (
     query,
     wire_headers,
 )
-from tests.service_harness import ServiceProcess, service_config
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.service_harness import ServiceProcess, service_config
 
 SENDER = "fatture@example.it"
 COPY = "archivio@example.it"

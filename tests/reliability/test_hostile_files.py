@@ -10,10 +10,11 @@ import socket
 
 import pytest
 
-from tests.fatturapa_samples import make_p7m, make_pdf
-from tests.helpers import drop, wait_until
-from tests.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, ROOT, XXE, external_dtd
-from tests.reliability.harness import (
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.fatturapa_samples import make_p7m
+from tests.support.helpers import drop, wait_until
+from tests.support.hostile import BILLION_LAUGHS, QUADRATIC_BLOWUP, ROOT, XXE, external_dtd
+from tests.support.reliability_harness import (
     ENCODED_WORD,
     FIGURES,
     HEADERS,
@@ -26,8 +27,7 @@ from tests.reliability.harness import (
     query,
     wire_headers,
 )
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "IT01234567890", "")]
 MEMORY_LIMIT_KB = 200_000  # the service idles near 50 MB; one expanded bomb would be gigabytes

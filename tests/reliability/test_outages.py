@@ -9,22 +9,19 @@ import time
 from collections import Counter
 from types import SimpleNamespace
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import (
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import (
     FIGURES,
     Supervisor,
     consistency_problems,
     hold,
     query,
-    start_server_on,
 )
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import (
+from tests.support.service_harness import service_config, write_address_book
+from tests.support.smtpserver import (
     SmtpTestServer,
     free_port,
-    smtp_certs_fixture,  # noqa: F401
-    start_smtp_server_fixture,  # noqa: F401
 )
 
 CUSTOMERS = [
@@ -72,7 +69,7 @@ def assert_each_once(tmp_path, server, count: int) -> None:
 def test_relay_down_at_start_then_up_delivers_everything_once(tmp_path):
     port = free_port()
     config = configure(tmp_path, SimpleNamespace(host="127.0.0.1", port=port))
-    server = SmtpTestServer("none")
+    server = SmtpTestServer("none", port=port)  # started later, where the service looks
     try:
         with Supervisor(config) as service:
             names = drop_invoices(tmp_path, 5, "D")
@@ -86,7 +83,7 @@ def test_relay_down_at_start_then_up_delivers_everything_once(tmp_path):
             # Each was tried and deferred (one may be in its quick retry right now).
             assert all("refused" in (row["last_error"] or "") for row in deliveries(tmp_path))
             tries = sum(row["attempts"] for row in deliveries(tmp_path))
-            start_server_on(server, port)
+            server.start()
             wait_until(lambda: all_sent(tmp_path, 5), 20)
             log = service.log()
         assert_each_once(tmp_path, server, 5)

@@ -10,13 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor
+from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
 
@@ -42,14 +39,9 @@ def open_to_others(root: Path) -> list[str]:
     return found
 
 
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
-
-
-def test_state_folder_made_by_hand_with_umask_022_becomes_private(tmp_path, server):
+def test_state_folder_made_by_hand_with_umask_022_becomes_private(tmp_path, smtp_server):
     book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
-    config = service_config(tmp_path, server, customers={"address_book": str(book)})
+    config = service_config(tmp_path, smtp_server, customers={"address_book": str(book)})
     state = tmp_path / "state"
     with umask(0o022):
         (state / "sent" / "2025" / "12").mkdir(parents=True, mode=0o755)
@@ -66,7 +58,7 @@ def test_state_folder_made_by_hand_with_umask_022_becomes_private(tmp_path, serv
         service = Supervisor(config).start()
     try:
         drop(tmp_path / "export", "Fattura_5_2026_C042.pdf", make_pdf(text="Fattura 5"))
-        server.wait_for_messages(1, timeout=20)
+        smtp_server.wait_for_messages(1, timeout=20)
         wait_until(lambda: list((state / "sent").rglob("Fattura_5_2026_C042.pdf")), 15)
         assert (state / "ledger.db-wal").exists()
         assert open_to_others(state) == []

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fatturapa_samples import make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import FIGURES, Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from invoice_mailer.demo.samples import make_pdf
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import FIGURES, Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
 
 USER, PASSWORD = "fatture@example.it", "Segreto-PEC-2026"
 CUSTOMERS = [("C001", "Alfa S.r.l.", "alfa@clienti.example", "", "", "")]

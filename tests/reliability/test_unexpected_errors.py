@@ -11,23 +11,17 @@ import pytest
 
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.load import load_config
+from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.routing.router import Router
 from invoice_mailer.service import trouble as trouble_module
-from tests.configs import write_config
-from tests.fatturapa_samples import make_fattura_xml, make_pdf
-from tests.helpers import drop, wait_until
-from tests.reliability.harness import Supervisor, query
-from tests.service_harness import service_config, write_address_book
-from tests.smtpserver import smtp_certs_fixture, start_smtp_server_fixture  # noqa: F401
+from tests.support.configs import write_config
+from tests.support.helpers import drop, wait_until
+from tests.support.reliability_harness import Supervisor, query
+from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
-
-
-@pytest.fixture
-def server(start_smtp_server):
-    return start_smtp_server("none")
 
 
 def _config(tmp_path, server, **sections):
@@ -71,18 +65,18 @@ def test_password_smtplib_cannot_encode_pauses_sending_without_showing_it(
         assert secret not in pause["reason"]
 
 
-def test_file_dated_after_2262_is_taken_and_sent(tmp_path, server):
+def test_file_dated_after_2262_is_taken_and_sent(tmp_path, smtp_server):
     """An mtime past 2262 does not fit SQLite's 64-bit integer (OverflowError): once the
     intake thread died of it and the service exited 0."""
-    config = _config(tmp_path, server)
+    config = _config(tmp_path, smtp_server)
     with Supervisor(config) as service:
         later = drop(tmp_path / "export", ".Fattura_7_2026_C042.pdf", make_pdf())
         os.utime(later, ns=(2**63 + 5, 2**63 + 5))  # a Windows PC with its clock far ahead
         later.rename(tmp_path / "export" / "Fattura_7_2026_C042.pdf")
-        (received,) = server.wait_for_messages(1, timeout=20)
+        (received,) = smtp_server.wait_for_messages(1, timeout=20)
         assert received.rcpt_tos == ("mario@rossi.example",)
         drop(tmp_path / "export", "Fattura_8_2026_C042.pdf", make_pdf(text="Fattura 8"))
-        server.wait_for_messages(2, timeout=20)
+        smtp_server.wait_for_messages(2, timeout=20)
         assert service.running()
         assert service.stop() == 0
 
