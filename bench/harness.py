@@ -119,7 +119,7 @@ class Service:
         self._log = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.started = time.monotonic()
         program = [LAUNCHER] if LAUNCHER else ["-m", "invoice_mailer"]
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed args)
             [sys.executable, *program, "-c", str(config), "run"],
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     root = Path(tempfile.mkdtemp(prefix="invoice-mailer-bench-", dir=args.workdir))
     fs = report.filesystem_of(root)
-    print(f"invoice-mailer benchmarks, {datetime.datetime.now():%Y-%m-%d %H:%M}", flush=True)
+    today = datetime.datetime.now(tz=datetime.UTC).astimezone()
+    print(f"invoice-mailer benchmarks, {today:%Y-%m-%d %H:%M}", flush=True)
     print(f"machine: {report.machine()}; work folder {root} ({fs})", flush=True)
     if fs in ("tmpfs", "ramfs"):
         print("warning: fsync costs nothing on tmpfs; pass --workdir on a real disk", flush=True)

@@ -76,7 +76,7 @@ class Sink:
         self._reader = open(self.record, encoding="utf-8")  # noqa: SIM115 (closed in stop)
         self._partial = ""
         self.arrivals: list[tuple[float, int, str]] = []
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed args)
             [sys.executable, __file__, str(self.port), str(self.record)],
             stdout=subprocess.PIPE,
             text=True,

@@ -60,7 +60,7 @@ class AddressBookSource:
             return True
 
     def _peek(self) -> tuple[int, ...] | None:
-        assert self.path is not None
+        assert self.path is not None  # noqa: S101 (a type narrowing, not a check: _peek runs only with a path)
         try:
             st = os.stat(self.path)
         except OSError:

@@ -173,7 +173,7 @@ def _retry_document(
     outcome: RetryOutcome,
 ) -> None:
     current = documents.get(db, row["id"])  # read again, inside the transaction
-    assert current is not None  # documents are never deleted
+    assert current is not None  # noqa: S101 (a type narrowing, not a check: documents are never deleted)
     row = current
     label = f"#{row['id']} {row['name']}"
     resent = unconfirmed.resend(db, row["id"], label, now)

@@ -59,7 +59,7 @@ class Archive:
         """(failed, reason, the failed delivery) for a document whose deliveries are finished.
 
         Failed means the customer did not get it; a failed copy or bundle is a notice of its
-        own (deliveryrecord.py) and the document is filed as sent.
+        own (delivery/recorder.py) and the document is filed as sent.
         """
         if row["state"] == DocumentState.FAILED:
             return True, row["reason"], None
@@ -110,7 +110,7 @@ class Archive:
         if failed:
             folder = self.state_dir / storage.FAILED
         else:
-            day = datetime.datetime.fromtimestamp(self.clock())
+            day = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.UTC).astimezone()
             folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         return storage.unique_path(folder, name)
@@ -124,7 +124,11 @@ class Archive:
         self, target: Path, row: sqlite3.Row, reason: str, delivery: sqlite3.Row | None
     ) -> None:
         """NAME.reason.txt: what failed, what the server said, when, how often, what to do."""
-        when = datetime.datetime.fromtimestamp(self.clock()).strftime("%Y-%m-%d %H:%M:%S")
+        when = (
+            datetime.datetime.fromtimestamp(self.clock(), tz=datetime.UTC)
+            .astimezone()
+            .strftime("%Y-%m-%d %H:%M:%S")
+        )
         if delivery is None:
             what = "the file itself: it cannot be sent as it is"
             attempts, reply = 0, "none (nothing was sent)"
@@ -164,7 +168,7 @@ class Archive:
             return None
         target = None
         if self.config.archive.keep_eml:
-            day = datetime.datetime.fromtimestamp(self.clock())
+            day = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.UTC).astimezone()
             folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))

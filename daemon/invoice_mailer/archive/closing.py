@@ -128,7 +128,7 @@ def _close(
     was, was_why = before or (row["state"], row["reason"])
     reason = f"{why} (it was {was}: {was_why})" if was_why else f"{why} (it was {was})"
     source = config.state_dir / row["location"]
-    day = datetime.datetime.fromtimestamp(now)
+    day = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).astimezone()
     folder = config.state_dir / CLOSED / f"{day:%Y}" / f"{day:%m}"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = storage.unique_path(folder, row["name"])

@@ -60,7 +60,9 @@ def join(db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: flo
 def next_close_time(after: float, close_at: str) -> float:
     """The first daily `close_at` ("HH:MM", local time) strictly after the moment `after`."""
     hour, minute = (int(x) for x in close_at.split(":"))
-    moment = datetime.datetime.fromtimestamp(after)
+    # Naive local time on purpose: .timestamp() of tomorrow's HH:MM then takes that day's UTC
+    # offset (a DST change in between), which a fixed-offset aware datetime would not.
+    moment = datetime.datetime.fromtimestamp(after)  # noqa: DTZ006
     candidate = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if candidate.timestamp() <= after:
         tomorrow = candidate.date() + datetime.timedelta(days=1)
@@ -170,7 +172,11 @@ class SessionKeeper:
                 return 0
             members, joined_ids = self._members(db, session)
             parts = bundles.split(self.config, members)
-            day = datetime.datetime.fromtimestamp(now).strftime("%d/%m/%Y")
+            day = (
+                datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
+                .astimezone()
+                .strftime("%d/%m/%Y")
+            )
             for number, part in enumerate(parts, start=1):
                 subject, body = bundles.render(self.config, part, day, number, len(parts))
                 attached = [m.id for m in part if m.id in joined_ids]

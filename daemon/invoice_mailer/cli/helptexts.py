@@ -88,7 +88,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
 
 def explain(commands: argparse._SubParsersAction) -> None:
     """Give every subcommand its description and examples. One without texts here keeps its
-    short help (never a crash); tests/test_cli_help.py fails until it has them."""
+    short help (never a crash); tests/cli/test_cli_help.py fails until it has them."""
     for name, parser in commands.choices.items():
         if name not in _TEXTS:
             continue

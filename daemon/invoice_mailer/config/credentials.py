@@ -17,7 +17,7 @@ from invoice_mailer.errors import SecretError
 
 log = logging.getLogger(__name__)
 
-TOKEN_PREFIX = "enc:"
+TOKEN_PREFIX = "enc:"  # noqa: S105 (a marker before the encrypted token, not a password)
 CREDENTIAL_NAME = "secret.key"
 
 

@@ -1,5 +1,5 @@
 """The one loader that validates the whole configuration and reports every problem at once,
-with line and key. The types themselves are in configtypes.py (re-exported here).
+with line and key. The types themselves are in config/model.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The configuration as typed, frozen data: every key of docs/DESIGN.md, defaults on the fields.
 
-Secrets are repr=False. config.py builds these from YAML and validates them.
+Secrets are repr=False. config/load.py builds these from YAML and validates them.
 """
 
 from __future__ import annotations

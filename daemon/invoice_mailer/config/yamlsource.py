@@ -1,6 +1,6 @@
 """The value parsers a config file needs, and a Reader that walks YAML collecting problems.
 
-Kept apart from config.py so that the address book (YAML form) reports lines the same way;
+Kept apart from config/load.py so that the address book (YAML form) reports lines the same way;
 the file itself is read by yamlread.py (re-exported here).
 """
 
@@ -190,7 +190,7 @@ def check_address(raw: str) -> str:
     if any(ch in raw for ch in "\r\n\t <>,;\"'()") or raw.count("@") != 1:
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
     # A UTF-8 name before the @ (RFC 6531) is checked through an ASCII stand-in: the stdlib
-    # refuses it, and it can be sent where the server offers SMTPUTF8 (smtpenvelope.py).
+    # refuses it, and it can be sent where the server offers SMTPUTF8 (delivery/smtp/envelope.py).
     if not raw.isprintable():
         raise Invalid(f"expected one e-mail address like name@example.it, got {raw!r}")
     local, _, domain = raw.rpartition("@")

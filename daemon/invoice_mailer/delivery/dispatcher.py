@@ -4,7 +4,7 @@ A row is `sending` (with its Message-ID) before the SMTP transaction and `sent` 
 server's 250. Transient failures get a few quick tenacity tries, then a durable deferral with
 doubling backoff; permanent ones fail the delivery; authentication and TLS problems pause the
 whole queue instead of failing documents. What the ledger records about each outcome is in
-deliveryrecord.py.
+recorder.py.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class Dispatcher:
             self.record.failed(row, reason, row["attempts"])
             return
         fresh = deliveries.by_id(self.ledger.db, row["id"])
-        assert fresh is not None  # the row we were handed: nothing deletes deliveries
+        assert fresh is not None  # noqa: S101 (a type narrowing, not a check: nothing deletes deliveries)
         row = fresh
         limit = self.config.smtp.max_message_size
         if size > limit:

@@ -3,7 +3,7 @@
 It requires STARTTLS before AUTH and MAIL, checks the demo password, and stores every message it
 accepts as NNNN.eml. Its certificate is signed by a CA made on the fly; the demo config trusts
 that CA through smtp.ca_file, so the service verifies the server exactly as it would a real one.
-(A model: tests/smtpserver.py, which adds faults for the tests.)
+(A model: tests/support/smtpserver.py, which adds faults for the tests.)
 """
 
 from __future__ import annotations

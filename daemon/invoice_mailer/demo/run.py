@@ -3,7 +3,7 @@
 In a new temporary folder (removed at the end unless `keep`, or when something failed and its
 log must be read): a key, an encrypted
 password, a config, an address book of invented customers and an export folder; a local mail
-server with STARTTLS and AUTH (demo_smtp); the real service as a subprocess. Sample invoices
+server with STARTTLS and AUTH (mailserver.py); the real service as a subprocess. Sample invoices
 are written into the export folder the way the invoicing program writes them, and the demo waits
 until every one is delivered, the accountant's bundle included.
 """
@@ -137,7 +137,7 @@ class Demo:
             notify.bind("\0" + name)
             notify.settimeout(0.2)
             with open(self.log, "ab") as log:
-                self.service = service = subprocess.Popen(
+                self.service = service = subprocess.Popen(  # noqa: S603 (this interpreter, fixed args)
                     [sys.executable, "-m", "invoice_mailer", "-c", str(self.config), "run"],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -164,7 +164,9 @@ class Demo:
         """Write the samples as the invoicing program does, wait for every delivery."""
         smtp, service = self._running()
         started = time.monotonic()
-        documents = samples.demo_documents(datetime.date.today())
+        documents = samples.demo_documents(
+            datetime.datetime.now(tz=datetime.UTC).astimezone().date()
+        )
         for name, data in documents:
             temporary = self.export / f"{name}.tmp"  # ignored by watch.ignore until renamed
             temporary.write_bytes(data)

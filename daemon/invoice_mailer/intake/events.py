@@ -5,7 +5,7 @@ named path is looked at with lstat (symlinks, FIFOs, folders and hard-linked fil
 and logged once, never opened), fed to the readiness policy, and when it is finished its
 content is checked through one safely opened descriptor. A file that fails the check is looked
 at again a few times (it may still be growing), then taken anyway to end in failed/ with the
-reason. taking.py moves it into the spool and records it, crash-safely; `recover()` finishes
+reason. intake/taking.py moves it into the spool and records it, crash-safely; `recover()` finishes
 what a crash interrupted. An error on one file (disk full, ledger busy) never stops the others:
 that file is tried again a little later, and nothing is forgotten.
 """

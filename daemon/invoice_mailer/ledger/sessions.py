@@ -25,7 +25,7 @@ def add_to_current(db: sqlite3.Connection, now: float) -> int:
         cursor = db.execute(
             "INSERT INTO sessions(opened_at, last_added_at) VALUES (?, ?)", (now, now)
         )
-        assert cursor.lastrowid is not None
+        assert cursor.lastrowid is not None  # noqa: S101 (a type narrowing, not a check: set after an INSERT)
         return cursor.lastrowid
     db.execute("UPDATE sessions SET last_added_at = ? WHERE id = ?", (now, row[0]))
     return row[0]

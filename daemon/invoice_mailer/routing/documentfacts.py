@@ -55,7 +55,7 @@ def document_facts(
         return facts
     day = _name_date(name, groups.get("date"))
     facts["date_from"] = "name" if day else "taken"
-    day = day or datetime.date.fromtimestamp(taken_at)
+    day = day or datetime.datetime.fromtimestamp(taken_at, tz=datetime.UTC).astimezone().date()
     facts.update(
         doc=groups.get("doc") or fatturapa.DEFAULT_DOC_NAME,
         number=groups.get("number") or name.split(".")[0],
@@ -83,7 +83,8 @@ def _name_date(name: str, text: str | None) -> datetime.date | None:
         return None
     for layout in _NAME_DATES:
         try:
-            return datetime.datetime.strptime(text, layout).date()
+            # A calendar day from a file name: no time of day, so no zone to attach.
+            return datetime.datetime.strptime(text, layout).date()  # noqa: DTZ007
         except ValueError:
             continue
     log.warning("%s: %r in its name is not a date; using the day it was taken", name, text)

@@ -1,6 +1,6 @@
 """The SMTP envelope: addresses as they go on the wire (the domain in its ASCII IDNA form; a
 non-ASCII name before the @ only where the server offers SMTPUTF8), MAIL FROM's options, and
-what "no recipient accepted" means. Pure: the session in smtp.py does the talking.
+what "no recipient accepted" means. Pure: the session in session.py does the talking.
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ class SmtpTransport:
             self._at("auth", f"logging in to {self._where} as {config.username}")
             smtp.login(config.username, self._password)
         sock = smtp.sock
-        assert sock is not None  # connect() set it; a hang-up since would have raised
+        assert sock is not None  # noqa: S101 (a type narrowing, not a check: connect() set it)
         # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
         # (40 ms on Linux): one stall per message.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,6 +1,6 @@
 """One message on an open SMTP session: MAIL FROM, RCPT TO, DATA, the body streamed from
 disk, and the reply to the final dot, each refusal turned into an SmtpFailure by the session.
-The session (smtp.py) owns the connection: opening, reuse, and what a failure leaves behind.
+The session (session.py) owns the connection: opening, reuse, and what a failure leaves behind.
 """
 
 from __future__ import annotations
