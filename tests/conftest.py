@@ -3,6 +3,9 @@ fail a test which leaks a thread or reads a file outside the checkout (support/o
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +31,29 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:
     for path in dict.fromkeys(GUARD.reached):
         terminalreporter.write_line(f"a test read {path}, outside the checkout", red=True)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """The export folder the invoicing program writes into."""
+    path = tmp_path / "export"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on tmpfs (/dev/shm) when tmp_path is elsewhere: renames there fail with EXDEV."""
+    shm = Path("/dev/shm")
+    if (
+        not shm.is_dir()
+        or not os.access(shm, os.W_OK)
+        or shm.stat().st_dev == tmp_path.stat().st_dev
+    ):
+        pytest.skip("no second filesystem to copy across")
+    path = Path(tempfile.mkdtemp(dir=shm, prefix="invoice-mailer-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

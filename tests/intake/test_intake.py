@@ -10,7 +10,6 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,13 +29,6 @@ from tests.support.intake_harness import (
 from tests.support.service_harness import ServiceProcess, service_config
 
 MB = 1024 * 1024
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "export"
-    path.mkdir()
-    return path
 
 
 def settle_with_sentinel(runner: IntakeRunner, folder: Path, label: str = "sentinel") -> None:
@@ -281,16 +273,6 @@ def test_duplicate_content_under_another_name_is_taken_for_routing_to_judge(tmp_
         (second,) = wait_until(lambda: runner.documents("second.pdf"))
     # Same bytes are not "already sent": that needs the customer (tests/routing/test_duplicates.py).
     assert (second["state"], second["duplicate_of"]) == ("taken", None)
-
-
-@pytest.fixture
-def other_filesystem(tmp_path: Path):
-    """A folder on tmpfs (/dev/shm) when tmp_path is elsewhere: renames there fail with EXDEV."""
-    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == tmp_path.stat().st_dev:
-        pytest.skip("no second filesystem to copy across")
-    path = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="invoice-mailer-test-"))
-    yield path
-    shutil.rmtree(path)
 
 
 def test_move_across_filesystems_copies_then_removes_the_original(tmp_path, other_filesystem):

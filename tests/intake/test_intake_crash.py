@@ -12,11 +12,9 @@ import logging
 import os
 import random
 import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,23 +35,6 @@ from tests.support.intake_harness import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "export"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def other_filesystem(tmp_path: Path):
-    """A folder on tmpfs (/dev/shm) when tmp_path is elsewhere: renames there fail with EXDEV."""
-    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == tmp_path.stat().st_dev:
-        pytest.skip("no second filesystem to copy across")
-    path = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="invoice-mailer-test-"))
-    yield path
-    shutil.rmtree(path)
 
 
 def check_spool_matches_ledger(state_dir: Path) -> list[dict]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 
-import pytest
 import yaml
 
 from invoice_mailer.demo.samples import make_pdf
@@ -18,22 +16,6 @@ from tests.support.service_harness import service_config, write_address_book
 
 CUSTOMERS = [("C042", "Mario Rossi S.p.A.", "mario@rossi.example", "", "IT01234567890", "")]
 BIG = "Fattura_99_2026_C042.pdf"
-
-
-@pytest.fixture
-def other_filesystem(tmp_path):
-    """An export folder on tmpfs, when tmp_path is on another filesystem."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or not os.access(shm, os.W_OK):
-        pytest.skip("no writable /dev/shm for an export folder on another filesystem")
-    folder = shm / f"invoice-mailer-test-{uuid.uuid4().hex}"
-    folder.mkdir()
-    try:
-        if os.stat(folder).st_dev == os.stat(tmp_path).st_dev:
-            pytest.skip("/dev/shm and tmp_path are on the same filesystem")
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def disk_usage(root: Path) -> int:

@@ -51,13 +51,6 @@ def no_leaked_threads() -> Iterator[None]:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "export"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def make(folder: Path) -> Iterator[Make]:
     watchers: list[Watcher] = []
 
