@@ -9,7 +9,6 @@ from invoice_mailer.receipts.bounces import Bounce, parse_bounce
 from invoice_mailer.receipts.mail import Unrecognised
 from tests.support.bouncemail import exchange_bounce, postfix_bounce
 from tests.support.receiptmail import (
-    SENDER,
     anomaly_envelope,
     our_message,
     pec_receipt,
@@ -37,6 +36,20 @@ def test_postfix_bounce_names_the_recipient_the_reason_and_our_message(headers_o
     assert status.failed and status.status == "5.1.1"
     assert status.diagnostic is not None and "User unknown" in status.diagnostic
     assert status.remote_mta == "mx.bianchi.example"
+
+
+def test_one_report_for_two_recipients():
+    data = postfix_bounce(our_message(OURS, CUSTOMER), CUSTOMER)
+    second = b"\r\nFinal-Recipient: rfc822; ufficio@bianchi.example\r\nAction: delivered\r\n"
+    second += b"Status: 2.0.0\r\n"
+    data = data.replace(b"User unknown\r\n\r\n--", b"User unknown\r\n" + second + b"\r\n--", 1)
+    first, other = bounce(data).recipients
+    assert (first.recipient, first.failed) == (CUSTOMER, True)
+    assert (other.recipient, other.action, other.status) == (
+        "ufficio@bianchi.example",
+        "delivered",
+        "2.0.0",
+    )
 
 
 def test_a_delay_report_is_not_a_failure():
@@ -103,7 +116,3 @@ def test_a_report_without_recipients_is_not_a_bounce():
     data = postfix_bounce(our_message(OURS, CUSTOMER), CUSTOMER)
     data = data.replace(b"Final-Recipient", b"X-Final-Recipient")
     assert "without any Final-Recipient" in parse_bounce(data).reason  # type: ignore[union-attr]
-
-
-def test_sender_of_the_fixture_is_ours():
-    assert SENDER.endswith("@pec.studiorossi.it")
