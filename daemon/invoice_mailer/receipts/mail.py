@@ -21,7 +21,7 @@ from email.policy import compat32
 
 from asn1crypto import cms
 
-DEFAULT_MAX_SIZE = 100 * 1024 * 1024  # Aruba PEC's largest message; a full receipt carries one
+DEFAULT_MAX_SIZE = 100 * 1024 * 1024  # a full receipt carries our message (25 MB by default)
 _MAX_PARTS = 1000  # far more than any receipt or report has; past it, the walk stops
 _BRACKETED_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
