@@ -1,0 +1,3 @@
+"""The receipts tests' real IMAP server (tests/support/dovecot.py)."""
+
+from tests.support.dovecot import dovecot, dovecot_factory  # noqa: F401  (fixtures)
