@@ -57,6 +57,7 @@ class RogueSmtpServer:
         spare: tuple[str, ...] = (),
         mail_reply: bytes = b"250 2.1.0 Ok\r\n",
         stall_data: bool = False,
+        withhold_until_data: bool = False,
     ):
         if after_dot not in AFTER_DOT:
             raise ValueError(f"after_dot must be one of {AFTER_DOT}")
@@ -69,6 +70,9 @@ class RogueSmtpServer:
         self._spare = {address.lower() for address in spare}
         self._mail_reply = mail_reply
         self._stall_data = stall_data  # after 354, never read again
+        # Offer PIPELINING and answer MAIL and RCPT only once DATA has come: a client that
+        # waits for each reply before the next command never gets one.
+        self._withhold = withhold_until_data
         self.stalled = threading.Event()
         self._lock = threading.Lock()
         self._messages: list[RogueMessage] = []
@@ -163,6 +167,7 @@ class RogueSmtpServer:
     async def _dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 rogue.test ESMTP\r\n")
         mail_line, rcpts = b"", []
+        withheld: list[bytes] = []
         while line := await reader.readline():
             with self._lock:
                 self._lines.append(line)
@@ -171,6 +176,8 @@ class RogueSmtpServer:
                 extensions = [b"rogue.test", b"8BITMIME", b"SIZE 50000000", b"AUTH PLAIN LOGIN"]
                 if self._smtputf8:
                     extensions.append(b"SMTPUTF8")
+                if self._withhold:
+                    extensions.append(b"PIPELINING")
                 last = extensions.pop()
                 writer.write(b"".join(b"250-" + e + b"\r\n" for e in extensions))
                 writer.write(b"250 " + last + b"\r\n")
@@ -178,11 +185,13 @@ class RogueSmtpServer:
                 await self._auth(line, reader, writer)
             elif verb == b"MAIL":
                 mail_line, rcpts = line, []
-                writer.write(self._mail_reply)
+                (withheld.append if self._withhold else writer.write)(self._mail_reply)
             elif verb == b"RCPT":
                 rcpts.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode("utf-8"))
-                writer.write(b"250 2.1.5 Ok\r\n")
+                (withheld.append if self._withhold else writer.write)(b"250 2.1.5 Ok\r\n")
             elif verb == b"DATA":
+                writer.write(b"".join(withheld))
+                withheld.clear()
                 writer.write(b"354 go ahead\r\n")
                 await writer.drain()
                 if self._stall_data:

@@ -140,6 +140,8 @@ class _Handler:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
         if not self._owner._offer_starttls:
             responses = [r for r in responses if "STARTTLS" not in r.upper()]
+        if self._owner.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -190,6 +192,7 @@ class SmtpTestServer:
         eml_dir: Path | None = None,
         hostname: str = "mx.test",
         port: int | None = None,
+        pipelining: bool = False,
     ):
         if security not in ("tls", "starttls", "none"):
             raise ValueError(f"security must be tls, starttls or none, not {security!r}")
@@ -205,6 +208,7 @@ class SmtpTestServer:
         self._data_size_limit = data_size_limit
         self._eml_dir = Path(eml_dir) if eml_dir is not None else None
         self._hostname = hostname
+        self.pipelining = pipelining  # offer PIPELINING (aiosmtpd reads pipelined commands)
         self._controller: _Controller | None = None
         self._live: set[_SMTP] = set()  # touched only in the server's event loop
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ The session (session.py) owns the connection: opening, reuse, and what a failure
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
@@ -38,19 +39,62 @@ class Transaction:
         self.at("mail", f"MAIL FROM {sender}")
         envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
         self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
-        code, reply = self.smtp.mail(envelope.sender, list(envelope.options))
-        if code != 250:
-            raise self.refusal(code, reply)
-        accepted, refused = self._recipients(envelope)
-        self.at("data", f"DATA on {self.where}")
-        code, reply = self.smtp.docmd("DATA")
-        if code != 354:
-            raise self.refusal(code, reply)
+        if "pipelining" in self.smtp.esmtp_features:
+            accepted, refused = self._pipelined(envelope)
+        else:
+            code, reply = self.smtp.mail(envelope.sender, list(envelope.options))
+            if code != 250:
+                raise self.refusal(code, reply)
+            accepted, refused = self._recipients(envelope)
+            self.at("data", f"DATA on {self.where}")
+            code, reply = self.smtp.docmd("DATA")
+            if code != 354:
+                raise self.refusal(code, reply)
         self._stream(message)
         code, reply = self._final_reply()
         if code != 250:
             raise self.refusal(code, reply)
         return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
+
+    def _pipelined(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order, each
+        read before anything is decided, so the session stays in step whatever they say."""
+        wire = list(envelope.recipients)
+        options = "".join(f" {option}" for option in envelope.options)
+        commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}{options}"]
+        commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in wire]
+        commands.append("DATA")
+        if any("\r" in command or "\n" in command for command in commands):
+            raise ValueError("a line break inside an SMTP command")  # as smtplib.putcmd refuses
+        self.smtp.send("".join(f"{command}\r\n" for command in commands))
+        code, reply = self.smtp.getreply()
+        if code == 421:
+            raise self.refusal(code, reply)  # the server is closing: no more replies come
+        failure = None if code == 250 else self.refusal(code, reply)
+        accepted: list[str] = []
+        refused = dict(envelope.refused)
+        for address in wire:
+            recipient = envelope.recipients[address]
+            self.at("rcpt", f"RCPT TO {address}")
+            code, reply = self.smtp.getreply()
+            if code == 421:
+                raise self.refusal(code, reply)
+            if code in (250, 251):
+                accepted.append(recipient)
+            else:
+                refused[recipient] = (code, reply_text(reply))
+        self.at("data", f"DATA on {self.where}")
+        code, reply = self.smtp.getreply()
+        if failure is None and not accepted:
+            failure = no_recipient_accepted(refused)
+        if failure is None and code != 354:
+            failure = self.refusal(code, reply)
+        if failure is not None:
+            if code == 354:  # DATA accepted all the same: an empty message ends it (RFC 2920)
+                self.smtp.send(b".\r\n")
+                self.smtp.getreply()
+            raise failure
+        return accepted, refused
 
     def _recipients(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
         """RCPT TO each wire address; accepted and refused in the caller's spelling."""
