@@ -22,6 +22,7 @@ import latency
 import report
 import scale
 import startup
+from sink import Sink
 
 FULL = {
     "burst": 2000,
@@ -67,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--workdir", type=Path, help="where to work (default: the temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, ledgers)")
+    parser.add_argument(
+        "--no-pipelining", action="store_true", help="sinks that do not offer PIPELINING"
+    )
     args = parser.parse_args(argv)
+    Sink.pipelining = not args.no_pipelining
     unknown = [name for name in args.names if name not in NAMES]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r} (choose from {', '.join(NAMES)})")
@@ -76,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="invoice-mailer-bench-", dir=args.workdir))
     fs = report.filesystem_of(root)
     today = datetime.datetime.now(tz=datetime.UTC).astimezone()
-    print(f"invoice-mailer benchmarks, {today:%Y-%m-%d %H:%M}", flush=True)
+    sinks = "with PIPELINING" if Sink.pipelining else "without PIPELINING"
+    print(f"invoice-mailer benchmarks, {today:%Y-%m-%d %H:%M}; sinks {sinks}", flush=True)
     print(f"machine: {report.machine()}; work folder {root} ({fs})", flush=True)
     if fs in ("tmpfs", "ramfs"):
         print("warning: fsync costs nothing on tmpfs; pass --workdir on a real disk", flush=True)

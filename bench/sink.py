@@ -3,8 +3,8 @@
 It runs apart from the benchmark so that the clients measured (the service, the limit, the
 floor) never share an interpreter with it. One line per accepted message goes to a record
 file: the CLOCK_MONOTONIC time at which the whole DATA had arrived (the same clock in every
-process on Linux), the size, and the Subject. Run as `python sink.py PORT RECORD_FILE`; it
-prints "ready" once it listens.
+process on Linux), the size, and the Subject. Run as `python sink.py PORT RECORD_FILE 1|0`
+(1: offer PIPELINING); it prints "ready" once it listens.
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ SIZE_LIMIT = 200 * 1024 * 1024  # the big-file benchmark sends a 34 MB message
 class _Recorder:
     """aiosmtpd handler: accept everything, keep nothing but (arrival, size, subject)."""
 
-    def __init__(self, out) -> None:
+    def __init__(self, out, pipelining: bool) -> None:
         self.out = out
+        self.pipelining = pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # as most providers do; aiosmtpd reads pipelined commands anyway
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:
         arrived = time.monotonic()
@@ -41,11 +48,11 @@ class _Recorder:
         return "250 OK discarded"
 
 
-async def _serve(port: int, record: Path) -> None:
+async def _serve(port: int, record: Path, pipelining: bool) -> None:
     from aiosmtpd.smtp import SMTP
 
     with open(record, "a", encoding="utf-8") as out:
-        handler = _Recorder(out)
+        handler = _Recorder(out, pipelining)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: SMTP(handler, hostname="bench-sink", data_size_limit=SIZE_LIMIT),
@@ -69,6 +76,10 @@ def free_port() -> int:
 class Sink:
     """The sink process seen from the benchmark: start, read arrivals, stop."""
 
+    # Whether the sinks offer PIPELINING (RFC 2920): yes, like most providers, unless
+    # `run.py --no-pipelining` measures the other case.
+    pipelining = True
+
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.record = workdir / "sink-record.txt"
@@ -77,7 +88,7 @@ class Sink:
         self._partial = ""
         self.arrivals: list[tuple[float, int, str]] = []
         self.process = subprocess.Popen(  # noqa: S603 (this interpreter, fixed args)
-            [sys.executable, __file__, str(self.port), str(self.record)],
+            [sys.executable, __file__, str(self.port), str(self.record), str(int(self.pipelining))],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -119,4 +130,4 @@ class Sink:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(int(sys.argv[1]), Path(sys.argv[2])))
+    asyncio.run(_serve(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"))
