@@ -34,6 +34,7 @@ def make_fattura_xml(
     last_name: str | None = None,
     codice_destinatario: str = "ABC1234",
     pec_destinatario: str | None = None,
+    customer_nation: str | None = None,
     formato: str = "FPR12",
     namespace: str = "p",
     declaration: str | None = UTF8_DECLARATION,
@@ -43,7 +44,8 @@ def make_fattura_xml(
 ) -> bytes:
     """A FatturaPA file. `invoices` = [(doc_type, number, date), ...] makes a batch (one body
     each); `namespace` is one of NAMESPACE_STYLES; `encoding` is the bytes actually written,
-    whatever `declaration` says; `pad` surrounds every value (trailing-space exports)."""
+    whatever `declaration` says; `pad` surrounds every value (trailing-space exports);
+    `customer_nation` writes the customer's Sede with that Nazione ("FR")."""
     if namespace not in NAMESPACE_STYLES:
         raise ValueError(f"namespace must be one of {NAMESPACE_STYLES}")
 
@@ -64,6 +66,12 @@ def make_fattura_xml(
     else:
         who = value("Nome", first_name or "") + value("Cognome", last_name or "")
     pec = value("PECDestinatario", pec_destinatario) if pec_destinatario else ""
+    seat = (
+        "<Sede>" + value("Indirizzo", "Rue de la Paix 1") + value("CAP", "00000")
+        + value("Comune", "Paris") + value("Nazione", customer_nation) + "</Sede>"
+        if customer_nation
+        else ""
+    )  # fmt: skip
     header = (
         "<FatturaElettronicaHeader><DatiTrasmissione>"
         "<IdTrasmittente><IdPaese>IT</IdPaese><IdCodice>01234567890</IdCodice></IdTrasmittente>"
@@ -75,7 +83,7 @@ def make_fattura_xml(
         "<Denominazione>SOCIETA' ALPHA SRL</Denominazione></Anagrafica>"
         "<RegimeFiscale>RF01</RegimeFiscale></DatiAnagrafici></CedentePrestatore>"
         f"<CessionarioCommittente><DatiAnagrafici>{vat}{tax_code}<Anagrafica>{who}</Anagrafica>"
-        "</DatiAnagrafici></CessionarioCommittente></FatturaElettronicaHeader>"
+        f"</DatiAnagrafici>{seat}</CessionarioCommittente></FatturaElettronicaHeader>"
     )
     bodies = "".join(
         "<FatturaElettronicaBody><DatiGenerali><DatiGeneraliDocumento>"
