@@ -84,7 +84,8 @@ def _check_languages(config: Config, top: ys.Reader, warnings: list[Problem]) ->
             _check_template(top, f"{code}.{name}", getattr(language, name), CUSTOMER_FIELDS)
         date_format = f"{code}.date_format"
         valid = _check_template(top, date_format, language.date_format, DATE_FIELDS)
-        if valid and "{month" in language.date_format and not language.months:
+        months_given = f"templates.{code}.months" in top.lines  # if wrong, it says so itself
+        if valid and "{month" in language.date_format and not (language.months or months_given):
             message = f"{{month}} needs the month names: add templates.{code}.months"
             top.problem(f"templates.{date_format}", message)
     language_warnings(config, top, warnings)

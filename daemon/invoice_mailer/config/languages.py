@@ -62,6 +62,8 @@ _WITH_REGION = re.compile(r"([a-z]{2})[-_][a-z0-9]{2,8}", re.IGNORECASE)  # de-C
 
 def language_code(value: Any) -> str:
     """A two-letter ISO 639-1 code, any case, as `de`; Invalid (with what to write) otherwise."""
+    if value is False:
+        raise Invalid("YAML reads no as false: for Norwegian write 'no' in quotes")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Invalid(f"expected a two-letter ISO 639-1 language code such as en, got {value!r}")
     word = str(value).strip()

@@ -33,6 +33,11 @@ def read_languages(templates: ys.Reader) -> dict[str, LanguageTemplates]:
     found = dict(BUILT_IN_LANGUAGES)
     for key in list(templates.data):
         name = str(key)
+        if isinstance(key, bool):
+            templates.taken.add(key)
+            message = "YAML reads no: (and yes:, on:, off:) as true or false: write 'no': in quotes"
+            templates.problem(templates.key("no"), message)
+            continue
         if name in ITALIAN_KEYS:
             continue
         if difflib.get_close_matches(name, ITALIAN_KEYS, n=1) and len(name) > 5:
