@@ -34,7 +34,7 @@ def read_languages(templates: ys.Reader) -> dict[str, LanguageTemplates]:
     for key in list(templates.data):
         name = str(key)
         if isinstance(key, bool):
-            templates.taken.add(key)
+            del templates.data[key]  # reported here, so not again as an unknown key "False"
             message = "YAML reads no: (and yes:, on:, off:) as true or false: write 'no': in quotes"
             templates.problem(templates.key("no"), message)
             continue

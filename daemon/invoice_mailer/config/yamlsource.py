@@ -89,7 +89,7 @@ class Reader:
 
     def finish(self) -> None:
         """Report every key nobody asked for, with the closest valid name."""
-        known = sorted(str(name) for name in self.taken)  # YAML keys may be true, false, 12
+        known = sorted(self.taken)
         for name in self.data:
             if name in self.taken:
                 continue
