@@ -10,6 +10,7 @@ import pytest
 
 from invoice_mailer.addressbook.book import Customer, load_address_book
 from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
+from invoice_mailer.addressbook.files import heading_warnings
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.model import CsvColumns, CsvConfig
 from invoice_mailer.errors import EX_CONFIG, ConfigError
@@ -199,6 +200,16 @@ def test_language_column_under_another_heading_and_in_a_yaml_book(tmp_path):
     assert [str(p) for p in book.problems] == [
         "line 6, language: expected a two-letter ISO 639-1 language code, got 'tedesco'; German "
         "is de (customer C002 left out)"
+    ]
+
+
+def test_a_language_column_under_an_unmapped_heading_gets_the_mapping_to_write(tmp_path):
+    path = write(tmp_path / "clienti.csv", HEADER + ";Language\nC001;A;a@a.de;;;;de\n")
+    assert load_address_book(path, AUTO).by_code("C001").language is None  # not read, so:
+    assert [str(p) for p in heading_warnings(path, AUTO)] == [
+        "line 1, no column 'Lingua' for the customer's language; 'Language' looks like it",
+        "line 1, to use the file's headings, write under customers.csv: columns: {language: "
+        '"Language"}',
     ]
 
 

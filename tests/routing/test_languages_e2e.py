@@ -84,6 +84,8 @@ def test_a_german_customer_with_lingua_de_gets_a_german_message(tmp_path, smtp_s
     polish = received["biuro@kowalski.example"]
     assert polish.message["Subject"].startswith("Fattura n. 9 del ")
     assert log.count("no templates for pl (Polish)") == 1
+    assert "Fattura_7_2026_C001.pdf: routed to einkauf@mueller.example, in German" in log
+    assert "Fattura_9_2026_C003.pdf: routed to biuro@kowalski.example\n" in log
 
     # The accountant's bundle is Italian whatever the customers read.
     bundle = received[STUDIO]

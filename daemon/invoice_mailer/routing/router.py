@@ -20,6 +20,7 @@ from invoice_mailer.addressbook.book import AddressBook, Customer, describe
 from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.bundles import sessions
+from invoice_mailer.config.languages import ITALIAN, LANGUAGE_NAMES
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
@@ -282,4 +283,6 @@ class Router:
                 db, member["id"], DocumentState.ROUTED, None, member_facts, self.clock()
             )
         names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])
-        return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "")
+        words = self.config.templates.for_language(members[0][1].get("language")).language
+        said = f", in {LANGUAGE_NAMES[words]}" if words != ITALIAN else ""  # the message's
+        return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "") + said
