@@ -89,11 +89,11 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     subject, body = delivery["subject"], delivery["body"]
     signature = config.signature  # [Firma]: the bundle and the alerts are Italian
     if delivery["purpose"] in (Purpose.CUSTOMER, Purpose.COPY):
-        if not carried:
+        if not carried and not subject:
             raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
         # In the customer's language; rendered once, at the first build: a rebuild keeps what
         # was rendered (and its language's signature).
-        facts = documents.info_of(carried[0])
+        facts = documents.info_of(carried[0]) if carried else {}
         if not subject:
             subject, body = customer_text(config, facts)
         signature = customer_signature(config, facts)
