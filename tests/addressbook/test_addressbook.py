@@ -10,6 +10,7 @@ import pytest
 
 from invoice_mailer.addressbook.book import Customer, load_address_book
 from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
+from invoice_mailer.addressbook.files import heading_warnings
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.config.model import CsvColumns, CsvConfig
 from invoice_mailer.errors import EX_CONFIG, ConfigError
@@ -159,6 +160,70 @@ def test_unknown_send_or_prefer_and_empty_code_are_reported(tmp_path):
         == "line 3, Preferenza: expected pec or email, got 'fax' (customer C002 left out)"
     )
     assert messages[2].startswith("line 4, Codice: is empty")
+
+
+def test_lingua_column_gives_each_customer_a_language_and_bad_ones_say_what_to_write(tmp_path):
+    header = HEADER + ";Lingua"
+    book = csv_book(
+        tmp_path,
+        "C001;Müller GmbH;info@mueller.de;;DE123456789;;de",
+        "C002;Dupont;compta@dupont.fr;;;; FR ",  # any case, spaces around
+        "C003;Rossi;info@rossi.it;;;;",  # empty: customers.language (or the XML's fallback)
+        "C004;Smith;a@smith.example;;;;English",
+        "C005;Silva;a@silva.example;;;;pt-BR",
+        "C006;X;a@x.example;;;;xx",
+        header=header,
+    )
+
+    assert [(c.code, c.language) for c in book] == [("C001", "de"), ("C002", "fr"), ("C003", None)]
+    assert [str(p) for p in book.problems] == [
+        "line 5, Lingua: expected a two-letter ISO 639-1 language code, got 'English'; English "
+        "is en (customer C004 left out)",
+        "line 6, Lingua: expected a two-letter ISO 639-1 language code, got 'pt-BR'; write pt, "
+        "the language alone (without the country) (customer C005 left out)",
+        "line 7, Lingua: expected a two-letter ISO 639-1 language code, got 'xx' (it, en, de, "
+        "fr, es, …) (customer C006 left out)",
+    ]
+
+
+def test_language_column_under_another_heading_and_in_a_yaml_book(tmp_path):
+    columns = CsvConfig(columns=CsvColumns(language="Sprache"))
+    book = csv_book(tmp_path, "C001;A;a@a.de;;;;de", header=HEADER + ";Sprache", config=columns)
+    assert book.by_code("C001").language == "de"
+    path = write(
+        tmp_path / "clienti.yaml",
+        "- code: C001\n  email: a@a.de\n  language: DE\n"
+        "- code: C002\n  email: b@b.it\n  language: tedesco\n",
+    )
+    book = load_address_book(path, AUTO)
+    assert book.by_code("C001").language == "de"
+    assert [str(p) for p in book.problems] == [
+        "line 6, language: expected a two-letter ISO 639-1 language code, got 'tedesco'; German "
+        "is de (customer C002 left out)"
+    ]
+
+
+def test_a_language_column_under_an_unmapped_heading_gets_the_mapping_to_write(tmp_path):
+    path = write(tmp_path / "clienti.csv", HEADER + ";Language\nC001;A;a@a.de;;;;de\n")
+    assert load_address_book(path, AUTO).by_code("C001").language is None  # not read, so:
+    assert [str(p) for p in heading_warnings(path, AUTO)] == [
+        "line 1, no column 'Lingua' for the customer's language; 'Language' looks like it",
+        "line 1, to use the file's headings, write under customers.csv: columns: {language: "
+        '"Language"}',
+    ]
+
+
+def test_a_customer_listed_twice_in_two_languages_is_ambiguous(tmp_path):
+    book = csv_book(
+        tmp_path,
+        "C001;A;a@a.de;;;;de",
+        "C001;A;a@a.de;;;;en",
+        "C002;B;b@b.de;;;;fr",
+        "C002;B;b@b.de;;;;FR",
+        header=HEADER + ";Lingua",
+    )
+    assert len(book.find("code", "C001")) == 2  # which language? never guessed
+    assert len(book.find("code", "C002")) == 1  # the same customer twice
 
 
 def test_vat_with_and_without_it_and_spaces(tmp_path):

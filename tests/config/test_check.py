@@ -129,6 +129,43 @@ def test_skipped_rows_optional_headings_and_smtputf8_are_warnings(tmp_path):
     assert "line 4, verdì@verdi.example has non-ASCII letters before the @" in result.stderr
 
 
+def test_a_language_without_templates_is_said_once_and_a_bad_one_in_a_template_refused(
+    tmp_path,
+):
+    book = tmp_path / "clienti.csv"
+    book.write_text(
+        "Codice;RagioneSociale;Email;Lingua\n"
+        "C001;Kowalski;a@kowalski.example;pl\n"
+        "C002;Müller;b@mueller.example;de\n"
+        "C003;Nowak;c@nowak.example;PL\n"
+        "C004;Smith;d@smith.example;en\n"
+        "C005;Rossi;e@rossi.example;\n"
+    )
+    german = {"customer_subject": "{doc} Nr. {number}", "customer_body": "Anbei {doc}.\n"}
+    path = write_config(
+        tmp_path,
+        customers={"address_book": str(book)},
+        templates={"de": {**german, "doc_names": {"Fattura": "Rechnung"}}},
+    )
+    result = run_cli("-c", str(path), "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"{book}: 1 warning\n"
+        "  line 2, no templates for pl (Polish): C001 (line 2), C003 (line 4) get the Italian "
+        "message; add templates.pl.customer_subject and templates.pl.customer_body to the config\n"
+    )
+    assert result.stdout.startswith(f"config OK: watching {tmp_path / 'export'}, 5 customers,")
+
+    # The German templates are checked as the Italian ones are: a wrong field stops the service.
+    wrong = {**german, "customer_body": "Anbei {dok}.\n"}
+    path = write_config(tmp_path, customers={"address_book": str(book)}, templates={"de": wrong})
+    result = run_cli("-c", str(path), "check")
+    assert result.returncode == 78
+    assert f"{path}: 1 problem\n  line 18, templates.de.customer_body: unknown field {{dok}}" in (
+        result.stderr
+    )
+
+
 def test_every_problem_at_once_config_key_file_and_address_book(tmp_path):
     key = tmp_path / "secret.key"
     assert run_cli("genkey", "--key-file", str(key)).returncode == 0

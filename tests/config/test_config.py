@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from invoice_mailer.config.load import config_path, load_config
+from invoice_mailer.config.model import ENGLISH
 from invoice_mailer.errors import ConfigError
 from tests.support.configs import write_config
 
@@ -31,6 +32,10 @@ def test_example_config_loads_with_documented_values(tmp_path):
     assert config.copy_mode == "cc"
     assert config.all_to.address is None
     assert config.customers.send == ("pdf",)
+    # Customers abroad: the example spells out the built-in English, and Italian stays the default.
+    assert config.templates.for_language("en") == ENGLISH
+    assert (config.customers.language, config.customers.foreign_language) == ("it", "en")
+    assert config.customers.csv.columns.language == "Lingua"
 
 
 def test_defaults_fill_in_port_and_username(tmp_path):

@@ -41,16 +41,22 @@ def test_demo_delivers_every_sample_says_why_and_removes_its_folder(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     table = done.stdout.split("Delivered in")[1]
-    rows = [line for line in table.splitlines() if line.endswith((" sent", " failed", " -"))]
-    assert rows and all(line.endswith(" sent") for line in rows), table
-    for name in ("Fattura_101", "Fattura_102", "Ordine_17", "IT01234567890_00101.xml"):
+    states = (" sent", " sent in English", " failed", " -")
+    rows = [line for line in table.splitlines() if line.endswith(states)]
+    assert rows and all(line.endswith((" sent", " sent in English")) for line in rows), table
+    for name in ("Fattura_101", "Fattura_102", "Fattura_103", "Ordine_17", "_00101.xml"):
         assert name in table
     # Why the XML did not go to the customer, and what "cc" means.
     assert "customer  not sent: XML non previsto per il cliente (customers.send)" in table
     assert 'cc = the copy of that same message (copy_to, "Copia a")' in table
+    # The customer abroad: one row says the language, the copy address is listed once.
+    harper = table.split("Fattura_103_")[1].split("\nIT0")[0].splitlines()
+    assert harper[0].endswith("accounts@harper.example         customer  sent in English")
+    assert [line.split()[-2:] for line in harper[1:]] == [["cc", "sent"], ["a", "sent"]]
+    assert "in English: the customer's language (column Lingua)" in table
     # Nothing is left behind in the temporary folder, and the output says how to keep it.
     assert list(tmp_path.iterdir()) == []
-    assert "is removed. To read the 4 messages and try your own files:" in done.stdout
+    assert "is removed. To read the 5 messages and try your own files:" in done.stdout
     assert "demo --keep" in done.stdout
 
 
@@ -67,7 +73,7 @@ def test_demo_keep_shows_the_messages_serves_a_newcomers_own_file_and_stays(tmp_
         wait_until(lambda: "Ctrl-C stops" in output.read_text(), timeout=60)
         (folder,) = tmp_path.glob("invoice-mailer-demo-*")
         shown = output.read_text()
-        assert f"The 4 messages the mail server received: {folder}/received/" in shown
+        assert f"The 5 messages the mail server received: {folder}/received/" in shown
         assert f"invoice-mailer -c {folder}/config.yaml status" in shown
         assert f"Drop your own PDF or XML files into {folder}/export" in shown
 
@@ -77,13 +83,17 @@ def test_demo_keep_shows_the_messages_serves_a_newcomers_own_file_and_stays(tmp_
             "bianchi@pec.example",  # C001 has both: the PEC is preferred
             "amministrazione@verdi.example",
             "studio.neri@pec.example",
+            "accounts@harper.example",  # abroad: Lingua en
             ACCOUNTANT,
         }
         assert all(message["Cc"] == "archivio@rossi-demo.example" for message in messages)
         bundle = by_recipient[ACCOUNTANT]
         names = [a.get_filename() for a in bundle.iter_attachments()]
-        assert len(names) == 5 and sum(name.endswith(".xml") for name in names) == 2
-        assert bundle["Subject"].endswith("(5)")  # the count is what is attached
+        assert len(names) == 6 and sum(name.endswith(".xml") for name in names) == 2
+        assert bundle["Subject"].endswith("(6)")  # the count is what is attached
+        abroad = by_recipient["accounts@harper.example"]
+        assert abroad["Subject"].startswith("Invoice no. 103 dated ")  # in English
+        assert abroad.get_body(("plain",)).get_content().startswith("Dear Harper & Sons Ltd,")
         customer = by_recipient["bianchi@pec.example"]
         (invoice,) = customer.iter_attachments()
         assert invoice.get_content().startswith(b"%PDF-")

@@ -26,7 +26,9 @@ def test_official_sample_fpr01() -> None:
         codice_destinatario="ABC1234",
         pec_destinatario=None,
         invoices=(INVOICE_123,),
+        customer_country="IT",  # no IdFiscaleIVA: the Sede's Nazione
     )
+    assert not parse(FPR01).abroad
 
 
 def test_official_sample_fpr02_addressed_by_pec() -> None:
@@ -36,6 +38,25 @@ def test_official_sample_fpr02_addressed_by_pec() -> None:
     assert info.customer_tax_code == "09876543210"
     assert info.customer_name == "BETA GAMMA"
     assert info.invoices == (INVOICE_123,)
+
+
+@pytest.mark.parametrize(
+    ("variant", "country", "abroad"),
+    [
+        ({"customer_vat": ("FR", "12345678901")}, "FR", True),  # IdPaese
+        ({"customer_vat": ("de", "123456789")}, "DE", True),  # written in lower case
+        ({"customer_vat": None, "customer_nation": "AT"}, "AT", True),  # only the Sede
+        ({"customer_vat": ("IT", "01234567890"), "customer_nation": "DE"}, "IT", False),
+        ({"customer_vat": None, "codice_destinatario": "XXXXXXX"}, None, True),  # SdI's code
+        ({"customer_vat": ("IT", "01234567890")}, "IT", False),
+        ({"customer_vat": None, "customer_tax_code": "RSSMRA80A01H501U"}, None, False),
+    ],
+)
+def test_a_customer_abroad_is_told_by_idpaese_sede_or_codice_destinatario(
+    variant: dict, country: str | None, abroad: bool
+) -> None:
+    info = parse(make_fattura_xml(**variant))
+    assert (info.customer_country, info.abroad) == (country, abroad)
 
 
 def test_results_are_frozen() -> None:

@@ -31,6 +31,7 @@ class Customer:
     tax_code: str | None = None
     send: tuple[str, ...] | None = None  # overrides customers.send for this customer
     prefer: str | None = None  # overrides customers.prefer for this customer
+    language: str | None = None  # ISO 639-1; None: customers.language, or foreign_language
     line: int = 0
 
     def addresses(self, default_prefer: str) -> tuple[str, ...]:
@@ -106,12 +107,14 @@ def keys_of(customer: Customer) -> list[tuple[str, str]]:
 
 
 def same_addresses_key(customer: Customer) -> tuple:
-    """Rows equal in this are one customer listed twice: the same mail goes to the same places."""
+    """Rows equal in this are one customer listed twice: the same mail goes to the same places,
+    in the same language."""
     return (
         frozenset(a.casefold() for a in customer.emails),
         frozenset(a.casefold() for a in customer.pecs),
         customer.send,
         customer.prefer,
+        customer.language,
     )
 
 

@@ -31,6 +31,7 @@ _USUAL = {
     "pec": ("pec", "indirizzopec", "emailpec", "mailpec", "postacertificata"),
     "vat": ("piva", "partitaiva", "partiva", "pi", "vat", "vatnumber"),
     "tax_code": ("codicefiscale", "codfiscale", "codfisc", "cf", "taxcode"),
+    "language": ("lingua", "linguacliente", "language", "lang", "idioma", "sprache", "langue"),
 }
 LABELS = {
     "code": "the customer code",
@@ -39,6 +40,7 @@ LABELS = {
     "pec": "the PEC addresses",
     "vat": "the P.IVA",
     "tax_code": "the codice fiscale",
+    "language": "the customer's language",
 }
 
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from invoice_mailer.config import yamlsource as ys
+from invoice_mailer.config.languages import language_code
 from invoice_mailer.config.model import KINDS
 
 _PREFER = {"pec": "pec", "email": "email", "e-mail": "email", "mail": "email"}
@@ -110,6 +111,12 @@ def _prefer(value: Any, _excel: bool) -> str | None:
     return _PREFER.get(word)
 
 
+def _language(value: Any, _excel: bool) -> str | None:
+    """An ISO 639-1 code ("de", "EN"); empty: customers.language (or the XML's fallback)."""
+    word = _cell(value)
+    return language_code(word) if word else None
+
+
 PARSERS = {
     "code": _code,
     "name": _name,
@@ -119,4 +126,5 @@ PARSERS = {
     "tax_code": _tax_code,
     "send": _send,
     "prefer": _prefer,
+    "language": _language,
 }

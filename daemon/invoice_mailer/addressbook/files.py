@@ -16,11 +16,11 @@ from typing import Any
 
 from invoice_mailer.addressbook import csvheadings
 from invoice_mailer.config import yamlsource as ys
-from invoice_mailer.config.model import CsvConfig
+from invoice_mailer.config.model import CSV_FIELDS, CsvConfig
 from invoice_mailer.config.yamlread import read_yaml
 from invoice_mailer.errors import ConfigError, Problem, permission_advice
 
-FIELDS = ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer")
+FIELDS = CSV_FIELDS
 
 
 @dataclass
@@ -64,16 +64,17 @@ def csv_rows(path: Path, config: CsvConfig) -> list[Row]:
 
 
 def heading_warnings(path: Path, config: CsvConfig) -> list[Problem]:
-    """Optional columns the file lacks (name, P.IVA, codice fiscale), with the mapping to write.
+    """Optional columns the file lacks (name, P.IVA, codice fiscale, language), with the mapping
+    to write.
 
-    For `check`: the book works without them, but a customer found by P.IVA or greeted by
-    name needs them.
+    For `check`: the book works without them, but a customer found by P.IVA, greeted by name or
+    written to in their language needs them.
     """
     _reader, offset, header = _open_csv(path, config)
     names = config.columns
     found = csvheadings.suggest(header, names)
     problems = []
-    for name in ("name", "vat", "tax_code"):
+    for name in ("name", "vat", "tax_code", "language"):
         heading = getattr(names, name)
         if not csvheadings.present(header, heading) and (name in found or name == "name"):
             label = csvheadings.LABELS[name]

@@ -9,8 +9,10 @@ import string
 from pathlib import Path
 
 from invoice_mailer.config import yamlsource as ys
+from invoice_mailer.config.languages import DATE_FIELDS
 from invoice_mailer.config.model import BUNDLE_FIELDS, CUSTOMER_FIELDS, Config
 from invoice_mailer.config.netnames import non_ascii_local_part
+from invoice_mailer.config.templatelanguages import language_warnings
 from invoice_mailer.errors import Problem, permission_advice
 
 # Stands for a watch.folder that is missing or wrong, so that it is not reported twice.
@@ -71,7 +73,22 @@ def cross_checks(config: Config, top: ys.Reader, warnings: list[Problem], port_g
         _check_template(top, name, getattr(config.templates, name), CUSTOMER_FIELDS)
     for name in ("all_to_subject", "all_to_body"):
         _check_template(top, name, getattr(config.templates, name), BUNDLE_FIELDS)
+    _check_languages(config, top, warnings)
     _check_local_parts(config, top, warnings)
+
+
+def _check_languages(config: Config, top: ys.Reader, warnings: list[Problem]) -> None:
+    """Every language's templates as the Italian ones, its date format, and what it lacks."""
+    for code, language in config.templates.languages.items():
+        for name in ("customer_subject", "customer_body"):
+            _check_template(top, f"{code}.{name}", getattr(language, name), CUSTOMER_FIELDS)
+        date_format = f"{code}.date_format"
+        valid = _check_template(top, date_format, language.date_format, DATE_FIELDS)
+        months_given = f"templates.{code}.months" in top.lines  # if wrong, it says so itself
+        if valid and "{month" in language.date_format and not (language.months or months_given):
+            message = f"{{month}} needs the month names: add templates.{code}.months"
+            top.problem(f"templates.{date_format}", message)
+    language_warnings(config, top, warnings)
 
 
 def _exists(top: ys.Reader, key: str, path: Path) -> bool:
@@ -150,13 +167,15 @@ def smtputf8_warning(address: str) -> str:
     )
 
 
-def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset[str]) -> None:
+def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset[str]) -> bool:
+    """Syntax and fields of templates.`name`; False (with the problem recorded) when wrong."""
     key = f"templates.{name}"
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         top.problem(key, f"not a valid template ({exc}); write {{{{ and }}}} for literal braces")
-        return
+        return False
+    good = True
     for _literal, field_name, _spec, _conversion in parsed:
         if field_name is None:
             continue
@@ -164,3 +183,5 @@ def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset
         if root not in allowed:
             valid = ", ".join(sorted(allowed))
             top.problem(key, f"unknown field {{{field_name}}} (valid fields: {valid})")
+            good = False
+    return good

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoice_mailer.config import credentials
 from invoice_mailer.config.checks import smtputf8_warning
 from invoice_mailer.config.load import read_config
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.netnames import non_ascii_local_part
+from invoice_mailer.config.templatelanguages import untemplated
 from invoice_mailer.errors import ConfigError, Problem, SecretError
+
+if TYPE_CHECKING:
+    from invoice_mailer.addressbook.book import AddressBook, Customer
 
 
 @dataclass
@@ -82,6 +87,7 @@ def _check_book(config: Config, path: Path) -> tuple[Findings, str]:
     if path.suffix.lower() == ".csv":
         found.warnings += heading_warnings(path, csv)
     found.warnings += book.problems  # rows left out, each with its reason
+    found.warnings += _untemplated_languages(config, book)
     for customer in book:
         for address in (*customer.emails, *customer.pecs):
             if non_ascii_local_part(address):
@@ -90,3 +96,19 @@ def _check_book(config: Config, path: Path) -> tuple[Findings, str]:
     skipped = f" ({book.skipped} row{'s' if book.skipped != 1 else ''} skipped)"
     count = f"{len(book)} customer{'s' if len(book) != 1 else ''}"
     return found, count + (skipped if book.skipped else "")
+
+
+def _untemplated_languages(config: Config, book: AddressBook) -> list[Problem]:
+    """One warning per language of the book that has no templates: those customers get the
+    Italian message. Said once, on the first row, with the customers it concerns."""
+    rows: dict[str, list[Customer]] = {}
+    for customer in book:
+        if customer.language and not config.templates.has(customer.language):
+            rows.setdefault(customer.language, []).append(customer)
+    warnings = []
+    for code, customers in rows.items():
+        shown = ", ".join(f"{c.code} (line {c.line})" for c in customers[:5])
+        more = f" and {len(customers) - 5} more" if len(customers) > 5 else ""
+        whom = f"{shown}{more}"
+        warnings.append(Problem(customers[0].line, "", untemplated(code, whom)))
+    return warnings

@@ -12,8 +12,10 @@ from typing import Any
 
 from invoice_mailer.config import yamlsource as ys
 from invoice_mailer.config.checks import PLACEHOLDER_FOLDER, cross_checks
+from invoice_mailer.config.languages import language_code
 from invoice_mailer.config.model import (
     CONFIG_ENV,
+    CSV_FIELDS,
     DEFAULT_CONFIG,
     DEFAULT_PORTS,
     FILENAME_GROUPS,
@@ -33,6 +35,7 @@ from invoice_mailer.config.model import (
     TemplatesConfig,
     WatchConfig,
 )
+from invoice_mailer.config.templatelanguages import ITALIAN_KEYS, read_languages
 from invoice_mailer.config.yamlread import read_yaml
 from invoice_mailer.errors import ConfigError, Problem
 
@@ -113,9 +116,7 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "close_at": lambda v: _clock_time(v),
         "max_attachments": ys.integer(1, 10_000),
     },
-    CsvColumns: dict.fromkeys(
-        ("code", "name", "email", "pec", "vat", "tax_code", "send", "prefer"), ys.single_line
-    ),
+    CsvColumns: dict.fromkeys(CSV_FIELDS, ys.single_line),
     CsvConfig: {"delimiter": lambda v: _delimiter(v), "encoding": lambda v: _encoding(v)},
     CustomersConfig: {
         "address_book": ys.path,
@@ -125,10 +126,10 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "pair_wait": ys.duration,
         "use_xml_pec": ys.boolean,
         "unknown": ys.choice("hold", "skip"),
+        "language": language_code,
+        "foreign_language": language_code,
     },
-    TemplatesConfig: dict.fromkeys(
-        ("customer_subject", "customer_body", "all_to_subject", "all_to_body"), ys.text
-    ),
+    TemplatesConfig: {**dict.fromkeys(ITALIAN_KEYS, ys.text), "languages": read_languages},
     RetryConfig: {
         "attempts_now": ys.integer(1, 100),
         "backoff_min": ys.duration,
@@ -164,6 +165,9 @@ def _build(cls: type, reader: ys.Reader) -> Any:
             values[spec.name] = _build(nested_cls, section)
             section.finish()
             continue
+        if spec.name in _SECTION_READERS:  # keys chosen by the admin: the parser reads them
+            values[spec.name] = parsers[spec.name](reader)
+            continue
         required = spec.default is MISSING and spec.default_factory is MISSING
         default = _PLACEHOLDERS.get(spec.name) if required else spec.default
         values[spec.name] = reader.take(spec.name, parsers[spec.name], default, required)
@@ -171,6 +175,7 @@ def _build(cls: type, reader: ys.Reader) -> Any:
 
 
 _SECTION_TYPES = {"watch": WatchConfig, "sender": SenderConfig, "smtp": SmtpConfig}
+_SECTION_READERS = ("languages",)  # a field whose parser takes the section's Reader
 
 
 def _read_config(top: ys.Reader, source: Path) -> Config:

@@ -18,6 +18,7 @@ from pathlib import Path
 from invoice_mailer import storage
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import addresses, messages, messagetext
+from invoice_mailer.delivery.customertext import customer_signature, customer_text
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger import deliveries, delivery_changes, documents
 from invoice_mailer.ledger.database import Ledger
@@ -31,20 +32,6 @@ def recipients_of(delivery: sqlite3.Row) -> tuple[str, ...]:
         for address in json.loads(delivery[column]):
             seen.setdefault(address.lower(), address)
     return tuple(seen.values())
-
-
-def customer_fields(config: Config, document: sqlite3.Row) -> dict[str, str]:
-    """The template fields of docs/DESIGN.md for one document."""
-    facts = documents.info_of(document)
-    return {
-        "doc": facts.get("doc", "Documento"),
-        "number": facts.get("number", ""),
-        "date": facts.get("date", ""),
-        "year": facts.get("year", ""),
-        "customer_name": facts.get("customer_name", ""),
-        "customer_code": facts.get("customer_code", ""),
-        "sender_name": config.sender.name,
-    }
 
 
 def label_of(delivery: sqlite3.Row, carried: list[sqlite3.Row]) -> str:
@@ -100,13 +87,16 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
             return path, delivery["size"]
     carried = documents.of_delivery(ledger.db, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
-    # Customer texts are rendered once, at the first build; a rebuild keeps what was rendered.
-    if delivery["purpose"] in (Purpose.CUSTOMER, Purpose.COPY) and not subject:
-        if not carried:
+    signature = config.signature  # [Firma]: the bundle and the alerts are Italian
+    if delivery["purpose"] in (Purpose.CUSTOMER, Purpose.COPY):
+        if not carried and not subject:
             raise InvoiceMailerError(f"delivery {delivery['id']} has no document to attach")
-        fields = customer_fields(config, carried[0])
-        subject = messagetext.render(config.templates.customer_subject, fields)
-        body = messagetext.render(config.templates.customer_body, fields)
+        # In the customer's language; rendered once, at the first build: a rebuild keeps what
+        # was rendered (and its language's signature).
+        facts = documents.info_of(carried[0]) if carried else {}
+        if not subject:
+            subject, body = customer_text(config, facts)
+        signature = customer_signature(config, facts)
     envelope = messages.Envelope(
         sender=config.sender.address,
         sender_name=config.sender.name,
@@ -130,7 +120,7 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     outgoing = config.state_dir / storage.OUTGOING
     target = outgoing / f"{delivery['id']}.eml"
     partial = outgoing / f".{delivery['id']}.eml.part"
-    size = _write_durably(partial, target, envelope, attachments, config.signature)
+    size = _write_durably(partial, target, envelope, attachments, signature)
     with ledger.transaction() as db:
         delivery_changes.record_built(
             db, delivery["id"], storage.relative(config.state_dir, target), size, subject, body

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invoice_mailer.config import credentials
+from invoice_mailer.config.load import load_config
 from invoice_mailer.demo import samples
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
 from invoice_mailer.demo.table import DemoRow, table_rows
@@ -205,6 +206,7 @@ class Demo:
     def _result(self, names: list[str], seconds: float) -> DemoResult:
         rows: list[DemoRow] = []
         undelivered: list[str] = []
+        templates = load_config(self.config).templates  # which languages have their words
         with Ledger(self.state, readonly=True) as ledger:
             for document in documents.every(ledger.db):
                 its_deliveries = deliveries.of_document(ledger.db, document["id"])
@@ -212,7 +214,7 @@ class Demo:
                     v["state"] != DeliveryState.SENT for v in its_deliveries
                 ):
                     undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
-                rows += table_rows(document, its_deliveries)
+                rows += table_rows(document, its_deliveries, templates)
         missing = [name for name in names if name not in {row.document for row in rows}]
         smtp, _service = self._running()
         return DemoResult(self.folder, rows, smtp.received, seconds, undelivered + missing)

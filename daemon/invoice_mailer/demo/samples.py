@@ -34,6 +34,7 @@ def make_fattura_xml(
     last_name: str | None = None,
     codice_destinatario: str = "ABC1234",
     pec_destinatario: str | None = None,
+    customer_nation: str | None = None,
     formato: str = "FPR12",
     namespace: str = "p",
     declaration: str | None = UTF8_DECLARATION,
@@ -43,7 +44,8 @@ def make_fattura_xml(
 ) -> bytes:
     """A FatturaPA file. `invoices` = [(doc_type, number, date), ...] makes a batch (one body
     each); `namespace` is one of NAMESPACE_STYLES; `encoding` is the bytes actually written,
-    whatever `declaration` says; `pad` surrounds every value (trailing-space exports)."""
+    whatever `declaration` says; `pad` surrounds every value (trailing-space exports);
+    `customer_nation` writes the customer's Sede with that Nazione ("FR")."""
     if namespace not in NAMESPACE_STYLES:
         raise ValueError(f"namespace must be one of {NAMESPACE_STYLES}")
 
@@ -64,6 +66,12 @@ def make_fattura_xml(
     else:
         who = value("Nome", first_name or "") + value("Cognome", last_name or "")
     pec = value("PECDestinatario", pec_destinatario) if pec_destinatario else ""
+    seat = (
+        "<Sede>" + value("Indirizzo", "Rue de la Paix 1") + value("CAP", "00000")
+        + value("Comune", "Paris") + value("Nazione", customer_nation) + "</Sede>"
+        if customer_nation
+        else ""
+    )  # fmt: skip
     header = (
         "<FatturaElettronicaHeader><DatiTrasmissione>"
         "<IdTrasmittente><IdPaese>IT</IdPaese><IdCodice>01234567890</IdCodice></IdTrasmittente>"
@@ -75,7 +83,7 @@ def make_fattura_xml(
         "<Denominazione>SOCIETA' ALPHA SRL</Denominazione></Anagrafica>"
         "<RegimeFiscale>RF01</RegimeFiscale></DatiAnagrafici></CedentePrestatore>"
         f"<CessionarioCommittente><DatiAnagrafici>{vat}{tax_code}<Anagrafica>{who}</Anagrafica>"
-        "</DatiAnagrafici></CessionarioCommittente></FatturaElettronicaHeader>"
+        f"</DatiAnagrafici>{seat}</CessionarioCommittente></FatturaElettronicaHeader>"
     )
     bodies = "".join(
         "<FatturaElettronicaBody><DatiGenerali><DatiGeneraliDocumento>"
@@ -153,7 +161,8 @@ ACCOUNTANT = "studio@commercialista.example"
 ARCHIVE_COPY = "archivio@rossi-demo.example"
 SIGNATURE_SEPARATOR = "-- "  # RFC 3676: the trailing space is part of it
 
-# Invented customers: code, name, e-mail, PEC, P.IVA (as the invoicing program exports them).
+# Invented customers: code, name, e-mail, PEC, P.IVA, language (as the invoicing program
+# exports them); one abroad, written to in English (see "Customers abroad" in the README).
 DEMO_CUSTOMERS = (
     (
         "C001",
@@ -161,28 +170,32 @@ DEMO_CUSTOMERS = (
         "ufficio@bianchi.example",
         "bianchi@pec.example",
         "IT01987650321",
+        "",
     ),
-    ("C002", "Verdi Alimentari S.n.c.", "amministrazione@verdi.example", "", "IT04455660778"),
-    ("C003", "Studio Tecnico Neri", "", "studio.neri@pec.example", "IT07788990011"),
+    ("C002", "Verdi Alimentari S.n.c.", "amministrazione@verdi.example", "", "IT04455660778", ""),
+    ("C003", "Studio Tecnico Neri", "", "studio.neri@pec.example", "IT07788990011", ""),
+    ("C004", "Harper & Sons Ltd", "accounts@harper.example", "", "IE6388047V", "en"),
 )
 
 
 def demo_address_book() -> str:
     """The "Anagrafico Clienti" as a CSV export: ';' separated, with a header row."""
-    rows = ["Codice;RagioneSociale;Email;PEC;PartitaIVA;CodiceFiscale"]
-    rows += [";".join((*customer, "")) for customer in DEMO_CUSTOMERS]
+    rows = ["Codice;RagioneSociale;Email;PEC;PartitaIVA;CodiceFiscale;Lingua"]
+    rows += [";".join((*customer[:5], "", customer[5])) for customer in DEMO_CUSTOMERS]
     return "\n".join(rows) + "\n"
 
 
 def demo_documents(day: datetime.date) -> list[tuple[str, bytes]]:
-    """Invoices and an order as PDFs (named as the program names them) and two FatturaPA XML."""
+    """Invoices and an order as PDFs (named as the program names them) and two FatturaPA XML;
+    one invoice is for the customer abroad."""
     year = day.year
     documents = [
         (f"Fattura_101_{year}_C001.pdf", make_pdf(text=f"Fattura 101/{year} - Bianchi")),
         (f"Fattura_102_{year}_C002.pdf", make_pdf(text=f"Fattura 102/{year} - Verdi")),
         (f"Ordine_17_{year}_C003.pdf", make_pdf(text=f"Ordine 17/{year} - Studio Neri")),
+        (f"Fattura_103_{year}_C004.pdf", make_pdf(text=f"Fattura 103/{year} - Harper")),
     ]
-    for number, (_code, name, _email, _pec, vat) in zip(
+    for number, (_code, name, _email, _pec, vat, _language) in zip(
         ("101", "102"), DEMO_CUSTOMERS, strict=False
     ):
         xml = make_fattura_xml(
@@ -231,6 +244,16 @@ all_to:  # [Tutto a]: everything of a working session, in one message
 customers:  # [Anagrafico Clienti]
   address_book: {q(str(book))}
   prefer: pec  # the PEC address when a customer has both
+  # The column Lingua of the address book (C004: en) picks the customer's language; Italian
+  # without one, English for a FatturaPA XML whose customer is abroad (foreign_language).
+  language: it
+  foreign_language: en
+# English is built in; another language is a few lines, e.g.
+# templates:
+#   de:
+#     customer_subject: "{{doc}} Nr. {{number}} vom {{date}}"
+#     customer_body: "Sehr geehrte Damen und Herren,\\nanbei {{doc}} Nr. {{number}}.\\n"
+#     doc_names: {{Fattura: Rechnung, Nota di credito: Gutschrift, Ordine: Bestellung}}
 retry:  # quick for the demo; the defaults are 3, 5m and 1h
   attempts_now: 2
   backoff_min: 2s

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 
 from invoice_mailer.admin.statusview import purpose_label
 from invoice_mailer.bundles.plan import KIND_LABELS, customer_status
+from invoice_mailer.config.languages import ITALIAN, LANGUAGE_NAMES
+from invoice_mailer.config.model import TemplatesConfig
+from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.states import Purpose
 
 LEGEND = (
     "as: customer = the message to the customer (address book);\n"
     '    cc = the copy of that same message (copy_to, "Copia a");\n'
-    "    Tutto a = the accountant's bundle of the session (all_to)."
+    "    Tutto a = the accountant's bundle of the session (all_to).\n"
+    "in English: the customer's language (column Lingua), Italian otherwise."
 )
 
 
@@ -26,9 +30,12 @@ class DemoRow:
     state: str
 
 
-def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[DemoRow]:
+def table_rows(
+    document: sqlite3.Row, deliveries: list[sqlite3.Row], templates: TemplatesConfig
+) -> list[DemoRow]:
     """Who received one document, each (recipient, role, state) once: the copy address is
-    on every message about it. A document with no customer message says why."""
+    on every message about it. A document with no customer message says why, and one in
+    another language than Italian says which."""
     rows: dict[DemoRow, None] = {}
     if not any(delivery["purpose"] == Purpose.CUSTOMER for delivery in deliveries):
         why = customer_status(document["state"], document["reason"], [])
@@ -36,11 +43,17 @@ def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[Dem
             kind = KIND_LABELS.get(document["kind"], document["kind"].upper())
             why = f"{kind} {why} (customers.send)"
         rows[DemoRow(document["name"], "-", "customer", f"not sent: {why}")] = None
+    language = templates.for_language(documents.info_of(document).get("language")).language
     for delivery in deliveries:
         purpose = purpose_label(delivery["purpose"])
+        state = delivery["state"]
         for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
+            # The customer's row says the language; the copy rows stay one per address.
+            said = state
+            if language != ITALIAN and how == "customer":
+                said = f"{state} in {LANGUAGE_NAMES.get(language, language)}"
             for address in json.loads(delivery[column]):
-                rows[DemoRow(document["name"], address, how, delivery["state"])] = None
+                rows[DemoRow(document["name"], address, how, said)] = None
     return list(rows)
 
 

@@ -28,6 +28,8 @@ DOC_NAMES = {
     "TD24": "Fattura differita",
 }
 DEFAULT_DOC_NAME = "Documento"
+# SdI's CodiceDestinatario for a customer abroad (who has no SdI code): the office sends it.
+FOREIGN_RECIPIENT_CODE = "XXXXXXX"
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")  # xs:date may carry a zone: 2014-12-18+01:00
 
 
@@ -52,6 +54,13 @@ class FatturaInfo:
     codice_destinatario: str | None
     pec_destinatario: str | None
     invoices: tuple[InvoiceInfo, ...]  # one per body: a batch file has several
+    customer_country: str | None = None  # IdFiscaleIVA's IdPaese, else Sede's Nazione: "DE"
+
+    @property
+    def abroad(self) -> bool:
+        """The customer is not in Italy: a foreign country, or SdI's code for one."""
+        foreign_code = (self.codice_destinatario or "").upper() == FOREIGN_RECIPIENT_CODE
+        return foreign_code or self.customer_country not in (None, "IT")
 
 
 def parse_file_bytes(
@@ -76,6 +85,9 @@ def parse(data: bytes) -> FatturaInfo:
         raise DocumentError("not a FatturaPA invoice: FatturaElettronicaHeader is missing")
     transmission = _child(header, "DatiTrasmissione")
     customer = _child(header, "CessionarioCommittente", "DatiAnagrafici")
+    country = _text(customer, "IdFiscaleIVA", "IdPaese") or _text(
+        header, "CessionarioCommittente", "Sede", "Nazione"
+    )
     return FatturaInfo(
         format=_text(transmission, "FormatoTrasmissione") or (root.get("versione") or "").strip(),
         customer_vat=_vat(customer),
@@ -84,6 +96,7 @@ def parse(data: bytes) -> FatturaInfo:
         codice_destinatario=_text(transmission, "CodiceDestinatario"),
         pec_destinatario=_text(transmission, "PECDestinatario"),
         invoices=_invoices(root),
+        customer_country=country.upper() if country else None,
     )
 
 

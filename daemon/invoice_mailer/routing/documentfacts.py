@@ -46,6 +46,8 @@ def document_facts(
             xml_tax_code=invoice.customer_tax_code,
             xml_pec=invoice.pec_destinatario,
             xml_name=invoice.customer_name,
+            xml_country=invoice.customer_country,
+            xml_abroad=invoice.abroad,  # customers.foreign_language, when the book has none
         )
         # A batch (several invoices in one file) gets no pair key: it goes alone, at once.
         # Holding it for every PDF of its invoices, or attaching it to each, would delay or

@@ -20,6 +20,7 @@ from invoice_mailer.addressbook.book import AddressBook, Customer, describe
 from invoice_mailer.addressbook.fields import normalise_tax_code, normalise_vat
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.bundles import sessions
+from invoice_mailer.config.languages import ITALIAN, LANGUAGE_NAMES
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.yamlread import Invalid
 from invoice_mailer.config.yamlsource import check_address
@@ -27,6 +28,7 @@ from invoice_mailer.ledger import document_changes, documents, notices
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.documentfacts import document_facts
+from invoice_mailer.routing.languages import choose_language, share_language
 from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
 from invoice_mailer.service.trouble import describe as describe_error
 from invoice_mailer.service.trouble import shown
@@ -122,6 +124,7 @@ class Router:
         self.ledger = ledger
         self.book = book
         self.clock = clock
+        self.warned_languages: set[str] = set()  # languages without templates, logged once
 
     def step(self) -> int:
         """Route what is new, what stopped waiting, and held documents if the book changed."""
@@ -173,6 +176,7 @@ class Router:
         facts["customer_code"] = customer.code if customer else facts.get("customer", "")
         facts["customer_name"] = (customer.name if customer else "") or facts.get("xml_name", "")
         facts["to"] = list(match.addresses)
+        choose_language(config, customer, facts, self.warned_languages)
         kinds = (customer.send if customer else None) or config.customers.send
         wants = kind_class(row["kind"]) in kinds
         earlier = self._sent_before(row, wants, match)
@@ -271,6 +275,7 @@ class Router:
             pdf, xml = members[0][1], members[1][1]
             if pdf.get("date_from") == "taken" and xml.get("date_from") == "xml":
                 pdf.update(date=xml["date"], year=xml["year"], date_from="xml")
+            share_language(pdf, xml)
         ids = [member["id"] for member, _ in members]
         plan_delivery(db, self.config, Purpose.CUSTOMER, tuple(facts["to"]), ids, now)
         for member, member_facts in members:
@@ -278,4 +283,6 @@ class Router:
                 db, member["id"], DocumentState.ROUTED, None, member_facts, self.clock()
             )
         names = " and ".join(m["name"] for m, _ in members if m["id"] != row["id"])
-        return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "")
+        words = self.config.templates.for_language(members[0][1].get("language")).language
+        said = f", in {LANGUAGE_NAMES[words]}" if words != ITALIAN else ""  # the message's
+        return f"routed to {', '.join(facts['to'])}" + (f" with {names}" if names else "") + said
