@@ -158,3 +158,12 @@ def test_durations_and_sizes(tmp_path):
     assert config.smtp.max_message_size == 512_000
     assert config.all_to.close_at == "09:05"
     assert config.all_to.session_gap == 600.0
+
+
+def test_a_template_width_that_would_fill_the_memory_is_refused_with_its_line(tmp_path):
+    path = write_config(tmp_path, templates={"customer_body": "{customer_name:>999999999}"})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "templates.customer_body: {customer_name}: format spec '>999999999': a width over" in (
+        str(caught.value)
+    )

@@ -348,6 +348,14 @@ def test_render_fills_fields_and_names_a_wrong_one():
         render("{doc.__class__}", {"doc": "Fattura"})
 
 
+def test_render_keeps_a_reasonable_width_and_refuses_a_huge_one():
+    assert render("n. {number:>6}", {"number": 12}) == "n.     12"
+    with pytest.raises(InvoiceMailerError, match="a width over 100 characters"):
+        render("{doc:>999999999}", {"doc": "Fattura"})  # would be a gigabyte of spaces
+    with pytest.raises(InvoiceMailerError, match="a field inside the format spec"):
+        render("{doc:{number}}", {"doc": "Fattura", "number": "999999999"})
+
+
 def test_message_ids_are_unique_in_the_sender_domain():
     ids = {new_message_id(SENDER) for _ in range(1000)}
     assert len(ids) == 1000

@@ -167,6 +167,20 @@ def smtputf8_warning(address: str) -> str:
     )
 
 
+MAX_FORMAT_WIDTH = 100
+
+
+def format_spec_problem(spec: str) -> str | None:
+    """A field's format spec (`{number:>6}`) within reason: a width of a billion characters
+    would fill the memory of whoever renders it."""
+    if "{" in spec:
+        return f"a field inside the format spec {spec!r}"
+    widths = [int(digits) for digits in re.findall(r"\d+", spec)]
+    if any(width > MAX_FORMAT_WIDTH for width in widths):
+        return f"format spec {spec!r}: a width over {MAX_FORMAT_WIDTH} characters"
+    return None
+
+
 def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset[str]) -> bool:
     """Syntax and fields of templates.`name`; False (with the problem recorded) when wrong."""
     key = f"templates.{name}"
@@ -176,9 +190,12 @@ def _check_template(top: ys.Reader, name: str, template: str, allowed: frozenset
         top.problem(key, f"not a valid template ({exc}); write {{{{ and }}}} for literal braces")
         return False
     good = True
-    for _literal, field_name, _spec, _conversion in parsed:
+    for _literal, field_name, spec, _conversion in parsed:
         if field_name is None:
             continue
+        if spec and (problem := format_spec_problem(spec)):
+            top.problem(key, f"{{{field_name}}}: {problem}")
+            good = False
         root = re.split(r"[.\[]", field_name, maxsplit=1)[0]
         if root not in allowed:
             valid = ", ".join(sorted(allowed))

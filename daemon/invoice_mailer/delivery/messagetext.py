@@ -10,6 +10,7 @@ import string
 import unicodedata
 from collections.abc import Mapping
 
+from invoice_mailer.config.checks import format_spec_problem
 from invoice_mailer.errors import InvoiceMailerError
 
 MAX_FILENAME = 200
@@ -30,9 +31,11 @@ def render(template: str, fields: Mapping[str, object]) -> str:
     """Fill a configured template; a mistake in it becomes a sentence, not a traceback."""
     values = {name: str(value) for name, value in fields.items()}
     try:
-        for _literal, name, _spec, _conversion in string.Formatter().parse(template):
+        for _literal, name, spec, _conversion in string.Formatter().parse(template):
             if name is not None and (not name or name[0].isdigit() or re.search(r"\._", name)):
                 raise ValueError(f"field {{{name}}} is not allowed")
+            if spec and (problem := format_spec_problem(spec)):
+                raise ValueError(problem)
         return template.format_map(values)
     except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
         reason = f"unknown field {{{exc.args[0]}}}" if isinstance(exc, KeyError) else str(exc)
