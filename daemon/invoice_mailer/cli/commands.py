@@ -15,6 +15,7 @@ from invoice_mailer.config import credentials
 from invoice_mailer.config.load import config_path, load_config
 from invoice_mailer.config.model import DEFAULT_KEY_FILE, Config
 from invoice_mailer.errors import EX_CONFIG, SecretError
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service import logsetup
 
 if TYPE_CHECKING:
@@ -135,10 +136,14 @@ def cmd_encrypt_password(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from invoice_mailer.admin import status, statusview
+    from invoice_mailer.office.search import Search
 
-    report = status.gather(_load(args), find=args.find)
+    states = tuple(DocumentState(state) for state in args.state or ())
+    within = Search(since=args.since, until=args.until, states=states)
+    find = args.find if args.find is not None or not within.asks_anything else ""
+    report = status.gather(_load(args), find=find, within=within)
     print(statusview.render_json(report) if args.json else statusview.render_text(report))
-    return 1 if args.find is not None and not report["documents"] else 0
+    return 1 if find is not None and not report["documents"] else 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
