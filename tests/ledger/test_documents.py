@@ -1,5 +1,5 @@
 """The documents family's queries against a real ledger: the ones whose meaning is not in their
-name (what counts as failed, what the archive may file, what routing takes, what the archive may file)."""
+name (what counts as failed, what the archive may file, what routing takes)."""
 
 from __future__ import annotations
 
