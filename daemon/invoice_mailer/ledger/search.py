@@ -41,12 +41,13 @@ def _state_clause(states: Sequence[str]) -> str:
 def matching(
     db: sqlite3.Connection,
     match: str,
+    message_match: str,
     ids: tuple[int, int],
     states: Sequence[str],
     limit: int,
 ) -> list[sqlite3.Row]:
-    """Documents whose own text, or the text of a message that carries them, matches `match`,
-    within `ids` and `states` (empty: any); newest first, at most `limit`.
+    """Documents whose own text matches `match`, or the text of a message that carries them
+    `message_match`, within `ids` and `states` (empty: any); newest first, at most `limit`.
 
     Each index is walked newest first and stops at `limit`: a word found in a million
     documents costs what `limit` of them cost.
@@ -64,7 +65,7 @@ def matching(
         "JOIN attachments a ON a.delivery_id = s.rowid JOIN documents d ON d.id = a.document_id "
         f"WHERE search_deliveries MATCH ? AND d.id BETWEEN ? AND ?{where} "
         "ORDER BY s.rowid DESC LIMIT ?",
-        (match, *ids, *states, limit),
+        (message_match, *ids, *states, limit),
     ).fetchall()
     merged = {row["id"]: row for row in own + by_message}
     return [merged[key] for key in sorted(merged, reverse=True)[:limit]]

@@ -50,34 +50,35 @@ class Found:
     more: bool = False  # there are more than the rows shown
 
 
-def fts_query(words: list[str], codes: tuple[str, ...] = ()) -> str:
+def fts_query(words: list[str], alternatives: tuple[str, ...] = ()) -> str:
     """The FTS5 query: every word, quoted (so that nothing typed is syntax), all of them
-    required; a word of letters also as a prefix. `codes`: customers the address book names
-    for a P.IVA or codice fiscale that was typed, as an alternative."""
+    required; a word of letters also as a prefix. `alternatives`: other ways to match, each
+    already a query (see `_tax_alternatives`)."""
     terms = [_quote(word) + ("*" if word.isalpha() and len(word) > 1 else "") for word in words]
     query = " AND ".join(terms)
-    if codes:
-        alternatives = " OR ".join(_quote(code) for code in codes)
-        query = f"({query}) OR code : ({alternatives})"
-    return query
+    return " OR ".join([f"({query})", *alternatives]) if alternatives else query
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def customers_with_key(book: AddressBook | None, text: str) -> tuple[str, ...]:
-    """The codes of the customers whose P.IVA or codice fiscale is `text` (spaces, dots and
-    case aside), from the address book: a PDF carries neither, its customer's row does."""
-    if book is None:
-        return ()
+def _tax_alternatives(
+    book: AddressBook | None, text: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A P.IVA or codice fiscale typed with spaces or dots ("012 345 678 90") as one word; and
+    the codes of the customers whose row has it, as queries of the documents' `code` column: a
+    PDF carries neither, its customer's row does (the address book as it is now)."""
     compact = re.sub(r"[\s.\-]", "", text).upper()
     if not _TAX_KEY.fullmatch(compact):
-        return ()
-    found = book.find("vat", normalise_vat(compact)) + book.find(
-        "tax_code", normalise_tax_code(compact)
-    )
-    return tuple(dict.fromkeys(customer.code for customer in found))
+        return (), ()
+    codes: dict[str, None] = {}
+    if book is not None:
+        found = book.find("vat", normalise_vat(compact)) + book.find(
+            "tax_code", normalise_tax_code(compact)
+        )
+        codes = dict.fromkeys(customer.code for customer in found)
+    return (_quote(compact),), tuple(f"code : {_quote(code)}" for code in codes)
 
 
 def day_start(day: datetime.date) -> float:
@@ -97,8 +98,9 @@ def find(ledger: Ledger, search: Search, limit: int, book: AddressBook | None = 
         return Found()
     words = search.words()
     if words:
-        match = fts_query(words, customers_with_key(book, search.text))
-        rows = queries.matching(ledger.db, match, ids, search.states, limit + 1)
+        keys, codes = _tax_alternatives(book, search.text)
+        own, carried = fts_query(words, keys + codes), fts_query(words, keys)
+        rows = queries.matching(ledger.db, own, carried, ids, search.states, limit + 1)
     elif search.text.strip():
         return Found()  # only punctuation: nothing to look for, and never "everything"
     else:
