@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     flush = subcommands.add_parser("flush", help="close the open Tutto a session now")
     flush.set_defaults(func=commands.cmd_flush)
 
+    web = subcommands.add_parser("web", help="the office's read-only web page (search, story)")
+    web.set_defaults(func=commands.cmd_web)
+
+    hash_password = subcommands.add_parser(
+        "hash-password", help="read a password and print its hash for web.users"
+    )
+    hash_password.set_defaults(func=commands.cmd_hash_password)
+
     demo = subcommands.add_parser("demo", help="the whole thing with a local mail server")
     demo.add_argument(
         "--keep", action="store_true", help="keep running until Ctrl-C, and keep the folder"

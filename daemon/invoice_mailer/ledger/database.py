@@ -127,12 +127,15 @@ _MIGRATIONS: dict[int, str] = {
 class Ledger:
     """One connection to the ledger; not shared between threads."""
 
-    def __init__(self, state_dir: Path, readonly: bool = False):
+    def __init__(self, state_dir: Path, readonly: bool = False, immutable: bool = False):
+        """`immutable` (read-only too): a ledger nobody writes now, read without locks or
+        -wal/-shm files; for a reader that may create no file beside it (the office's page)."""
         self.state_dir = state_dir
         self.path = state_dir / "ledger.db"
+        readonly = readonly or immutable
         try:
             if readonly:
-                uri = f"file:{self.path}?mode=ro"
+                uri = f"file:{self.path}?mode=ro" + ("&immutable=1" if immutable else "")
                 self.db = sqlite3.connect(
                     uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False
                 )
