@@ -21,6 +21,7 @@ import footprint
 import latency
 import report
 import scale
+import search
 import startup
 
 FULL = {
@@ -32,6 +33,7 @@ FULL = {
     "scale_docs": 250,
     "startup": 10_000,
     "big": 25_000_000,
+    "search_rows": 1_000_000,
 }
 QUICK = {
     "burst": 200,
@@ -42,6 +44,7 @@ QUICK = {
     "scale_docs": 50,
     "startup": 1000,
     "big": 25_000_000,
+    "search_rows": 100_000,
 }
 NAMES = tuple(report.ROWS)
 
@@ -57,6 +60,8 @@ def run_one(name: str, root: Path, sizes: dict) -> dict:
         return scale.run(root, sizes["scale_rows"], sizes["scale_docs"])
     if name == "startup":
         return startup.run(root, sizes["startup"])
+    if name == "search":
+        return search.run(root, sizes["search_rows"])
     return footprint.big_file(root, sizes["big"])
 
 

@@ -41,13 +41,14 @@ def _state_clause(states: Sequence[str]) -> str:
 def matching(
     db: sqlite3.Connection,
     match: str,
-    message_match: str,
+    message_match: str | None,
     ids: tuple[int, int],
     states: Sequence[str],
     limit: int,
 ) -> list[sqlite3.Row]:
     """Documents whose own text matches `match`, or the text of a message that carries them
-    `message_match`, within `ids` and `states` (empty: any); newest first, at most `limit`.
+    `message_match` (None: not looked at), within `ids` and `states` (empty: any); newest
+    first, at most `limit`.
 
     Each index is walked newest first and stops at `limit`: a word found in a million
     documents costs what `limit` of them cost.
@@ -59,6 +60,8 @@ def matching(
         "ORDER BY s.rowid DESC LIMIT ?",
         (match, *ids, *states, limit),
     ).fetchall()
+    if message_match is None:
+        return own
     # A message is newer than what it carries: its documents are in range when they are.
     by_message = db.execute(
         "SELECT d.* FROM search_deliveries s "
@@ -69,6 +72,14 @@ def matching(
     ).fetchall()
     merged = {row["id"]: row for row in own + by_message}
     return [merged[key] for key in sorted(merged, reverse=True)[:limit]]
+
+
+def has_word(db: sqlite3.Connection, match: str) -> bool:
+    """Whether any document's or message's text matches `match` (one quoted word)."""
+    return any(
+        db.execute(f"SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT 1", (match,)).fetchone()
+        for table in ("search_documents", "search_deliveries")
+    )
 
 
 def listing(

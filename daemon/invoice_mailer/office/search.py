@@ -4,8 +4,9 @@ What is typed is cut into words (letters and digits; everything else only separa
 document matches when every word is found in it: its number, file name, customer code or name,
 P.IVA or codice fiscale (from the XML, and from the address book), or a recipient or Message-ID
 of a message that carried it. A word with a digit must match a whole word ("201" is not
-"2026"); a word of letters also matches the start of one ("ross" finds Rossi); case and accents
-do not matter. Nothing typed is a wildcard or an operator. A date range and states narrow it.
+"2026"); the last word, when no document has it whole, also matches the start of one ("ross"
+finds Rossi); case and accents do not matter. Nothing typed is a wildcard or an operator. A
+date range and states narrow it.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ class Found:
     more: bool = False  # there are more than the rows shown
 
 
-def fts_query(words: list[str], alternatives: tuple[str, ...] = ()) -> str:
+def fts_query(words: list[str], alternatives: tuple[str, ...] = (), prefix: bool = False) -> str:
     """The FTS5 query: every word, quoted (so that nothing typed is syntax), all of them
-    required; a word of letters also as a prefix. `alternatives`: other ways to match, each
-    already a query (see `_tax_alternatives`)."""
-    terms = [_quote(word) + ("*" if word.isalpha() and len(word) > 1 else "") for word in words]
+    required; with `prefix`, the last word also as the start of a longer one. `alternatives`:
+    other ways to match, each already a query (see `_tax_alternatives`)."""
+    terms = [_quote(word) for word in words]
+    if prefix:
+        terms[-1] += "*"
     query = " AND ".join(terms)
     return " OR ".join([f"({query})", *alternatives]) if alternatives else query
 
@@ -81,6 +84,13 @@ def _tax_alternatives(
     return (_quote(compact),), tuple(f"code : {_quote(code)}" for code in codes)
 
 
+def _unfinished(ledger: Ledger, word: str) -> bool:
+    """A word of letters that no document has whole ("ross"): the start of one ("Rossi").
+    A word that exists is taken as typed: a prefix of a common word costs as much as all the
+    documents that have it (FTS5 merges their lists), a whole word only the page it fills."""
+    return word.isalpha() and len(word) > 1 and not queries.has_word(ledger.db, _quote(word))
+
+
 def day_start(day: datetime.date) -> float:
     """Midnight at the start of `day`, local time, as a timestamp."""
     # A calendar day from the office: local midnight, whatever the zone's offset that day.
@@ -101,6 +111,12 @@ def find(ledger: Ledger, search: Search, limit: int, book: AddressBook | None = 
         keys, codes = _tax_alternatives(book, search.text)
         own, carried = fts_query(words, keys + codes), fts_query(words, keys)
         rows = queries.matching(ledger.db, own, carried, ids, search.states, limit + 1)
+        if len(rows) <= limit and _unfinished(ledger, words[-1]):
+            # Names are typed in part; addresses and Message-IDs are typed or pasted whole.
+            own = fts_query(words, keys + codes, prefix=True)
+            more = queries.matching(ledger.db, own, None, ids, search.states, limit + 1)
+            merged = {row["id"]: row for row in rows + more}
+            rows = [merged[key] for key in sorted(merged, reverse=True)]
     elif search.text.strip():
         return Found()  # only punctuation: nothing to look for, and never "everything"
     else:
