@@ -96,7 +96,6 @@ def test_a_formula_in_a_cell_is_shown_as_text():
 @pytest.mark.parametrize(
     "path",
     [
-        "/documento/1/messaggio/2.eml",  # a message that does not carry document 1
         "/documento/999/messaggio/1.eml",
         "/documento/1/messaggio/1/ricevuta/0",  # no receipt recorded
         "/documento/../../etc/passwd",
@@ -108,6 +107,20 @@ def test_files_only_by_id_never_by_a_path(web, path):
     status, _headers, body = get(web.url + path)
     assert status == 404, (path, status)
     assert b"SQLite format" not in body and b"root:" not in body
+
+
+def test_a_message_is_downloaded_only_through_a_document_it_carries(web, filled_office):
+    with Ledger(filled_office.state_dir, readonly=True) as ledger:
+        pair = ledger.one(
+            "SELECT a.document_id, b.delivery_id FROM attachments a, attachments b "
+            "WHERE NOT EXISTS (SELECT 1 FROM attachments c WHERE c.delivery_id = b.delivery_id "
+            "AND c.document_id = a.document_id) LIMIT 1"
+        )
+    document, delivery = pair
+    assert get(f"{web.url}/documento/{document}/messaggio/{delivery}.eml")[0] == 404
+    with Ledger(filled_office.state_dir, readonly=True) as ledger:
+        own = ledger.scalar("SELECT document_id FROM attachments WHERE delivery_id = ?", delivery)
+    assert get(f"{web.url}/documento/{own}/messaggio/{delivery}.eml")[0] == 200
 
 
 def test_the_page_changes_nothing(web, filled_office):
