@@ -21,6 +21,7 @@ import footprint
 import latency
 import report
 import scale
+import search
 import startup
 from sink import Sink
 
@@ -33,6 +34,7 @@ FULL = {
     "scale_docs": 250,
     "startup": 10_000,
     "big": 25_000_000,
+    "search_rows": 1_000_000,
 }
 QUICK = {
     "burst": 200,
@@ -43,6 +45,7 @@ QUICK = {
     "scale_docs": 50,
     "startup": 1000,
     "big": 25_000_000,
+    "search_rows": 100_000,
 }
 NAMES = tuple(report.ROWS)
 
@@ -58,6 +61,8 @@ def run_one(name: str, root: Path, sizes: dict) -> dict:
         return scale.run(root, sizes["scale_rows"], sizes["scale_docs"])
     if name == "startup":
         return startup.run(root, sizes["startup"])
+    if name == "search":
+        return search.run(root, sizes["search_rows"])
     return footprint.big_file(root, sizes["big"])
 
 

@@ -1,5 +1,5 @@
 """The documents family's queries against a real ledger: the ones whose meaning is not in their
-name (what counts as failed, what the archive may file, what routing takes, what `find` finds)."""
+name (what counts as failed, what the archive may file, what routing takes)."""
 
 from __future__ import annotations
 
@@ -151,22 +151,6 @@ def test_fail_and_close_change_nothing_when_the_row_moved_on(ledger):
         document_changes.record_moved(db, document)
     row = documents.get(ledger.db, document)
     assert (row["state"], row["location"], row["moving_to"]) == ("dismissed", "closed/a.pdf", None)
-
-
-def test_find_matches_literally_in_any_case_and_in_each_recipient(ledger):
-    percent = add(ledger, "Fattura_100%.pdf")
-    plain = add(ledger, "Fattura_1000.pdf")
-    add(ledger, "FatturaX1000.pdf")  # what `_` would match as a wildcard
-    deliver(ledger, plain, Purpose.CUSTOMER, DeliveryState.SENT, to="Mario@Rossi.example")
-
-    def found(text):
-        return [r["id"] for r in documents.matching(ledger.db, text, 10)]
-
-    assert found("100%") == [percent]  # % is not a wildcard
-    assert found("fattura_1000") == [plain]  # nor is _; case does not matter
-    assert found("mario@rossi") == [plain]
-    assert found('"') == []  # never the JSON around the recipients
-    assert len(documents.matching(ledger.db, "fattura", 1)) == 1
 
 
 def test_session_members_pending_routing_and_files_refused_at_intake(ledger):

@@ -239,3 +239,31 @@ def test_tmpfiles_snippet_locks_down_the_config_folder(tmp_path: Path) -> None:
     assert mode_and_owner(etc / "shop.yaml") == ("0o640", 0, gid)
     assert mode_and_owner(etc / "clienti.csv") == ("0o640", 0, gid)
     assert mode_and_owner(etc / "secret.key") == ("0o600", 0, 0)
+
+
+# -- the office's web page (invoice-mailer-web.service) ------------------------------------------
+
+WEB_UNIT = "invoice-mailer-web.service"
+
+
+@needs_analyze
+def test_web_unit_verifies_and_is_hardened_like_the_main_unit(tmp_path: Path) -> None:
+    unit = installed(tmp_path, WEB_UNIT, WEB_UNIT)
+    assert complaints(analyze("verify", str(unit))) == []
+    output = analyze("security", "--offline=true", str(unit)).stdout
+    found = re.search(rf"Overall exposure level for {re.escape(WEB_UNIT)}: (\d+\.\d+)", output)
+    assert found, output
+    assert float(found.group(1)) <= MAX_EXPOSURE, output
+
+
+def test_web_unit_reads_the_state_folder_and_writes_nowhere() -> None:
+    unit = directives(SYSTEMD / WEB_UNIT)
+    main = directives(SYSTEMD / "invoice-mailer.service")
+    assert unit["Service.ExecStart"] == [f"{BINARY} -c /etc/invoice-mailer/config.yaml web"]
+    assert unit["Service.User"] == main["Service.User"]  # the state folder is 0700, its own
+    assert unit["Service.ReadOnlyPaths"] == ["/var/lib/" + main["Service.StateDirectory"][0]]
+    for writable in ("StateDirectory", "ReadWritePaths", "LoadCredential", "LogsDirectory"):
+        assert f"Service.{writable}" not in unit
+    assert unit["Service.ProtectSystem"] == ["strict"]
+    assert unit["Service.RestartPreventExitStatus"] == ["78"]
+    assert unit["Service.CapabilityBoundingSet"] == [""]

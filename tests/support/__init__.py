@@ -14,6 +14,8 @@ reliability_harness: a service killed and restarted at will (Supervisor), the le
 intake_harness: the intake as the service wires it (IntakeRunner); intake_child: the same in
     a process of its own, for SIGKILL tests (`python -m tests.support.intake_child CONFIG`).
 cli: run_cli, the real command line in a subprocess.
+webprocess: the real `invoice-mailer web` on a free loopback port (WebProcess); the office's
+    ledger it shows is filled by the real service in tests/office/conftest.py.
 delivery_bench: the delivery stage (Dispatcher, Archive, ledger) with an injected clock.
 fatturapa_samples: FatturaPA XML, p7m and PDF files made to order, and the official samples.
 hostile: XML that attacks its parser (entity expansion, XXE).

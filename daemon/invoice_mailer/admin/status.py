@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Any
 
+from invoice_mailer.addressbook.book import AddressBook, load_address_book
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
+from invoice_mailer.errors import ConfigError
 from invoice_mailer.ledger import attachments, deliveries, documents, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState
+from invoice_mailer.office import search, story
 from invoice_mailer.service.lock import is_running
 
 LIST_LIMIT = 20  # per section: enough to act on, short enough to read
@@ -29,8 +33,14 @@ _DELIVERY_TIMES = ("created_at", "sent_at", "next_attempt_at")
 # -- reading ------------------------------------------------------------------------------
 
 
-def gather(config: Config, find: str | None = None, now: float | None = None) -> dict[str, Any]:
-    """Everything `status` shows (or, with `find`, the matching documents), as plain data."""
+def gather(
+    config: Config,
+    find: str | None = None,
+    now: float | None = None,
+    within: search.Search | None = None,
+) -> dict[str, Any]:
+    """Everything `status` shows (or, with `find`, the matching documents with their story),
+    as plain data. `within`: the dates and states that narrow `find`."""
     state_dir = config.state_dir
     report: dict[str, Any] = {
         "state_dir": str(state_dir),
@@ -53,9 +63,8 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         return report
     with Ledger(state_dir, readonly=True) as ledger:
         if find is not None:
-            report["documents"] = _find(ledger, config, find)
-            report["more"] = len(report["documents"]) > FIND_LIMIT
-            del report["documents"][FIND_LIMIT:]
+            asked = replace(within or search.Search(), text=find)
+            report["documents"], report["more"] = _find(ledger, config, asked)
             return report
         report["counts"] = ledger.counts()
         if config.all_to.address:
@@ -93,19 +102,30 @@ def _unconfirmed(ledger: Ledger) -> list[dict[str, Any]]:
     return entries
 
 
-def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
-    """Documents whose name, number, customer or any recipient contains `text`, with their
-    deliveries (one more than FIND_LIMIT, to tell that there are more)."""
-    rows = documents.matching(ledger.db, text, FIND_LIMIT + 1)
-    found = [document_entry(row, config) for row in rows]
-    ids = [entry["id"] for entry in found]
+def _find(ledger: Ledger, config: Config, asked: search.Search) -> tuple[list[dict], bool]:
+    """The documents the office's search finds (office/search.py), each with its messages
+    and its story; and whether there are more than FIND_LIMIT."""
+    found = search.find(ledger, asked, FIND_LIMIT, address_book(config))
+    entries = [document_entry(row, config) for row in found.rows]
+    ids = [entry["id"] for entry in entries]
     by_document: dict[int, list[dict[str, Any]]] = {}
     if ids:
         for row in deliveries.of_documents(ledger.db, ids):
             by_document.setdefault(row["document_id"], []).append(delivery_entry(row, []))
-    for entry in found:
+    for entry, row in zip(entries, found.rows, strict=True):
         entry["deliveries"] = by_document.get(entry["id"], [])
-    return found
+        entry["story"] = story.tell(ledger, row).as_dict()
+    return entries, found.more
+
+
+def address_book(config: Config) -> AddressBook | None:
+    """The address book, for a P.IVA or codice fiscale that only its rows know; None when it
+    cannot be read (the search then uses what the ledger knows)."""
+    path = config.customers.address_book
+    try:
+        return load_address_book(path, config.customers.csv) if path is not None else None
+    except (ConfigError, OSError):
+        return None
 
 
 # -- rows to plain data (pure) ------------------------------------------------------------

@@ -26,7 +26,7 @@ def _iso_times(value: Any, key: str = "") -> Any:
         return {k: _iso_times(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_iso_times(v) for v in value]
-    if (key.endswith("_at") or key in ("since", "now")) and isinstance(value, int | float):
+    if (key.endswith("_at") or key in ("since", "now", "at")) and isinstance(value, int | float):
         moment = datetime.datetime.fromtimestamp(value).astimezone()
         return moment.isoformat(timespec="seconds")
     return value
@@ -223,7 +223,8 @@ def _message_lines(entry: dict[str, Any], note: str) -> list[str]:
 
 
 def _find_lines(report: dict[str, Any]) -> list[str]:
-    """Answers "was invoice 123 sent to Rossi?": each match with every message about it."""
+    """Answers "was invoice 123 sent to Rossi?": each match with its story (office/story.py,
+    in the office's Italian), every message with its recipients and Message-ID."""
     found = report["documents"]
     if not found:
         return [f'No document matches "{report["find"]}".']
@@ -239,18 +240,36 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
             f"taken {local_time(entry['taken_at'])}",
         ]
         lines += _wrap(", ".join(x for x in about if x), 7)
-        lines += _wrap(entry["reason"] or "", 7)
         lines.append(f"       {entry['path']}")
-        for delivery in entry["deliveries"]:
-            when = delivery["sent_at"] or delivery["next_attempt_at"] or delivery["created_at"]
-            label = purpose_label(delivery["purpose"])
-            lines.append(f"       {label:<9}{delivery['state']:<9}{local_time(when)}")
-            lines += _wrap(_recipients(delivery), 16)
-            lines.append(f"                Message-ID {delivery['message_id']}")
-            if delivery["state"] != "sent" and delivery["last_error"]:
-                lines += _wrap(why_not_sent(delivery), 16)
-        if not entry["deliveries"]:
-            lines.append("       no message planned")
+        messages = {m["id"]: m for m in entry["story"]["messages"]}
+        for step in entry["story"]["steps"]:
+            when = local_time(step["at"]) if step["at"] else " " * 16
+            lines += _hanging(f"{when}  ", step["text"], 7)
+            message = messages.get(step["delivery_id"])
+            if message is not None:
+                lines.append(f"{' ' * 25}Message-ID {message['message_id']}")
+                lines += _wrap(_proof_line(message["recipients"]), 25)
     if plus:
         lines += ["", f"Only the latest {FIND_LIMIT} are shown; search for something longer."]
     return lines
+
+
+def _hanging(head: str, text: str, indent: int) -> list[str]:
+    pad = " " * indent
+    return textwrap.wrap(
+        head + text,
+        WIDTH,
+        initial_indent=pad,
+        subsequent_indent=pad + " " * len(head),
+        break_on_hyphens=False,
+        break_long_words=False,  # a path or an address stays whole, to be copied
+    )
+
+
+def _proof_line(recipients: list[dict[str, Any]]) -> str:
+    """Each recipient with its role and, once receipts are read, its proof."""
+    shown = []
+    for recipient in recipients:
+        proof = f" [{recipient['proof']}]" if recipient.get("proof") else ""
+        shown.append(f"{recipient['role']}: {recipient['address']}{proof}")
+    return "; ".join(shown)

@@ -15,6 +15,7 @@ from invoice_mailer.config import credentials
 from invoice_mailer.config.load import config_path, load_config
 from invoice_mailer.config.model import DEFAULT_KEY_FILE, Config
 from invoice_mailer.errors import EX_CONFIG, SecretError
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service import logsetup
 
 if TYPE_CHECKING:
@@ -135,10 +136,14 @@ def cmd_encrypt_password(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from invoice_mailer.admin import status, statusview
+    from invoice_mailer.office.search import Search
 
-    report = status.gather(_load(args), find=args.find)
+    states = tuple(DocumentState(state) for state in args.state or ())
+    within = Search(since=args.since, until=args.until, states=states)
+    find = args.find if args.find is not None or not within.asks_anything else ""
+    report = status.gather(_load(args), find=find, within=within)
     print(statusview.render_json(report) if args.json else statusview.render_text(report))
-    return 1 if args.find is not None and not report["documents"] else 0
+    return 1 if find is not None and not report["documents"] else 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -201,6 +206,39 @@ def cmd_flush(args: argparse.Namespace) -> int:
     done = flush(_load(args))
     when = "within a second" if done.running else "as soon as the service starts"
     print(f"the Tutto a session {done.session_id} ({done.documents} documents) closes {when}")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from invoice_mailer.config.load import read_config
+    from invoice_mailer.errors import ConfigError, Problem
+    from invoice_mailer.office.webserve import exposure_problem, serve
+
+    path = config_path(args.config)
+    config, problems, lines = read_config(path)
+    if not problems and (refused := exposure_problem(config)):
+        problems = [
+            Problem(lines.get("web.users") or lines.get("web.listen"), "web.users", refused)
+        ]
+    if problems:
+        raise ConfigError(str(path), problems)
+    logsetup.configure(config.log.level, args.verbose)
+    serve(config)
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from invoice_mailer.office.passwords import hash_password
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password for the office's page: ")
+        if getpass.getpass("Again, to confirm: ") != first:
+            raise SecretError("the two passwords differ; nothing was hashed")
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    if len(first) < 8:
+        raise SecretError("a password of at least 8 characters, please; nothing was hashed")
+    print(hash_password(first))
     return 0
 
 

@@ -75,6 +75,25 @@ _TEXTS: dict[str, tuple[str, str]] = {
         """examples:
   invoice-mailer flush""",
     ),
+    "web": (
+        "Serve the office's read-only web page: search any invoice (number, customer, P.IVA, "
+        "file name, address), its whole story and the exact message sent, the month's "
+        "register and its CSV, the held and failed lists. It listens on web.listen "
+        "(127.0.0.1:8080 by default); beyond this machine only with web.users. systemd starts "
+        "it as invoice-mailer-web.service.",
+        f"""examples:
+  invoice-mailer -c {CONFIG} web          # then open http://127.0.0.1:8080/
+  systemctl enable --now invoice-mailer-web""",
+    ),
+    "hash-password": (
+        "Read a password for the office's page (asked twice without echo, or one line from "
+        "standard input) and print its scrypt hash, to paste under web.users.",
+        """examples:
+  invoice-mailer hash-password
+  web:
+    users:
+      ufficio: "scrypt$32768$8$1$…"      # the printed line, in quotes""",
+    ),
     "demo": (
         "The whole thing on this machine, in under a minute: a temporary folder, a local mail "
         "server with STARTTLS and a password, the real service, sample invoices. The folder is "

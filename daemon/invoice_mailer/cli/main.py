@@ -7,6 +7,7 @@ configuration problems); usage errors exit 2 (argparse). The subcommands are in 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 import traceback
@@ -14,6 +15,7 @@ import traceback
 from invoice_mailer import __version__, errors
 from invoice_mailer.cli import commands, helptexts
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service import logsetup
 
 _MAX_ID = 2**63 - 1  # SQLite's largest integer
@@ -28,6 +30,16 @@ def _document_id(text: str) -> int:
             f"expected a document id like 12 (as `invoice-mailer status` lists them), got {shown!r}"
         )
     return int(digits)
+
+
+def _day(text: str) -> datetime.date:
+    for layout in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            # A calendar day, no time of day: no zone to attach.
+            return datetime.datetime.strptime(text, layout).date()  # noqa: DTZ007
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"expected a day like 2026-03-01 or 01/03/2026, got {text!r}")
 
 
 CONFIG_HELP = (
@@ -70,7 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
     status = subcommands.add_parser("status", help="what was sent, what waits and why")
     status.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
     status.add_argument(
-        "--find", metavar="TEXT", help="documents by file name, number, customer or address"
+        "--find",
+        metavar="TEXT",
+        help="documents by number, customer name or code, P.IVA, codice fiscale, file name, "
+        "address or Message-ID, each with its story",
+    )
+    status.add_argument(
+        "--from",
+        dest="since",
+        type=_day,
+        metavar="DAY",
+        help="--find: taken on or after DAY (2026-03-01 or 01/03/2026)",
+    )
+    status.add_argument(
+        "--to", dest="until", type=_day, metavar="DAY", help="--find: taken on or before DAY"
+    )
+    status.add_argument(
+        "--state",
+        action="append",
+        choices=[str(s) for s in DocumentState],
+        help="--find: only documents in this state (repeatable)",
     )
     status.set_defaults(func=commands.cmd_status)
 
@@ -93,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     flush = subcommands.add_parser("flush", help="close the open Tutto a session now")
     flush.set_defaults(func=commands.cmd_flush)
+
+    web = subcommands.add_parser("web", help="the office's read-only web page (search, story)")
+    web.set_defaults(func=commands.cmd_web)
+
+    hash_password = subcommands.add_parser(
+        "hash-password", help="read a password and print its hash for web.users"
+    )
+    hash_password.set_defaults(func=commands.cmd_hash_password)
 
     demo = subcommands.add_parser("demo", help="the whole thing with a local mail server")
     demo.add_argument(

@@ -34,6 +34,7 @@ from invoice_mailer.config.model import (
     SmtpConfig,
     TemplatesConfig,
     WatchConfig,
+    WebConfig,
 )
 from invoice_mailer.config.templatelanguages import ITALIAN_KEYS, read_languages
 from invoice_mailer.config.yamlread import read_yaml
@@ -139,6 +140,11 @@ _PARSERS: dict[type, dict[str, Any]] = {
     ArchiveConfig: {"keep_eml": ys.boolean},
     AlertsConfig: {"to": ys.email_address, "interval": ys.duration},
     LogConfig: {"level": ys.choice("debug", "info", "warning", "error")},
+    WebConfig: {
+        "listen": lambda v: _listen(v),
+        "users": lambda v: _web_users(v),
+        "trusted_proxy": lambda v: _ip_address(v),
+    },
     Config: {
         "state_dir": ys.path,
         "signature": ys.text,
@@ -230,3 +236,46 @@ def _encoding(value: Any) -> str:
     except LookupError:
         raise ys.Invalid(f"expected auto, utf-8, utf-8-sig or cp1252, got {word!r}") from None
     return word
+
+
+def _listen(value: Any) -> str:
+    """host:port, the host an IP address or a name ("[::1]:8080" for IPv6)."""
+    word = ys.single_line(value).strip()
+    host, _, port = word.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ys.Invalid(
+            f"expected host:port like 127.0.0.1:8080 or 192.168.1.10:8080, got {word!r}"
+        )
+    ys.host(host.strip("[]"))
+    return word
+
+
+def _web_users(value: Any) -> tuple[tuple[str, str], ...]:
+    """name: hash, each hash as `invoice-mailer hash-password` prints it."""
+    from invoice_mailer.office.passwords import hash_problem
+
+    if not isinstance(value, dict):
+        raise ys.Invalid(
+            "expected a mapping of user names to hashes from `invoice-mailer hash-password`"
+        )
+    users, wrong = [], []
+    for name, hashed in value.items():
+        problem = hash_problem(hashed) if isinstance(hashed, str) else "not text"
+        if problem or not str(name).strip():
+            wrong.append(f"{name}: {problem or 'an empty name'}")
+        users.append((str(name), str(hashed)))
+    if wrong:
+        raise ys.Invalid(
+            "; ".join(wrong) + "; paste the line `invoice-mailer hash-password` prints"
+        )
+    return tuple(users)
+
+
+def _ip_address(value: Any) -> str:
+    import ipaddress
+
+    word = ys.single_line(value).strip()
+    try:
+        return str(ipaddress.ip_address(word))
+    except ValueError:
+        raise ys.Invalid(f"expected the proxy's IP address like 127.0.0.1, got {word!r}") from None

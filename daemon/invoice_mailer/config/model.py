@@ -218,6 +218,23 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`invoice-mailer web`, the office's read-only page (office/)."""
+
+    listen: str = "127.0.0.1:8080"  # host:port; [::1]:8080 for IPv6
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, scrypt hash)
+    trusted_proxy: str | None = None  # a TLS proxy's address: its X-Forwarded-Proto is believed
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+@dataclass(frozen=True)
 class Config:
     watch: WatchConfig
     sender: SenderConfig
@@ -233,6 +250,7 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: Path = Path("")
     # What `check` reports without refusing the config (exit 0): it may work, or it may not.
     warnings: tuple[Problem, ...] = field(default=(), repr=False, compare=False)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from invoice_mailer.errors import LedgerError, permission_advice
-from invoice_mailer.ledger import deliveries, documents
+from invoice_mailer.ledger import deliveries, documents, searchschema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -118,18 +118,24 @@ _MIGRATIONS: dict[int, str] = {
         check_at REAL NOT NULL
     );
     """,
+    # The office's search (office/search.py): full-text indexes kept by triggers, and the
+    # register's month by arrival time. Issue 17; the lead renumbers it if another lands first.
+    2: searchschema.MIGRATION,
 }
 
 
 class Ledger:
     """One connection to the ledger; not shared between threads."""
 
-    def __init__(self, state_dir: Path, readonly: bool = False):
+    def __init__(self, state_dir: Path, readonly: bool = False, immutable: bool = False):
+        """`immutable` (read-only too): a ledger nobody writes now, read without locks or
+        -wal/-shm files; for a reader that may create no file beside it (the office's page)."""
         self.state_dir = state_dir
         self.path = state_dir / "ledger.db"
+        readonly = readonly or immutable
         try:
             if readonly:
-                uri = f"file:{self.path}?mode=ro"
+                uri = f"file:{self.path}?mode=ro" + ("&immutable=1" if immutable else "")
                 self.db = sqlite3.connect(
                     uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False
                 )
@@ -215,8 +221,16 @@ class Ledger:
 
 
 def _split_sql(script: str) -> list[str]:
+    """The statements of a migration; a trigger's body (BEGIN … END) keeps its own `;`."""
     lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+    statements, pending = [], ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().removesuffix(";"))
+            pending = ""
+    return statements
 
 
 def _why(exc: sqlite3.Error, path: Path) -> str:

@@ -177,6 +177,11 @@ class Router:
         facts["customer_name"] = (customer.name if customer else "") or facts.get("xml_name", "")
         facts["to"] = list(match.addresses)
         choose_language(config, customer, facts, self.warned_languages)
+        # For the office's search and story: how the customer was found, and its keys (a PDF
+        # carries no P.IVA; its customer's row does).
+        facts["found_by"] = match.looked_up
+        if customer is not None:
+            facts.update(customer_vat=customer.vat or "", customer_tax_code=customer.tax_code or "")
         kinds = (customer.send if customer else None) or config.customers.send
         wants = kind_class(row["kind"]) in kinds
         earlier = self._sent_before(row, wants, match)
