@@ -43,11 +43,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     smtp = config.smtp
     if args.smtp:
+        from invoice_mailer.delivery.smtp.logins import make_login
         from invoice_mailer.delivery.smtp.outcome import SmtpFailure
         from invoice_mailer.delivery.smtp.session import SmtpTransport
 
-        password = credentials.smtp_password(smtp)
-        transport = SmtpTransport(smtp, password.reveal() if password else None)
+        transport = SmtpTransport(smtp, make_login(config))
         try:
             print(f"SMTP OK: {transport.check()}")
         except SmtpFailure as failure:
@@ -76,22 +76,24 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     import tempfile
 
     from invoice_mailer.delivery.outbox import write_test_message
+    from invoice_mailer.delivery.smtp.logins import make_login
     from invoice_mailer.delivery.smtp.outcome import SmtpFailure
     from invoice_mailer.delivery.smtp.session import SmtpTransport
 
     config = _load(args)
     smtp = config.smtp
-    password = credentials.smtp_password(smtp)
     with (
         tempfile.TemporaryDirectory(prefix="invoice-mailer-") as folder,
-        SmtpTransport(smtp, password.reveal() if password else None) as transport,
+        SmtpTransport(smtp, make_login(config)) as transport,
     ):
         path, size = write_test_message(config, args.address, Path(folder))
         try:
             result = transport.send(config.sender.address, (args.address,), path, size)
         except SmtpFailure as failure:
             return _smtp_failed("test message not sent", failure, config)
+        login = transport.login_description()
     print(f"test message sent to {args.address} via {smtp.host}:{smtp.port} ({smtp.security})")
+    print(f"login: {login}")
     print(f"the server replied: {result.reply}")
     return 0
 
