@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"config OK: watching {config.watch.folder}, {report.customers}, "
         f"sending via {smtp.host}:{smtp.port} ({smtp.security}){warnings}"
     )
+    for line in report.about:
+        if not (args.smtp and line.startswith("login:")):  # SMTP OK said it, fresher
+            print(line)
     return 0
 
 
@@ -203,6 +207,30 @@ def cmd_flush(args: argparse.Namespace) -> int:
     done = flush(_load(args))
     when = "within a second" if done.running else "as soon as the service starts"
     print(f"the Tutto a session {done.session_id} ({done.documents} documents) closes {when}")
+    return 0
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from invoice_mailer.oauth import signin
+
+    config = _load(args)
+    started = signin.begin(config)
+    code = started.code
+    print(f"To sign in, open {code.verification_uri}")
+    print(f"and enter the code {code.user_code}")
+    if code.verification_uri_complete:
+        print(f"(or open {code.verification_uri_complete} directly)")
+    print(
+        f"Sign in with the mailbox's account ({config.smtp.username}); this waits up to "
+        f"{code.expires_in / 60:.0f} minutes.",
+        flush=True,
+    )
+    done = signin.finish(config, started)
+    until = datetime.fromtimestamp(done.tokens.expires_at).astimezone().strftime("%H:%M")
+    print(f"signed in: the sign-in is stored encrypted in {done.path} (mode 0600)")
+    print(f"the service renews its access tokens by itself (this one is valid until {until})")
+    if done.resumed:
+        print("the paused queue tries again now")
     return 0
 
 

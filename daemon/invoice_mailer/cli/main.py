@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     flush = subcommands.add_parser("flush", help="close the open Tutto a session now")
     flush.set_defaults(func=commands.cmd_flush)
 
+    login = subcommands.add_parser(
+        "login", help="sign in once for auth: xoauth2 (OAuth2 device code)"
+    )
+    login.set_defaults(func=commands.cmd_login)
+
     demo = subcommands.add_parser("demo", help="the whole thing with a local mail server")
     demo.add_argument(
         "--keep", action="store_true", help="keep running until Ctrl-C, and keep the folder"
