@@ -82,8 +82,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "state_dir/oauth.token. The service then renews its access tokens by itself. Run it "
         "again when the service says 'run invoice-mailer login'; a paused queue resumes at once.",
         f"""examples:
-  invoice-mailer -c {CONFIG} login           # as the service's user, or as root
-  invoice-mailer -c {CONFIG} check --smtp    # then: which login, and until when""",
+  invoice-mailer -c {CONFIG} login         # as the service's user, or root
+  invoice-mailer -c {CONFIG} check --smtp  # which login, valid until when""",
     ),
     "demo": (
         "The whole thing on this machine, in under a minute: a temporary folder, a local mail "
