@@ -47,8 +47,10 @@ class TokenSet:
         return bool(self.access_token) and self.expires_at - now > margin
 
     def usable(self, now: float) -> bool:
-        """Not expired yet (a few seconds kept for the server to see it)."""
-        return bool(self.access_token) and self.expires_at - now > 2.0
+        """Not expired yet, with a moment kept for the server to see it (2 s; less for the
+        tests' short-lived tokens)."""
+        margin = min(2.0, self.lifetime / 8)
+        return bool(self.access_token) and self.expires_at - now > margin
 
 
 def token_path(state_dir: Path) -> Path:

@@ -7,6 +7,7 @@ Nothing here ever quotes what was sent: the form carries codes and tokens.
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import urllib.error
@@ -64,7 +65,7 @@ def post_form(
     except urllib.error.HTTPError as answer:
         status, body = answer.code, answer.read(MAX_ANSWER + 1)
         answer.close()
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise OAuthUnreachable(f"cannot reach {host}: {reason}") from None
     if len(body) > MAX_ANSWER:
