@@ -187,7 +187,8 @@ class _OAuthHandler(_Handler):
         error = json.dumps({"status": "401", "schemes": "bearer", "scope": "mail"})
         if await server.challenge_auth(error) is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        refusal = "535 5.7.8 Username and Password not accepted"
+        return AuthResult(success=False, handled=False, message=refusal)
 
 
 def _xoauth2_fields(blob: bytes) -> tuple[str | None, str]:
