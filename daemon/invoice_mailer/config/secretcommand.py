@@ -40,7 +40,7 @@ def run_secret_command(command: Sequence[str], timeout: float) -> Password:
         raise SecretError(f"{KEY}: {program} cannot be run: permission denied") from None
     except subprocess.TimeoutExpired:
         raise SecretError(
-            f"{KEY}: {program} did not finish within {timeout:.0f} s (is it waiting for a "
+            f"{KEY}: {program} did not finish within {timeout:g} s (is it waiting for a "
             "passphrase or a person? it runs without a terminal)"
         ) from None
     except OSError as exc:
