@@ -11,7 +11,6 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from invoice_mailer import storage
 from invoice_mailer.config import credentials
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import InvoiceMailerError
@@ -50,7 +49,8 @@ def begin(config: Config) -> SignIn:
         )
     endpoints = endpoints_for(smtp, with_imap=receipts_read_mailbox(config))
     fernet = credentials.read_key(credentials.key_path(smtp))  # before the admin signs in
-    storage.prepare(config.state_dir)
+    # Only the folder itself: the service makes its subfolders (as its own user, not root's).
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return SignIn(endpoints, deviceflow.request_code(endpoints), fernet)
 
 
