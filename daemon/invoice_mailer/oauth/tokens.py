@@ -16,9 +16,10 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from invoice_mailer.config import credentials
+from invoice_mailer.config.model import Config
 from invoice_mailer.oauth import tokenfile
 from invoice_mailer.oauth.deviceflow import token_set
-from invoice_mailer.oauth.endpoints import Endpoints
+from invoice_mailer.oauth.endpoints import Endpoints, endpoints_for, receipts_read_mailbox
 from invoice_mailer.oauth.tokenfile import TokenSet
 from invoice_mailer.oauth.wire import OAuthError, OAuthUnreachable, post_form
 
@@ -144,3 +145,14 @@ class AccessTokens:
                         refused.error,
                     ) from None
                 raise
+
+
+def access_tokens_for(config: Config, wait: Callable[[float], bool] | None = None) -> AccessTokens:
+    """The stored sign-in of `config` (smtp.auth: xoauth2 without password_command), for SMTP
+    and for the receipts' IMAP login (oauth.xoauth2.imap_login); reads the key now, so a
+    missing or open key file is refused at start."""
+    smtp = config.smtp
+    endpoints = endpoints_for(smtp, with_imap=receipts_read_mailbox(config))
+    key_file = credentials.key_path(smtp)
+    credentials.read_key(key_file)
+    return AccessTokens(endpoints, config.state_dir, key_file, wait=wait)

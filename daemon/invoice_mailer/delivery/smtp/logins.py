@@ -19,8 +19,7 @@ from invoice_mailer.config.secretcommand import run_secret_command
 from invoice_mailer.delivery.smtp.outcome import AUTH_REFUSED, SmtpFailure, enhanced_status
 from invoice_mailer.errors import SecretError
 from invoice_mailer.oauth import xoauth2
-from invoice_mailer.oauth.endpoints import endpoints_for, receipts_read_mailbox
-from invoice_mailer.oauth.tokens import AccessToken, AccessTokens, LoginNeeded
+from invoice_mailer.oauth.tokens import AccessToken, AccessTokens, LoginNeeded, access_tokens_for
 from invoice_mailer.oauth.wire import OAuthError, OAuthUnreachable
 
 # The phase of a failure to get an access token: the sign-in server, not the mail server.
@@ -159,11 +158,7 @@ def make_login(config: Config, stop: threading.Event | None = None) -> Login:
     if smtp.auth == "xoauth2":
         if smtp.password_command:
             return XOAuth2Login(None, from_command)
-        endpoints = endpoints_for(smtp, with_imap=receipts_read_mailbox(config))
-        key_file = credentials.key_path(smtp)
-        credentials.read_key(key_file)  # a missing or open key file: refused at start
-        wait = stop.wait if stop is not None else None
-        return XOAuth2Login(AccessTokens(endpoints, config.state_dir, key_file, wait=wait))
+        return XOAuth2Login(access_tokens_for(config, stop.wait if stop is not None else None))
     if smtp.password_command:
         return PasswordLogin(from_command, "the password from smtp.password_command")
     password = credentials.smtp_password(smtp)
