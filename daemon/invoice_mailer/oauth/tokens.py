@@ -76,6 +76,9 @@ class AccessTokens:
             stored = tokenfile.load(self.state_dir, fernet)
             if stored is None:
                 raise LoginNeeded(f"nobody has signed in for XOAUTH2 yet: {LOGIN_ADVICE}")
+            newer = cached is not None and cached.obtained_at > stored.obtained_at
+            if cached is not None and newer and cached.issuer == stored.issuer:
+                stored = cached  # renewed here but not stored (disk full): the newer one counts
             if stored.issuer and stored.issuer != self.endpoints.issuer:
                 raise LoginNeeded(
                     "the stored sign-in belongs to another app registration (smtp.oauth "
@@ -112,7 +115,15 @@ class AccessTokens:
                 )
                 return stored
             raise
-        tokenfile.save(self.state_dir, fernet, renewed)
+        try:
+            tokenfile.save(self.state_dir, fernet, renewed)
+        except OSError as exc:
+            log.error(
+                "could not store the renewed sign-in in %s (%s); it is kept in memory, but after "
+                "a restart `invoice-mailer login` may be needed",
+                tokenfile.token_path(self.state_dir),
+                exc.strerror or exc,
+            )
         self._refused = None
         log.info(
             "access token refreshed, valid until %s",
