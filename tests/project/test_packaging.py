@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,8 @@ def test_building_the_package_prints_no_deprecation_warning(tmp_path):
     )
     output = built.stdout + built.stderr
     assert built.returncode == 0, output[-3000:]
-    assert list((tmp_path / "w").glob("invoice_mailer-*.whl"))
+    (wheel,) = (tmp_path / "w").glob("invoice_mailer-*.whl")
+    with zipfile.ZipFile(wheel) as contents:  # the provider presets travel with the code
+        assert "invoice_mailer/config/providers.yaml" in contents.namelist()
     for warning in ("BuildBackendWarning", "SetuptoolsDeprecationWarning", "is deprecated"):
         assert warning not in output, output[output.find(warning) - 500 :][:1500]

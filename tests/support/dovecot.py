@@ -141,8 +141,12 @@ class DovecotServer:
             os.chown(path, self.mail_uid, -1)
 
 
-def start_dovecot(tmp_path: Path, tls: bool = True) -> DovecotServer:
-    """A running private Dovecot; `tls=False` offers neither imaps nor STARTTLS."""
+def start_dovecot(
+    tmp_path: Path, tls: bool = True, oauth_introspection_url: str | None = None
+) -> DovecotServer:
+    """A running private Dovecot; `tls=False` offers neither imaps nor STARTTLS. With
+    `oauth_introspection_url` it also takes AUTH XOAUTH2, each access token checked by that
+    RFC 7662 endpoint (tests/support/oauthserver.py), for the same user."""
     as_root = os.geteuid() == 0
     if as_root:
         root = Path(tempfile.mkdtemp(prefix="invoice-mailer-dovecot-"))
@@ -160,6 +164,8 @@ def start_dovecot(tmp_path: Path, tls: bool = True) -> DovecotServer:
         os.chown(home, mail_user.pw_uid, mail_user.pw_gid)
     tls_port, starttls_port = _free_port(), _free_port()
     settings = _settings(root, cert, key, mail_user, tls_port, starttls_port, as_root, tls)
+    if oauth_introspection_url is not None:
+        settings += _oauth_settings(root, oauth_introspection_url, as_root)
     (root / "dovecot.conf").write_text(settings)
     with open(root / "stderr.log", "wb") as stderr:  # the child keeps its own copy
         process = subprocess.Popen(
@@ -225,6 +231,30 @@ service imap-login {{
 {imaps}}}
 service anvil {{
 {chroot}}}
+"""
+
+
+def _oauth_settings(root: Path, introspection_url: str, as_root: bool) -> str:
+    """Dovecot's oauth2 passdb (doc.dovecot.org/2.3, "Open Authentication v2.0 database"),
+    tried before the password file: an XOAUTH2 token is POSTed to the introspection URL and
+    must come back active, for the user who logs in."""
+    extension = root / "oauth2.conf.ext"
+    extension.write_text(
+        f"introspection_mode = post\n"
+        f"introspection_url = {introspection_url}\n"
+        "force_introspection = yes\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+    )
+    if as_root:
+        extension.chmod(0o644)  # read by the auth process (user dovecot)
+    return f"""auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {extension}
+}}
 """
 
 

@@ -17,7 +17,10 @@ a harness), the class is the plain form:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
+import json
 import socket
 import ssl
 import threading
@@ -30,7 +33,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
 DEFAULT_SIZE_LIMIT = 33_554_432  # aiosmtpd's own default, advertised as SIZE
@@ -163,6 +166,44 @@ class _Handler:
         return f"250 2.0.0 Ok: queued as {number}"
 
 
+class _OAuthHandler(_Handler):
+    """Also AUTH XOAUTH2 (as Gmail and Microsoft 365 speak it): the access token is checked by
+    the owner's `oauth` callable; a refusal first sends the error as a JSON challenge, waits
+    for the client's empty answer, then says 535 (Google's documented exchange)."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 2:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except (binascii.Error, ValueError):
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        user, token = _xoauth2_fields(blob)
+        accepted = user is not None and self._owner._check_token(user, token)
+        if accepted:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        error = json.dumps({"status": "401", "schemes": "bearer", "scope": "mail"})
+        if await server.challenge_auth(error) is MISSING:
+            return AuthResult(success=False, handled=True)
+        refusal = "535 5.7.8 Username and Password not accepted"
+        return AuthResult(success=False, handled=False, message=refusal)
+
+
+def _xoauth2_fields(blob: bytes) -> tuple[str | None, str]:
+    """user and token from `user=U^Aauth=Bearer T^A^A`; (None, "") when garbled."""
+    fields = dict(
+        part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01") if "=" in part
+    )
+    auth = fields.get("auth", "")
+    if "user" not in fields or not auth.startswith("Bearer "):
+        return None, ""
+    return fields["user"], auth.removeprefix("Bearer ")
+
+
 class _Controller(Controller):
     def __init__(self, owner: SmtpTestServer, handler: Any, **kwargs: Any):
         self._owner = owner
@@ -177,7 +218,9 @@ class SmtpTestServer:
 
     security: "tls" (implicit, like port 465), "starttls" (STARTTLS required before MAIL and
     AUTH) or "none". `cert` is (cert_path, key_path). With `users`, AUTH is required and checked
-    against that dict. `port` is free_port() unless given (a relay coming back where it was
+    against that dict. With `oauth` (access token -> its user, or None), AUTH XOAUTH2 is
+    offered and required; the token's user must be the one logging in. `port` is free_port()
+    unless given (a relay coming back where it was
     down). Faults are set with the methods below, also while the server runs.
     """
 
@@ -193,6 +236,7 @@ class SmtpTestServer:
         hostname: str = "mx.test",
         port: int | None = None,
         pipelining: bool = False,
+        oauth: Callable[[str], str | None] | None = None,
     ):
         if security not in ("tls", "starttls", "none"):
             raise ValueError(f"security must be tls, starttls or none, not {security!r}")
@@ -209,6 +253,8 @@ class SmtpTestServer:
         self._eml_dir = Path(eml_dir) if eml_dir is not None else None
         self._hostname = hostname
         self.pipelining = pipelining  # offer PIPELINING (aiosmtpd reads pipelined commands)
+        self._oauth = oauth
+        self._xoauth2: list[tuple[str, str, bool]] = []  # (user, token, accepted)
         self._controller: _Controller | None = None
         self._live: set[_SMTP] = set()  # touched only in the server's event loop
         self._lock = threading.Lock()
@@ -229,6 +275,10 @@ class SmtpTestServer:
         }
         if self._users is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+        if self._oauth is not None:
+            kwargs["auth_required"] = True
+            if self._users is None:  # XOAUTH2 only, as a tenant without basic authentication
+                kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
         if self._cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*self._cert)
@@ -237,7 +287,8 @@ class SmtpTestServer:
             elif self.security == "starttls":
                 kwargs.update(tls_context=context, require_starttls=True)
         self.port = self._chosen_port or free_port()
-        self._controller = _Controller(self, _Handler(self), port=self.port, **kwargs)
+        handler = _OAuthHandler(self) if self._oauth is not None else _Handler(self)
+        self._controller = _Controller(self, handler, port=self.port, **kwargs)
         self._controller.start()
         with self._lock:
             self._ready = True  # the Controller's own start-up probe is not counted
@@ -293,6 +344,12 @@ class SmtpTestServer:
         """Every command verb received, over all connections: EHLO, STARTTLS, AUTH, MAIL…"""
         with self._lock:
             return [verb for verbs in self._connections for verb in verbs]
+
+    @property
+    def xoauth2_logins(self) -> list[tuple[str, str, bool]]:
+        """Every AUTH XOAUTH2: (user, access token, accepted), in order."""
+        with self._lock:
+            return list(self._xoauth2)
 
     def wait_for_messages(self, n: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         """The first n messages, waiting up to `timeout` seconds for them to arrive."""
@@ -389,6 +446,13 @@ class SmtpTestServer:
             ok = not self._auth_fails and self._users.get(login) == password  # type: ignore[union-attr]
         # handled=False: aiosmtpd replies 535 itself on failure
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    def _check_token(self, user: str, token: str) -> bool:
+        assert self._oauth is not None
+        accepted = self._oauth(token) == user
+        with self._lock:
+            self._xoauth2.append((user, token, accepted))
+        return accepted
 
     def _store(self, envelope: Any, session: Any) -> int:
         data = bytes(envelope.original_content)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,11 +45,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     smtp = config.smtp
     if args.smtp:
+        from invoice_mailer.delivery.smtp.logins import make_login
         from invoice_mailer.delivery.smtp.outcome import SmtpFailure
         from invoice_mailer.delivery.smtp.session import SmtpTransport
 
-        password = credentials.smtp_password(smtp)
-        transport = SmtpTransport(smtp, password.reveal() if password else None)
+        transport = SmtpTransport(smtp, make_login(config))
         try:
             print(f"SMTP OK: {transport.check()}")
         except SmtpFailure as failure:
@@ -59,6 +60,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"config OK: watching {config.watch.folder}, {report.customers}, "
         f"sending via {smtp.host}:{smtp.port} ({smtp.security}){warnings}"
     )
+    for line in report.about:
+        if not (args.smtp and line.startswith("login:")):  # SMTP OK said it, fresher
+            print(line)
     return 0
 
 
@@ -77,22 +81,24 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     import tempfile
 
     from invoice_mailer.delivery.outbox import write_test_message
+    from invoice_mailer.delivery.smtp.logins import make_login
     from invoice_mailer.delivery.smtp.outcome import SmtpFailure
     from invoice_mailer.delivery.smtp.session import SmtpTransport
 
     config = _load(args)
     smtp = config.smtp
-    password = credentials.smtp_password(smtp)
     with (
         tempfile.TemporaryDirectory(prefix="invoice-mailer-") as folder,
-        SmtpTransport(smtp, password.reveal() if password else None) as transport,
+        SmtpTransport(smtp, make_login(config)) as transport,
     ):
         path, size = write_test_message(config, args.address, Path(folder))
         try:
             result = transport.send(config.sender.address, (args.address,), path, size)
         except SmtpFailure as failure:
             return _smtp_failed("test message not sent", failure, config)
+        login = transport.login_description()
     print(f"test message sent to {args.address} via {smtp.host}:{smtp.port} ({smtp.security})")
+    print(f"login: {login}")
     print(f"the server replied: {result.reply}")
     return 0
 
@@ -239,6 +245,30 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     if len(first) < 8:
         raise SecretError("a password of at least 8 characters, please; nothing was hashed")
     print(hash_password(first))
+    return 0
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from invoice_mailer.oauth import signin
+
+    config = _load(args)
+    started = signin.begin(config)
+    code = started.code
+    print(f"To sign in, open {code.verification_uri}")
+    print(f"and enter the code {code.user_code}")
+    if code.verification_uri_complete:
+        print(f"(or open {code.verification_uri_complete} directly)")
+    print(
+        f"Sign in with the mailbox's account ({config.smtp.username}); this waits up to "
+        f"{code.expires_in / 60:.0f} minutes.",
+        flush=True,
+    )
+    done = signin.finish(config, started)
+    until = datetime.fromtimestamp(done.tokens.expires_at).astimezone().strftime("%H:%M")
+    print(f"signed in: the sign-in is stored encrypted in {done.path} (mode 0600)")
+    print(f"the service renews its access tokens by itself (this one is valid until {until})")
+    if done.resumed:
+        print("the paused queue tries again now")
     return 0
 
 

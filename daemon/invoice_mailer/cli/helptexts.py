@@ -94,6 +94,16 @@ _TEXTS: dict[str, tuple[str, str]] = {
     users:
       ufficio: "scrypt$32768$8$1$…"      # the printed line, in quotes""",
     ),
+    "login": (
+        "Sign in once for smtp.auth: xoauth2 (Microsoft 365 or a custom OAuth2 server): it "
+        "prints a web address and a code, you enter the code there with the mailbox's account, "
+        "and it stores the refresh token encrypted (same key as the password) in "
+        "state_dir/oauth.token. The service then renews its access tokens by itself. Run it "
+        "again when the service says 'run invoice-mailer login'; a paused queue resumes at once.",
+        f"""examples:
+  invoice-mailer -c {CONFIG} login         # as the service's user, or root
+  invoice-mailer -c {CONFIG} check --smtp  # which login, valid until when""",
+    ),
     "demo": (
         "The whole thing on this machine, in under a minute: a temporary folder, a local mail "
         "server with STARTTLS and a password, the real service, sample invoices. The folder is "

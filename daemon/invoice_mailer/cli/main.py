@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         "hash-password", help="read a password and print its hash for web.users"
     )
     hash_password.set_defaults(func=commands.cmd_hash_password)
+    login = subcommands.add_parser(
+        "login", help="sign in once for auth: xoauth2 (OAuth2 device code)"
+    )
+    login.set_defaults(func=commands.cmd_login)
 
     demo = subcommands.add_parser("demo", help="the whole thing with a local mail server")
     demo.add_argument(

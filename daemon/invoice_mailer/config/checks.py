@@ -137,8 +137,9 @@ def _check_port(config: Config, top: ys.Reader, port_given: bool) -> None:
 
 def _check_login(config: Config, top: ys.Reader) -> None:
     """A public provider's server refuses every message without a login."""
-    host = config.smtp.host.lower().rstrip(".")
-    if config.smtp.password or not host:
+    smtp = config.smtp
+    host = smtp.host.lower().rstrip(".")
+    if smtp.password or smtp.password_command or smtp.auth == "xoauth2" or not host:
         return
     for suffix, password in _LOGIN_NEEDED.items():
         if host == suffix or host.endswith("." + suffix):

@@ -13,6 +13,8 @@ from invoice_mailer.config.checks import smtputf8_warning
 from invoice_mailer.config.load import read_config
 from invoice_mailer.config.model import Config
 from invoice_mailer.config.netnames import non_ascii_local_part
+from invoice_mailer.config.presetreport import preset_lines
+from invoice_mailer.config.signincheck import check_sign_in, login_line
 from invoice_mailer.config.templatelanguages import untemplated
 from invoice_mailer.errors import ConfigError, Problem, SecretError
 
@@ -43,6 +45,7 @@ class Checkup:
     config: Config
     files: list[Findings]
     customers: str  # "12 customers (1 row skipped)", or "no address book"
+    about: list[str] = field(default_factory=list)  # the provider preset and the login
 
     @property
     def failed(self) -> bool:
@@ -56,12 +59,18 @@ def check_all(path: Path) -> Checkup:
     files = [found]
     if not any(p.key in ("smtp.password", "smtp.key_file") for p in problems):
         _check_key(config, found, lines.get("smtp.password"))
+    if not any(p.key.startswith(("smtp.auth", "smtp.oauth", "smtp.key_file")) for p in problems):
+        check_sign_in(config, found.problems, found.warnings, lines)
+        found.problems.sort(key=lambda p: (p.line or 0, p.key))
     customers = "no address book"
     book_path = config.customers.address_book
     if book_path is not None and not any(p.key == "customers.address_book" for p in problems):
         book, customers = _check_book(config, book_path)
         files.append(book)
-    return Checkup(config, [f for f in files if f.problems or f.warnings], customers)
+    # A password in the config, or no login, needs no word; the other logins do.
+    plain = config.smtp.auth != "xoauth2" and not config.smtp.password_command
+    about = [*preset_lines(config.smtp), *([] if plain else [login_line(config)])]
+    return Checkup(config, [f for f in files if f.problems or f.warnings], customers, about)
 
 
 def _check_key(config: Config, found: Findings, line: int | None) -> None:

@@ -130,13 +130,18 @@ def smtp_password(smtp: SmtpConfig) -> Password | None:
             "encrypt it with `invoice-mailer encrypt-password`"
         )
         return Password(smtp.password)
+    return decrypt_token(smtp.password, smtp, "smtp.password")
+
+
+def decrypt_token(token: str, smtp: SmtpConfig, key: str) -> Password:
+    """An `enc:` token of the config (`key` names it in errors), decrypted with the key file."""
     path = key_path(smtp)
     fernet = read_key(path)
     try:
-        plain = fernet.decrypt(smtp.password[len(TOKEN_PREFIX) :].strip().encode("ascii"))
+        plain = fernet.decrypt(token[len(TOKEN_PREFIX) :].strip().encode("ascii"))
     except (InvalidToken, UnicodeEncodeError):
         raise SecretError(
-            f"smtp.password cannot be decrypted with {path}: wrong key or damaged token; "
-            "encrypt the password again with `invoice-mailer encrypt-password`"
+            f"{key} cannot be decrypted with {path}: wrong key or damaged token; "
+            "encrypt it again with `invoice-mailer encrypt-password`"
         ) from None
     return Password(plain.decode("utf-8"))

@@ -10,6 +10,7 @@ from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
+from invoice_mailer.config import authkeys
 from invoice_mailer.config import yamlsource as ys
 from invoice_mailer.config.checks import PLACEHOLDER_FOLDER, cross_checks
 from invoice_mailer.config.languages import language_code
@@ -28,6 +29,7 @@ from invoice_mailer.config.model import (
     CsvConfig,
     CustomersConfig,
     LogConfig,
+    OAuthConfig,
     RateConfig,
     RetryConfig,
     SenderConfig,
@@ -69,8 +71,9 @@ def read_config(path: Path) -> tuple[Config, list[Problem], dict[str, int]]:
     if not isinstance(data, dict):
         raise ConfigError(str(path), "expected a mapping of keys (watch:, smtp:, …) at the top")
     problems: list[Problem] = []
+    from_preset = authkeys.fill_from_preset(data, lines)
     top = ys.Reader(data, lines, problems)
-    config = _read_config(top, path.resolve())
+    config = _read_config(top, path.resolve(), from_preset)
     top.finish()
     problems.sort(key=lambda p: (p.line or 0, p.key))
     return config, problems, lines
@@ -109,6 +112,18 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "timeout": ys.duration,
         "data_timeout": ys.duration,
         "max_message_size": ys.size,
+        "auth": ys.choice("password", "xoauth2", "none"),
+        "provider": authkeys.provider_key,
+        "password_command": authkeys.argv,
+    },
+    OAuthConfig: {
+        "provider": ys.choice("microsoft", "google", "custom"),
+        "tenant": authkeys.tenant,
+        "client_id": ys.single_line,
+        "client_secret": ys.text,
+        "device_url": authkeys.endpoint_url,
+        "token_url": authkeys.endpoint_url,
+        "scope": ys.single_line,
     },
     AllToConfig: {
         "address": ys.email_address,
@@ -162,7 +177,7 @@ def _build(cls: type, reader: ys.Reader) -> Any:
     parsers = _PARSERS[cls]
     values: dict[str, Any] = {}
     for spec in fields(cls):
-        if spec.name in ("source", "warnings"):
+        if spec.name in ("source", "warnings", "from_preset"):
             continue
         if spec.name not in parsers:
             nested = spec.default_factory if spec.default_factory is not MISSING else None
@@ -184,14 +199,16 @@ _SECTION_TYPES = {"watch": WatchConfig, "sender": SenderConfig, "smtp": SmtpConf
 _SECTION_READERS = ("languages",)  # a field whose parser takes the section's Reader
 
 
-def _read_config(top: ys.Reader, source: Path) -> Config:
+def _read_config(top: ys.Reader, source: Path, from_preset: tuple[str, ...]) -> Config:
     config: Config = _build(Config, top)
-    smtp = config.smtp
-    port = smtp.port or DEFAULT_PORTS[smtp.security]
-    username = smtp.username or config.sender.address
-    config = replace(config, smtp=replace(smtp, port=port, username=username), source=source)
+    given = config.smtp
+    port = given.port or DEFAULT_PORTS[given.security]
+    username = given.username or config.sender.address
+    smtp = replace(given, port=port, username=username, from_preset=from_preset)
+    config = replace(config, smtp=smtp, source=source)
     warnings: list[Problem] = []
-    cross_checks(config, top, warnings, port_given=smtp.port != 0)
+    cross_checks(config, top, warnings, port_given=given.port != 0)
+    authkeys.auth_checks(config, top, warnings, username_given=bool(given.username))
     return replace(config, warnings=tuple(warnings))
 
 

@@ -69,6 +69,19 @@ class RateConfig:
 
 
 @dataclass(frozen=True)
+class OAuthConfig:
+    """The app registration `invoice-mailer login` signs in with (smtp.auth: xoauth2)."""
+
+    provider: str = "microsoft"  # microsoft | google | custom
+    tenant: str = "common"  # microsoft only: the directory (tenant) id or domain
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)  # "enc:…", if the app has one
+    device_url: str | None = None  # custom only: RFC 8628 device authorization endpoint
+    token_url: str | None = None  # custom only: RFC 6749 token endpoint
+    scope: str | None = None  # None: the provider's default (SMTP, offline access)
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     host: str
     security: str = "tls"  # tls | starttls | none
@@ -81,6 +94,12 @@ class SmtpConfig:
     data_timeout: float = 600.0  # RFC 5321 §4.5.3.2: wait 10 minutes for the reply to the final dot
     rate: RateConfig = field(default_factory=RateConfig)
     max_message_size: int = 25_000_000
+    auth: str = "password"  # password | xoauth2 | none (password without one: no login)
+    provider: str | None = None  # a preset of config/providers.yaml; the keys above override it
+    password_command: tuple[str, ...] = ()  # argv, no shell: its stdout is the password or token
+    oauth: OAuthConfig = field(default_factory=OAuthConfig)
+    # The dotted keys the provider preset filled in (for `check`); not a key of the file.
+    from_preset: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

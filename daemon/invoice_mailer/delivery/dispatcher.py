@@ -38,8 +38,9 @@ from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
 
-# Failures that say the server is down, not that this message has a problem.
-_SERVER_PHASES = ("connect", "tls", "ehlo")
+# Failures that say the server (or the sign-in server, "token") is down, not that this
+# message has a problem.
+_SERVER_PHASES = ("connect", "tls", "ehlo", "token")
 
 
 class Transport(Protocol):

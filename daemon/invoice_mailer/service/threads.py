@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from invoice_mailer.addressbook.source import AddressBookSource
 from invoice_mailer.archive.archiver import Archive
 from invoice_mailer.bundles.sessions import SessionKeeper
-from invoice_mailer.config import credentials
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.dispatcher import Dispatcher
+from invoice_mailer.delivery.smtp.logins import make_login
 from invoice_mailer.delivery.smtp.session import SmtpTransport
 from invoice_mailer.intake.events import Intake
 from invoice_mailer.ledger.database import Ledger
@@ -38,12 +38,11 @@ IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether
 
 
 def make_transport(config: Config, stop: threading.Event | None = None) -> SmtpTransport:
-    password = credentials.smtp_password(config.smtp)
     # smtplib would look up the fully qualified name on every connection (slow when DNS is
     # broken); the plain host name is what mail clients send in EHLO anyway.
     return SmtpTransport(
         config.smtp,
-        password.reveal() if password else None,
+        make_login(config, stop),
         socket.gethostname() or "localhost",
         stop,  # SIGTERM ends a wait on a silent or trickling server within seconds
     )

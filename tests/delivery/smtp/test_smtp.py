@@ -175,7 +175,7 @@ def test_check_describes_the_session_and_sends_nothing(smtp_server, smtp_certs):
         description = transport.check()
     security = smtp_server.security
     assert description.startswith(f"localhost:{smtp_server.port} ({security}), TLSv1.")
-    assert description.endswith(f"logged in as {USER}")
+    assert description.endswith(f"logged in as {USER} with a password")
     assert smtp_server.commands[-2:] == ["AUTH", "QUIT"]
     assert smtp_server.messages == []
 

@@ -4,6 +4,7 @@ failure table with a sentence an admin understands. Pure: no sockets in here.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -22,6 +23,7 @@ CUT_SHORT = (
     TimeoutError,
     smtplib.SMTPServerDisconnected,
 )
+BASIC_AUTH_OFF = "5.7.139 "  # Microsoft 365: SMTP AUTH with a password is disabled
 AUTH_REFUSED = "authentication refused (the server's text is not shown: it may quote the password)"
 HINTS = {
     "tls": "nothing was sent; check smtp.host, smtp.port and smtp.security, or set "
@@ -148,8 +150,22 @@ def failure_of(err: OSError, phase: str, doing: str) -> SmtpFailure:
         phase = "tls"  # the implicit-TLS handshake happens inside connect()
     kind = classify(phase, code, err)
     if phase == "auth":
-        text = AUTH_REFUSED if code else ""
+        enhanced = enhanced_status(getattr(err, "smtp_error", b""))
+        text = enhanced + AUTH_REFUSED if code else ""
+        if enhanced == BASIC_AUTH_OFF:
+            text += "; Microsoft 365 has password logins off here: use auth: xoauth2"
     return SmtpFailure(kind, phase, code, text, sentence(kind, code, text, doing, err))
+
+
+# RFC 3463's enhanced status code at the start of a reply: "5.7.139 ". Safe to show even in
+# the AUTH phase (digits only), and it tells e.g. Microsoft 365's "basic authentication is off".
+_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})(?:\s|$)")
+
+
+def enhanced_status(reply: bytes | str) -> str:
+    """'5.7.139 ' when the reply starts with an enhanced status code, else ''."""
+    match = _ENHANCED.match(reply_text(reply))
+    return f"{match.group(1)} " if match else ""
 
 
 def reply_text(reply: bytes | str) -> str:

@@ -14,7 +14,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from invoice_mailer.config.credentials import Password
 from invoice_mailer.config.model import DEFAULT_PORTS, SmtpConfig
+from invoice_mailer.delivery.smtp.logins import Login, PasswordLogin
 from invoice_mailer.delivery.smtp.outcome import (
     ENVELOPE_PHASES,
     SendResult,
@@ -46,19 +48,23 @@ class SmtpTransport:
     def __init__(
         self,
         config: SmtpConfig,
-        password: str | None,
+        login: Login | str | None,
         local_hostname: str | None = None,
         stop: threading.Event | None = None,
     ):
-        """`stop` set: waits on the server end within STOP_GRACE (the service is stopping)."""
-        if config.security == "none" and password:
+        """`login`: how to log in (logins.make_login), or a plain password, or None for none.
+        `stop` set: waits on the server end within STOP_GRACE (the service is stopping)."""
+        if login is None or isinstance(login, str):
+            login = _fixed_password(login)
+        if config.security == "none" and login.mechanism != "none":
             raise SmtpFailure(
                 "tls", "auth", None, "",
                 "refusing to send the SMTP password in clear text (smtp.security is none); "
                 "use tls or starttls",
             )  # fmt: skip
         self._config = config
-        self._password = password  # never logged, never in a repr or an exception
+        self._login = login  # its secrets are never logged, never in a repr or an exception
+        self._valid_until: float | None = None  # the session's credentials expire then (epoch)
         self._local_hostname = local_hostname
         self._port = config.port or DEFAULT_PORTS[config.security]
         self._where = f"{config.host}:{self._port}"
@@ -86,10 +92,13 @@ class SmtpTransport:
         smtp = self._connection()
         sock = smtp.sock
         tls = sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS"
-        user = self._config.username
-        login = f"logged in as {user}" if self._password is not None else "no login (no password)"
+        login = self.login_description()
         self.close()
         return f"{self._where} ({self._config.security}), {tls}, {login}"
+
+    def login_description(self) -> str:
+        """How the last connection logged in, for `check --smtp` and `send-test`."""
+        return self._login.describe(self._config.username)
 
     def send(
         self, sender: str, recipients: Sequence[str], message_path: Path, size: int
@@ -137,6 +146,11 @@ class SmtpTransport:
         self._unchecked = False
         clean_at = self._clean_at
         recent = clean_at is not None and time.monotonic() - clean_at < TRUST_CLEAN_SESSION
+        until = self._valid_until
+        if self._smtp is not None and until is not None and time.time() >= until:
+            # A server may end a session whose token expired: a new one, with a fresh token.
+            log.debug("the access token of the session with %s expired: reconnecting", self._where)
+            self._discard(polite=True)
         if self._smtp is not None and self._smtp.out_of_step():
             log.debug("%s sent what nobody asked for, or hung up: reconnecting", self._where)
             self._discard(polite=False)
@@ -185,9 +199,11 @@ class SmtpTransport:
                 )  # fmt: skip
             smtp.starttls(context=self._context)
             self._ehlo(smtp)
-        if self._password is not None:
+        self._valid_until = None
+        if self._login.mechanism != "none":
             self._at("auth", f"logging in to {self._where} as {config.username}")
-            smtp.login(config.username, self._password)
+            self._login.perform(smtp, config.username)
+            self._valid_until = self._login.valid_until
         sock = smtp.sock
         assert sock is not None  # noqa: S101 (a type narrowing, not a check: connect() set it)
         # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
@@ -196,7 +212,7 @@ class SmtpTransport:
         log.debug(
             "connected to %s, %s%s", self._where,
             sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS",
-            f", logged in as {config.username}" if self._password is not None else "",
+            f", logged in as {config.username}" if self._login.mechanism != "none" else "",
         )  # fmt: skip
         return smtp
 
@@ -259,3 +275,11 @@ class SmtpTransport:
             pass
         finally:
             smtp.close()
+
+
+def _fixed_password(password: str | None) -> Login:
+    """A password given as text (tests, the benchmark harness), or no login at all."""
+    if password is None:
+        return Login()
+    secret = Password(password)
+    return PasswordLogin(lambda: secret, "a password")
