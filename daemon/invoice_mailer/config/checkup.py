@@ -51,6 +51,10 @@ def check_all(path: Path) -> Checkup:
     files = [found]
     if not any(p.key in ("smtp.password", "smtp.key_file") for p in problems):
         _check_key(config, found, lines.get("smtp.password"))
+    separate = config.receipts.imap.password != config.smtp.password
+    imap_problem = any(p.key == "receipts.imap.password" for p in problems)
+    if config.receipts.enabled and separate and not imap_problem:
+        _check_imap_key(config, found, lines.get("receipts.imap.password"))
     customers = "no address book"
     book_path = config.customers.address_book
     if book_path is not None and not any(p.key == "customers.address_book" for p in problems):
@@ -65,6 +69,15 @@ def _check_key(config: Config, found: Findings, line: int | None) -> None:
         credentials.smtp_password(config.smtp)
     except SecretError as exc:
         found.problems.append(Problem(line, "smtp.password", str(exc)))
+        found.problems.sort(key=lambda p: (p.line or 0, p.key))
+
+
+def _check_imap_key(config: Config, found: Findings, line: int | None) -> None:
+    """The mailbox's own enc: token, decrypted with the same key."""
+    try:
+        credentials.imap_password(config)
+    except SecretError as exc:
+        found.problems.append(Problem(line, "receipts.imap.password", str(exc)))
         found.problems.sort(key=lambda p: (p.line or 0, p.key))
 
 
