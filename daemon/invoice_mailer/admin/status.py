@@ -11,6 +11,7 @@ import sqlite3
 import time
 from typing import Any
 
+from invoice_mailer.admin import proofs
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
 from invoice_mailer.ledger import attachments, deliveries, documents, pauses
@@ -46,7 +47,15 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report.update(
             {
                 key: []
-                for key in ("held", "failed", "failed_messages", "deferred", "unconfirmed", "sent")
+                for key in (
+                    "held",
+                    "failed",
+                    "failed_messages",
+                    "deferred",
+                    "unconfirmed",
+                    "sent",
+                    "not_delivered",
+                )
             }
         )
     if not report["ledger"]:
@@ -77,6 +86,8 @@ def gather(config: Config, find: str | None = None, now: float | None = None) ->
         report["deferred"] = _entries(ledger, deliveries.waiting_to_retry(db, LIST_LIMIT))
         report["unconfirmed"] = _unconfirmed(ledger)
         report["sent"] = _entries(ledger, deliveries.latest_sent(db, SENT_LIMIT))
+        proofs.add_recipients(db, state_dir, report["sent"])
+        report["not_delivered"] = proofs.not_delivered(db, state_dir, LIST_LIMIT)
     return report
 
 
@@ -103,6 +114,7 @@ def _find(ledger: Ledger, config: Config, text: str) -> list[dict[str, Any]]:
     if ids:
         for row in deliveries.of_documents(ledger.db, ids):
             by_document.setdefault(row["document_id"], []).append(delivery_entry(row, []))
+    proofs.add_recipients(ledger.db, config.state_dir, [d for e in by_document.values() for d in e])
     for entry in found:
         entry["deliveries"] = by_document.get(entry["id"], [])
     return found
@@ -118,6 +130,7 @@ def document_entry(row: sqlite3.Row, config: Config) -> dict[str, Any]:
     entry["path"] = str(config.state_dir / row["location"])
     if row["state"] == DocumentState.FAILED and row["location"].startswith("failed/"):
         entry["reason_file"] = entry["path"] + ".reason.txt"
+    proofs.add_sdi(entry, row)
     return entry
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from invoice_mailer.admin.proofs import proof_words, sdi_words
 from invoice_mailer.admin.status import FIND_LIMIT, WIDTH
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
@@ -182,12 +183,21 @@ def render_text(report: dict[str, Any]) -> str:
                 f"so far: {entry['attempts']}",
             )
             lines += _wrap(why_not_sent(entry), 6)
+    if report.get("not_delivered"):
+        lines += ["", "Not delivered, says the mailbox (receipts, bounces):"]
+        for recipient in report["not_delivered"]:
+            lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 2)
+            lines += _wrap(f"Message-ID {recipient['message_id']}", 6)
+            lines += _wrap(recipient["receipt"] or "", 6)
     if report["sent"]:
         lines += ["", "Last sent:"]
         for entry in report["sent"]:
             what = fit(_what(entry), 30)
             to = fit(", ".join(entry["to"]), WIDTH - 23 - len(what))
             lines.append(f"  {local_time(entry['sent_at'])}  {what} → {to}")
+            for recipient in entry.get("recipients", []):
+                if recipient["proof"] != "sent":
+                    lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 20)
     return "\n".join(lines)
 
 
@@ -241,12 +251,18 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
         lines += _wrap(", ".join(x for x in about if x), 7)
         lines += _wrap(entry["reason"] or "", 7)
         lines.append(f"       {entry['path']}")
+        if entry.get("sdi"):
+            lines += _wrap(sdi_words(entry), 7)
         for delivery in entry["deliveries"]:
             when = delivery["sent_at"] or delivery["next_attempt_at"] or delivery["created_at"]
             label = purpose_label(delivery["purpose"])
             lines.append(f"       {label:<9}{delivery['state']:<9}{local_time(when)}")
             lines += _wrap(_recipients(delivery), 16)
             lines.append(f"                Message-ID {delivery['message_id']}")
+            for recipient in delivery.get("recipients", []):
+                lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 16)
+                if recipient["receipt"]:
+                    lines += _wrap(f"ricevuta: {recipient['receipt']}", 18)
             if delivery["state"] != "sent" and delivery["last_error"]:
                 lines += _wrap(why_not_sent(delivery), 16)
         if not entry["deliveries"]:
