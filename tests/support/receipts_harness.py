@@ -78,3 +78,19 @@ def proof_of(tmp_path: Path, message_id: str, address: str) -> str | None:
 
 def receipts_rows(tmp_path: Path) -> list[dict]:
     return query(tmp_path / "state", "SELECT * FROM receipts ORDER BY id")
+
+
+def cursor_at(tmp_path: Path, uid: int, folder: str = "INBOX") -> bool:
+    """Whether the service has looked at every message of `folder` up to `uid`."""
+    rows = query(tmp_path / "state", "SELECT last_uid FROM imap_cursors WHERE folder = ?", folder)
+    return bool(rows) and rows[0]["last_uid"] >= uid
+
+
+def notices_text(tmp_path: Path) -> list[str]:
+    return [row["text"] for row in query(tmp_path / "state", "SELECT text FROM notices")]
+
+
+def stored_receipts(tmp_path: Path) -> list[Path]:
+    """Every file under state_dir/receipts/ (.part leftovers included)."""
+    folder = tmp_path / "state" / "receipts"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []

@@ -89,11 +89,11 @@ def proof_words(recipient: dict[str, Any]) -> str:
 
 
 def sdi_words(entry: dict[str, Any]) -> str:
-    """ "SdI: RC, ricevuta di consegna (12/03/2026 alle 10:25)", with NS's reasons."""
+    """ "SdI: RC, ricevuta di consegna, il 12/03/2026 alle 10:25", with NS's reasons."""
     kind = entry["sdi"]
     text = f"SdI: {kind}, {SDI_WORDS.get(kind, kind)}"
     if entry.get("sdi_at"):
-        text += f" ({_on(entry['sdi_at'])})"
+        text += f", {_on(entry['sdi_at'])}"
     if entry.get("sdi_reason"):
         text += f": {entry['sdi_reason']}"
     return text
