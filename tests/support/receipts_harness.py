@@ -33,8 +33,9 @@ def receipts_config(tmp_path: Path, server, dovecot: DovecotServer, **sections) 
         "ca_file": str(dovecot.ca),
         "timeout": "10s",
     }
-    receipts = {"imap": imap, "poll": "2s", "pec": True}
-    receipts.update(sections.pop("receipts", {}))
+    extra = dict(sections.pop("receipts", {}))
+    imap.update(extra.pop("imap", {}))
+    receipts = {"imap": imap, "poll": "2s", "pec": True, **extra}
     return service_config(
         tmp_path,
         server,
