@@ -14,8 +14,14 @@ from invoice_mailer.ledger.states import Purpose
 LEGEND = (
     "as: customer = the message to the customer (address book);\n"
     '    cc = the copy of that same message (copy_to, "Copia a");\n'
-    "    Tutto a = the accountant's bundle of the session (all_to)."
+    "    Tutto a = the accountant's bundle of the session (all_to).\n"
+    "state: consegnata = the provider's avvenuta consegna is in the mailbox (receipts)."
 )
+PROOF_WORDS = {
+    "delivered": "consegnata",
+    "accepted": "accettata",
+    "not-delivered": "non consegnata",
+}
 
 
 @dataclass(frozen=True)
@@ -26,9 +32,15 @@ class DemoRow:
     state: str
 
 
-def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[DemoRow]:
+def table_rows(
+    document: sqlite3.Row,
+    deliveries: list[sqlite3.Row],
+    proofs: dict[tuple[int, str], str] | None = None,
+) -> list[DemoRow]:
     """Who received one document, each (recipient, role, state) once: the copy address is
-    on every message about it. A document with no customer message says why."""
+    on every message about it. A document with no customer message says why. `proofs`
+    ((delivery id, address) → proof) turns "sent" into what the receipts say."""
+    proofs = proofs or {}
     rows: dict[DemoRow, None] = {}
     if not any(delivery["purpose"] == Purpose.CUSTOMER for delivery in deliveries):
         why = customer_status(document["state"], document["reason"], [])
@@ -40,7 +52,9 @@ def table_rows(document: sqlite3.Row, deliveries: list[sqlite3.Row]) -> list[Dem
         purpose = purpose_label(delivery["purpose"])
         for column, how in (("to_addrs", purpose), ("cc_addrs", "cc"), ("bcc_addrs", "bcc")):
             for address in json.loads(delivery[column]):
-                rows[DemoRow(document["name"], address, how, delivery["state"])] = None
+                proof = proofs.get((delivery["id"], address.lower()))
+                state = PROOF_WORDS.get(proof or "", delivery["state"])
+                rows[DemoRow(document["name"], address, how, state)] = None
     return list(rows)
 
 
