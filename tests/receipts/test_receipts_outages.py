@@ -9,6 +9,7 @@ import time
 
 import yaml
 
+from tests.support.cli import run_cli
 from tests.support.dovecot import needs_dovecot
 from tests.support.helpers import wait_until
 from tests.support.receiptmail import pec_receipt
@@ -75,3 +76,16 @@ def test_sigterm_ends_the_service_at_once_while_it_idles_on_the_mailbox(
         took = time.monotonic() - started
         assert "not waited for" not in service.log()
     print(f"\nSIGTERM while idling on the mailbox: stopped in {took:.1f} s")
+
+
+def test_check_smtp_also_logs_in_to_the_mailbox(tmp_path, smtp_server, dovecot):
+    config = receipts_config(tmp_path, smtp_server, dovecot)
+    done = run_cli("-c", str(config), "check", "--smtp")
+    assert done.returncode == 0, done.stderr
+    assert f"receipts from 127.0.0.1:{dovecot.tls_port} (tls)" in done.stdout
+    assert "IMAP OK: 127.0.0.1:" in done.stdout and "folders INBOX (IDLE)" in done.stdout
+    wrong = receipts_config(tmp_path, smtp_server, dovecot, receipts={"imap": {"password": "no"}})
+    done = run_cli("-c", str(wrong), "check", "--smtp")
+    assert done.returncode == 1
+    assert "refused the login of fatture@pec.studiorossi.it" in done.stderr
+    assert "check receipts.imap.username and password" in done.stderr

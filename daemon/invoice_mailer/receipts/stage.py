@@ -47,6 +47,20 @@ def imap_account(config: Config) -> ImapAccount | None:
     )
 
 
+def check_mailbox(config: Config) -> str:
+    """`check --smtp`: log in to the mailbox and open each folder, reading nothing; what was
+    found, or MailboxError saying what to do."""
+    account = imap_account(config)
+    if account is None:
+        return "receipts are off (receipts.imap.host is null)"
+    with Mailbox(account) as box:
+        for folder in config.receipts.imap.folders:
+            box.uidvalidity(folder)  # opens it read-only, or says it cannot be opened
+        idle = "IDLE" if box.supports_idle else f"no IDLE: polled every {config.receipts.poll:g} s"
+    folders = ", ".join(config.receipts.imap.folders)
+    return f"{account.where}, logged in as {account.username}, folders {folders} ({idle})"
+
+
 class ReceiptsStage:
     """One thread's worth: `loop()` until `stop`; `reload()` and `interrupt()` from the main
     thread."""
