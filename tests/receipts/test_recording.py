@@ -96,3 +96,16 @@ def test_late_receipts_are_told_once(keeper):
         "no avvenuta consegna for message 1 to cliente@pec.bianchi.it 24 h after"
         in (notices.unsent(ledger.db)[-1]["text"])
     )
+
+
+def test_an_alert_that_did_not_arrive_makes_no_alert(keeper):
+    alert_id = "<alert-1@pec.studiorossi.it>"
+    with keeper.ledger.transaction() as db:
+        delivery_changes.plan_alert(db, ["admin@pec.example"], "invoice-mailer", "…", alert_id, T0)
+        delivery_changes.set_state(db, 2, DeliveryState.SENT)
+    refused = pec_receipt("errore-consegna", alert_id, recipient="admin@pec.example")
+    keeper.look_at(fetched(1, refused))
+    assert delivery_recipients.get(keeper.ledger.db, 2, "admin@pec.example")["proof"] == (
+        "not-delivered"
+    )
+    assert notices.unsent(keeper.ledger.db) == []

@@ -66,7 +66,8 @@ class Recorder:
         with self.ledger.transaction() as db:
             resumed = pauses.lift(db)
             delivery_changes.record_sent(db, row["id"], state, now, attempts, result.reply, error)
-            delivery_recipients.record_sent(db, row["id"], result.accepted, now, self._awaited(now))
+            awaited = self._awaited(now) if row["purpose"] != Purpose.ALERT else None
+            delivery_recipients.record_sent(db, row["id"], result.accepted, now, awaited)
             if rest is not None:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
@@ -95,7 +96,8 @@ class Recorder:
 
     def _awaited(self, now: float) -> Expectation | None:
         """A PEC provider answers every message it takes with an accettazione: its absence
-        after receipts.accept_within is told to the admin (receipts/deadlines.py)."""
+        after receipts.accept_within is told to the admin (receipts/deadlines.py). Never
+        for an alert: an alert about an alert would loop."""
         receipts = self.config.receipts
         if not (receipts.enabled and receipts.pec):
             return None

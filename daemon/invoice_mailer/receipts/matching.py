@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from invoice_mailer.config.model import Config
 from invoice_mailer.ledger import deliveries, delivery_recipients, documents
 from invoice_mailer.ledger.delivery_recipients import Expectation
-from invoice_mailer.ledger.states import DeliveryState, Proof
+from invoice_mailer.ledger.states import DeliveryState, Proof, Purpose
 from invoice_mailer.receipts.bounces import Bounce
 from invoice_mailer.receipts.pec import PecReceipt, ReceiptKind
 from invoice_mailer.receipts.sdi import NoticeKind, SdiMail, SdiNotice
@@ -76,11 +76,14 @@ class Outcome:
 def match(
     db: sqlite3.Connection, config: Config, found: PecReceipt | Bounce | SdiMail, now: float
 ) -> Outcome | NotOurs:
-    if isinstance(found, PecReceipt):
-        return _pec(db, config, found)
-    if isinstance(found, Bounce):
-        return _bounce(db, found, now)
-    return _sdi(db, found, now)
+    if isinstance(found, SdiMail):
+        return _sdi(db, found, now)
+    outcome = _pec(db, config, found) if isinstance(found, PecReceipt) else _bounce(db, found, now)
+    if isinstance(outcome, Outcome) and outcome.delivery_id is not None:
+        delivery = deliveries.by_id(db, outcome.delivery_id)
+        if delivery is not None and delivery["purpose"] == Purpose.ALERT:
+            outcome.notices = []  # an alert about an alert that did not arrive would loop
+    return outcome
 
 
 # -- PEC receipts -------------------------------------------------------------------------
