@@ -188,7 +188,8 @@ def render_text(report: dict[str, Any]) -> str:
         for recipient in report["not_delivered"]:
             lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 2)
             lines += _wrap(f"Message-ID {recipient['message_id']}", 6)
-            lines += _wrap(recipient["receipt"] or "", 6)
+            if recipient["receipt"]:
+                lines.append(f"      {recipient['receipt']}")  # a path is never wrapped
     if report["sent"]:
         lines += ["", "Last sent:"]
         for entry in report["sent"]:
@@ -197,7 +198,7 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"  {local_time(entry['sent_at'])}  {what} → {to}")
             for recipient in entry.get("recipients", []):
                 if recipient["proof"] != "sent":
-                    lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 20)
+                    lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 6)
     return "\n".join(lines)
 
 
@@ -262,7 +263,7 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
             for recipient in delivery.get("recipients", []):
                 lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 16)
                 if recipient["receipt"]:
-                    lines += _wrap(f"ricevuta: {recipient['receipt']}", 18)
+                    lines.append(f"                  {recipient['receipt']}")  # never wrapped
             if delivery["state"] != "sent" and delivery["last_error"]:
                 lines += _wrap(why_not_sent(delivery), 16)
         if not entry["deliveries"]:
