@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import email
+import imaplib
 import os
 import signal
 import smtplib
 import ssl
 import subprocess
 import sys
+from dataclasses import replace
 from email import policy
 
 import pytest
 
+from invoice_mailer.demo.imapserver import DemoImapServer
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
+from invoice_mailer.demo.pecreceipts import receipts_for
 from invoice_mailer.demo.samples import make_pdf
+from invoice_mailer.receipts.imapconnect import ImapAccount, MailboxError
+from invoice_mailer.receipts.mailbox import Mailbox
+from invoice_mailer.receipts.recognise import recognise
 from tests.support.helpers import drop, wait_until
 
 ACCOUNTANT = "studio@commercialista.example"
@@ -41,9 +48,11 @@ def test_demo_delivers_every_sample_says_why_and_removes_its_folder(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     table = done.stdout.split("Delivered in")[1]
-    states = (" sent", " sent in English", " failed", " -")
+    states = (" sent", " failed", " -", " consegnata", " accettata", " non consegnata")
+    states += (" sent in English", " consegnata in English")
     rows = [line for line in table.splitlines() if line.endswith(states)]
-    assert rows and all(line.endswith((" sent", " sent in English")) for line in rows), table
+    # Every recipient's provider confirmed delivery: the demo's receipts were read.
+    assert rows and all(line.endswith((" consegnata", " consegnata in English")) for line in rows)
     for name in ("Fattura_101", "Fattura_102", "Fattura_103", "Ordine_17", "_00101.xml"):
         assert name in table
     # Why the XML did not go to the customer, and what "cc" means.
@@ -51,8 +60,8 @@ def test_demo_delivers_every_sample_says_why_and_removes_its_folder(tmp_path):
     assert 'cc = the copy of that same message (copy_to, "Copia a")' in table
     # The customer abroad: one row says the language, the copy address is listed once.
     harper = table.split("Fattura_103_")[1].split("\nIT0")[0].splitlines()
-    assert harper[0].endswith("accounts@harper.example         customer  sent in English")
-    assert [line.split()[-2:] for line in harper[1:]] == [["cc", "sent"], ["a", "sent"]]
+    assert harper[0].endswith("accounts@harper.example         customer  consegnata in English")
+    assert [line.split()[-2:] for line in harper[1:]] == [["cc", "consegnata"], ["a", "consegnata"]]
     assert "in English: the customer's language (column Lingua)" in table
     # Nothing is left behind in the temporary folder, and the output says how to keep it.
     assert list(tmp_path.iterdir()) == []
@@ -157,3 +166,40 @@ def test_demo_server_wants_starttls_and_the_password_like_a_real_provider(tmp_pa
     message = email.message_from_bytes(stored.read_bytes(), policy=policy.default)
     assert message["X-Envelope-To"] == "you@demo.example" and message["Subject"] == "hi"
     assert message.get_content().strip() == "hello"
+
+
+def test_demo_mailbox_serves_the_receipts_read_only_over_tls(tmp_path):
+    """The demo's IMAP server, read by the service's own reader: the receipts its PEC
+    provider wrote, IDLE, and no command that would change the mailbox."""
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    sent = b"From: me@demo.example\r\nMessage-ID: <1@demo.example>\r\nSubject: F 1\r\n\r\nx\r\n"
+    account = ImapAccount("127.0.0.1", "me@demo.example", "s3cret", ca_file=ca, timeout=10)
+    with DemoImapServer((cert, key), "me@demo.example", "s3cret") as server:
+        for receipt in receipts_for(sent, "me@demo.example", ["you@demo.example"]):
+            server.deliver(receipt)
+        wait_until(lambda: server.count == 2)
+        account = replace(account, port=server.port)
+        with Mailbox(account) as box:
+            got = [recognise(fetched.data or b"") for fetched in box.messages("INBOX")]
+            assert [(r.kind, r.message_id) for r in got] == [  # type: ignore[union-attr]
+                ("accettazione", "<1@demo.example>"),
+                ("avvenuta-consegna", "<1@demo.example>"),
+            ]
+            with box.idling() as idle:
+                server.deliver(b"Subject: later\r\n\r\n.\r\n")
+                assert idle.wait(10)
+        # Any other client too: nothing can change this mailbox.
+        context = ssl.create_default_context(cafile=str(ca))
+        with imaplib.IMAP4_SSL("127.0.0.1", server.port, ssl_context=context) as other:
+            other.authenticate("PLAIN", lambda _: b"\0me@demo.example\0s3cret")
+            other.select("INBOX", readonly=True)
+            for change in (
+                lambda: other.store("1", "+FLAGS", "(\\Deleted)"),
+                lambda: other.uid("MOVE", "1", "Trash"),
+                lambda: other.expunge(),
+                lambda: other.select("INBOX"),
+            ):
+                assert change()[0] == "NO"
+        assert server.count == 3
+        with pytest.raises(MailboxError, match="refused the login"):
+            Mailbox(replace(account, password="wrong")).__enter__()

@@ -224,7 +224,7 @@ def test_a_ledger_of_the_first_schema_is_indexed_when_upgraded(tmp_path, monkeyp
         assert old.scalar("PRAGMA user_version") == 1
     monkeypatch.undo()
     with Ledger(tmp_path / "state") as upgraded:
-        assert upgraded.scalar("PRAGMA user_version") == 2
+        assert upgraded.scalar("PRAGMA user_version") == database.SCHEMA_VERSION
         assert found(upgraded, "rossi 201") == [1]
         upgraded.db.execute(
             "INSERT INTO search_documents(search_documents, rank) VALUES ('integrity-check', 1)"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dovecot import dovecot  # noqa: F401  (fixture: test_receipts's IMAP server)
 from tests.support.reliability_harness import FIGURES
 
 HERE = Path(__file__).parent

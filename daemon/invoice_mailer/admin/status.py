@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from invoice_mailer.addressbook.book import AddressBook, load_address_book
+from invoice_mailer.admin import proofs
 from invoice_mailer.bundles import sessions
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import ConfigError
@@ -56,7 +57,15 @@ def gather(
         report.update(
             {
                 key: []
-                for key in ("held", "failed", "failed_messages", "deferred", "unconfirmed", "sent")
+                for key in (
+                    "held",
+                    "failed",
+                    "failed_messages",
+                    "deferred",
+                    "unconfirmed",
+                    "sent",
+                    "not_delivered",
+                )
             }
         )
     if not report["ledger"]:
@@ -86,6 +95,8 @@ def gather(
         report["deferred"] = _entries(ledger, deliveries.waiting_to_retry(db, LIST_LIMIT))
         report["unconfirmed"] = _unconfirmed(ledger)
         report["sent"] = _entries(ledger, deliveries.latest_sent(db, SENT_LIMIT))
+        proofs.add_recipients(db, state_dir, report["sent"])
+        report["not_delivered"] = proofs.not_delivered(db, state_dir, LIST_LIMIT)
     return report
 
 
@@ -112,6 +123,7 @@ def _find(ledger: Ledger, config: Config, asked: search.Search) -> tuple[list[di
     if ids:
         for row in deliveries.of_documents(ledger.db, ids):
             by_document.setdefault(row["document_id"], []).append(delivery_entry(row, []))
+    proofs.add_recipients(ledger.db, config.state_dir, [d for e in by_document.values() for d in e])
     for entry, row in zip(entries, found.rows, strict=True):
         entry["deliveries"] = by_document.get(entry["id"], [])
         entry["story"] = story.tell(ledger, row).as_dict()
@@ -138,6 +150,7 @@ def document_entry(row: sqlite3.Row, config: Config) -> dict[str, Any]:
     entry["path"] = str(config.state_dir / row["location"])
     if row["state"] == DocumentState.FAILED and row["location"].startswith("failed/"):
         entry["reason_file"] = entry["path"] + ".reason.txt"
+    proofs.add_sdi(entry, row)
     return entry
 
 

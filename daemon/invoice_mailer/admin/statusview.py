@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from invoice_mailer.admin.proofs import proof_words, sdi_words
 from invoice_mailer.admin.status import FIND_LIMIT, WIDTH
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 
@@ -182,12 +183,22 @@ def render_text(report: dict[str, Any]) -> str:
                 f"so far: {entry['attempts']}",
             )
             lines += _wrap(why_not_sent(entry), 6)
+    if report.get("not_delivered"):
+        lines += ["", "Not delivered, says the mailbox (receipts, bounces):"]
+        for recipient in report["not_delivered"]:
+            lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 2)
+            lines += _wrap(f"Message-ID {recipient['message_id']}", 6)
+            if recipient["receipt"]:
+                lines.append(f"      {recipient['receipt']}")  # a path is never wrapped
     if report["sent"]:
         lines += ["", "Last sent:"]
         for entry in report["sent"]:
             what = fit(_what(entry), 30)
             to = fit(", ".join(entry["to"]), WIDTH - 23 - len(what))
             lines.append(f"  {local_time(entry['sent_at'])}  {what} → {to}")
+            for recipient in entry.get("recipients", []):
+                if recipient["proof"] != "sent":
+                    lines += _wrap(f"{recipient['address']}: {proof_words(recipient)}", 6)
     return "\n".join(lines)
 
 
@@ -241,6 +252,8 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
         ]
         lines += _wrap(", ".join(x for x in about if x), 7)
         lines.append(f"       {entry['path']}")
+        if entry.get("sdi"):
+            lines += _wrap(sdi_words(entry), 7)
         messages = {m["id"]: m for m in entry["story"]["messages"]}
         for step in entry["story"]["steps"]:
             when = local_time(step["at"]) if step["at"] else " " * 16

@@ -54,11 +54,21 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"SMTP OK: {transport.check()}")
         except SmtpFailure as failure:
             return _smtp_failed("SMTP check failed", failure, config)
+        if config.receipts.enabled:
+            from invoice_mailer.receipts.stage import check_mailbox
+
+            print(f"IMAP OK: {check_mailbox(config)}")  # MailboxError: one line, exit 1
     warned = sum(len(found.warnings) for found in report.files)
     warnings = f" ({warned} warning{'s' if warned != 1 else ''} above)" if warned else ""
+    receipts = config.receipts.imap
+    reading = (
+        f"; receipts from {receipts.host}:{receipts.port} ({receipts.security})"
+        if config.receipts.enabled
+        else ""
+    )
     print(
         f"config OK: watching {config.watch.folder}, {report.customers}, "
-        f"sending via {smtp.host}:{smtp.port} ({smtp.security}){warnings}"
+        f"sending via {smtp.host}:{smtp.port} ({smtp.security}){reading}{warnings}"
     )
     for line in report.about:
         if not (args.smtp and line.startswith("login:")):  # SMTP OK said it, fresher

@@ -12,7 +12,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "check": (
         "Read the configuration, the key and the address book, and say what is wrong, with the "
         "line of each problem. Nothing is sent. With --smtp it also connects to the mail "
-        "server, starts TLS and logs in, as the service will.",
+        "server, starts TLS and logs in, as the service will, and, with receipts on, logs in to "
+        "the mailbox and opens its folders (reading and changing nothing).",
         f"""examples:
   invoice-mailer -c {CONFIG} check
   invoice-mailer -c {CONFIG} check --smtp    # and log in to the mail server""",

@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     check = subcommands.add_parser("check", help="validate config, key and address book")
-    check.add_argument("--smtp", action="store_true", help="also connect, start TLS and log in")
+    check.add_argument(
+        "--smtp",
+        action="store_true",
+        help="also connect, start TLS and log in (and to the receipts mailbox, when on)",
+    )
     check.set_defaults(func=commands.cmd_check)
 
     send_test = subcommands.add_parser("send-test", help="send one test message to ADDRESS")

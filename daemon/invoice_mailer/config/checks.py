@@ -75,6 +75,48 @@ def cross_checks(config: Config, top: ys.Reader, warnings: list[Problem], port_g
         _check_template(top, name, getattr(config.templates, name), BUNDLE_FIELDS)
     _check_languages(config, top, warnings)
     _check_local_parts(config, top, warnings)
+    _check_receipts(config, top)
+
+
+_IMAP_IMPLICIT_TLS_PORTS = (993,)
+_IMAP_STARTTLS_PORTS = (143,)
+
+
+def _check_receipts(config: Config, top: ys.Reader) -> None:
+    """The mailbox read for receipts: only when receipts.imap.host is set."""
+    receipts = config.receipts
+    for key in ("poll", "accept_within", "deliver_within"):
+        if getattr(receipts, key) <= 0:
+            top.problem(f"receipts.{key}", "must be longer than 0s")
+    imap = receipts.imap
+    if not receipts.enabled:
+        return
+    if imap.security == "tls" and imap.port in _IMAP_STARTTLS_PORTS:
+        top.problem(
+            "receipts.imap.port",
+            f"port {imap.port} speaks STARTTLS, not implicit TLS: with security: tls use "
+            f"port: 993, or keep port: {imap.port} and write security: starttls",
+        )
+    elif imap.security == "starttls" and imap.port in _IMAP_IMPLICIT_TLS_PORTS:
+        top.problem(
+            "receipts.imap.port",
+            f"port {imap.port} expects implicit TLS, not STARTTLS: with security: starttls use "
+            f"port: 143, or keep port: {imap.port} and write security: tls",
+        )
+    if not imap.password:
+        top.problem(
+            "receipts.imap.password",
+            "the mailbox needs a login: set receipts.imap.password (an enc: token, same key), "
+            "or smtp.password, which it uses by default",
+        )
+    if not imap.username:
+        top.problem("receipts.imap.username", "the mailbox needs a user name")
+    if imap.ca_file is not None and imap.ca_file != config.smtp.ca_file:
+        key = "receipts.imap.ca_file"
+        if _need(top, key, imap.ca_file) and not imap.ca_file.is_file():
+            top.problem(key, f"{imap.ca_file} is not a file")
+    if len(set(imap.folders)) != len(imap.folders):
+        top.problem("receipts.imap.folders", "a folder is named twice")
 
 
 def _check_languages(config: Config, top: ys.Reader, warnings: list[Problem]) -> None:

@@ -62,6 +62,10 @@ def check_all(path: Path) -> Checkup:
     if not any(p.key.startswith(("smtp.auth", "smtp.oauth", "smtp.key_file")) for p in problems):
         check_sign_in(config, found.problems, found.warnings, lines)
         found.problems.sort(key=lambda p: (p.line or 0, p.key))
+    separate = config.receipts.imap.password != config.smtp.password
+    imap_problem = any(p.key == "receipts.imap.password" for p in problems)
+    if config.receipts.enabled and separate and not imap_problem:
+        _check_imap_key(config, found, lines.get("receipts.imap.password"))
     customers = "no address book"
     book_path = config.customers.address_book
     if book_path is not None and not any(p.key == "customers.address_book" for p in problems):
@@ -79,6 +83,15 @@ def _check_key(config: Config, found: Findings, line: int | None) -> None:
         credentials.smtp_password(config.smtp)
     except SecretError as exc:
         found.problems.append(Problem(line, "smtp.password", str(exc)))
+        found.problems.sort(key=lambda p: (p.line or 0, p.key))
+
+
+def _check_imap_key(config: Config, found: Findings, line: int | None) -> None:
+    """The mailbox's own enc: token, decrypted with the same key."""
+    try:
+        credentials.imap_password(config)
+    except SecretError as exc:
+        found.problems.append(Problem(line, "receipts.imap.password", str(exc)))
         found.problems.sort(key=lambda p: (p.line or 0, p.key))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from invoice_mailer.config.model import SmtpConfig
+from invoice_mailer.config.model import Config, SmtpConfig
 from invoice_mailer.errors import SecretError
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,28 @@ def encrypt_password(password: str, key_file: Path) -> str:
 
 def smtp_password(smtp: SmtpConfig) -> Password | None:
     """The usable password for `smtp`, decrypted when it is an `enc:` token."""
-    if not smtp.password:
+    return _usable(smtp.password, smtp, "smtp.password")
+
+
+def imap_password(config: Config) -> Password | None:
+    """The password of the mailbox read for receipts (smtp.password unless set): the same key
+    decrypts it."""
+    imap = config.receipts.imap
+    key = "smtp.password" if imap.password == config.smtp.password else "receipts.imap.password"
+    return _usable(imap.password, config.smtp, key)
+
+
+def _usable(stored: str | None, smtp: SmtpConfig, key: str) -> Password | None:
+    if not stored:
         return None
-    if not smtp.password.startswith(TOKEN_PREFIX):
+    if not stored.startswith(TOKEN_PREFIX):
         log.warning(
-            "smtp.password is stored in clear text in the config; "
-            "encrypt it with `invoice-mailer encrypt-password`"
+            "%s is stored in clear text in the config; "
+            "encrypt it with `invoice-mailer encrypt-password`",
+            key,
         )
-        return Password(smtp.password)
-    return decrypt_token(smtp.password, smtp, "smtp.password")
+        return Password(stored)
+    return decrypt_token(stored, smtp, key)
 
 
 def decrypt_token(token: str, smtp: SmtpConfig, key: str) -> Password:

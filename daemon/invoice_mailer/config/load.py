@@ -20,6 +20,7 @@ from invoice_mailer.config.model import (
     DEFAULT_CONFIG,
     DEFAULT_PORTS,
     FILENAME_GROUPS,
+    IMAP_PORTS,
     KINDS,
     AlertsConfig,
     AllToConfig,
@@ -28,9 +29,11 @@ from invoice_mailer.config.model import (
     CsvColumns,
     CsvConfig,
     CustomersConfig,
+    ImapConfig,
     LogConfig,
     OAuthConfig,
     RateConfig,
+    ReceiptsConfig,
     RetryConfig,
     SenderConfig,
     SmtpConfig,
@@ -154,6 +157,24 @@ _PARSERS: dict[type, dict[str, Any]] = {
     },
     ArchiveConfig: {"keep_eml": ys.boolean},
     AlertsConfig: {"to": ys.email_address, "interval": ys.duration},
+    ImapConfig: {
+        "host": ys.host,
+        "security": lambda v: _imap_security(v),
+        "port": ys.integer(1, 65535),
+        "username": ys.single_line,
+        "password": ys.text,
+        "ca_file": ys.path,
+        "folders": ys.listing(lambda v: _folder(v)),
+        "timeout": ys.duration,
+        "max_message_size": ys.size,
+    },
+    ReceiptsConfig: {
+        "poll": ys.duration,
+        "accept_within": ys.duration,
+        "deliver_within": ys.duration,
+        "pec": ys.boolean,
+        "lost_reply_wait": ys.duration,
+    },
     LogConfig: {"level": ys.choice("debug", "info", "warning", "error")},
     WebConfig: {
         "listen": lambda v: _listen(v),
@@ -206,10 +227,41 @@ def _read_config(top: ys.Reader, source: Path, from_preset: tuple[str, ...]) -> 
     username = given.username or config.sender.address
     smtp = replace(given, port=port, username=username, from_preset=from_preset)
     config = replace(config, smtp=smtp, source=source)
+    config = replace(config, receipts=_receipts_defaults(config))
     warnings: list[Problem] = []
     cross_checks(config, top, warnings, port_given=given.port != 0)
     authkeys.auth_checks(config, top, warnings, username_given=bool(given.username))
     return replace(config, warnings=tuple(warnings))
+
+
+def _receipts_defaults(config: Config) -> ReceiptsConfig:
+    """The mailbox is the sender's: its login and CA default to the SMTP ones."""
+    receipts, smtp = config.receipts, config.smtp
+    imap = receipts.imap
+    filled = replace(
+        imap,
+        port=imap.port or IMAP_PORTS[imap.security],
+        username=imap.username or smtp.username,
+        password=imap.password if imap.password is not None else smtp.password,
+        ca_file=imap.ca_file if imap.ca_file is not None else smtp.ca_file,
+    )
+    return replace(receipts, imap=filled)
+
+
+def _imap_security(value: Any) -> str:
+    word = ys.text(value).strip().lower()
+    if word == "none":
+        raise ys.Invalid(
+            "the mailbox is never read in clear text: tls (port 993) or starttls (port 143)"
+        )
+    return ys.choice("tls", "starttls")(word)
+
+
+def _folder(value: Any) -> str:
+    name = ys.single_line(value).strip()
+    if not name:
+        raise ys.Invalid("expected a folder name like INBOX or Ricevute")
+    return name
 
 
 def _regex(value: Any) -> str:

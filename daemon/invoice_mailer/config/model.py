@@ -26,6 +26,7 @@ CONFIG_ENV = "INVOICE_MAILER_CONFIG"
 DEFAULT_KEY_FILE = Path("/etc/invoice-mailer/secret.key")
 KINDS = ("pdf", "xml")
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+IMAP_PORTS = {"tls": 993, "starttls": 143}
 
 DEFAULT_FILENAME_PATTERN = (
     r"^(?P<doc>Fattura|Ordine)_(?P<number>[^_]+)_(?P<year>\d{4})_(?P<customer>[^_.]+)\.pdf$"
@@ -232,6 +233,40 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    """The sender's mailbox, read for receipts; None/"" fields default to smtp's (the loader)."""
+
+    host: str | None = None  # None: receipts are off
+    security: str = "tls"  # tls (implicit, 993) | starttls (143); never clear text
+    port: int = 0  # 0: by security, see IMAP_PORTS (filled in by the loader)
+    username: str = ""  # "": smtp.username (filled in by the loader)
+    password: str | None = field(default=None, repr=False)  # None: smtp.password
+    ca_file: Path | None = None  # None: smtp.ca_file (filled in by the loader)
+    folders: tuple[str, ...] = ("INBOX",)
+    timeout: float = 60.0  # one read from a silent server
+    max_message_size: int = 100_000_000  # larger messages are skipped: a receipt is far smaller
+
+
+@dataclass(frozen=True)
+class ReceiptsConfig:
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    poll: float = 60.0  # IDLE where the server offers it, else this interval
+    accept_within: float = 1800.0  # PEC: no accettazione by then -> alert
+    deliver_within: float = 86400.0  # PEC recipient with no consegna or failure by then -> alert
+    pec: bool = False  # the sender is a PEC mailbox: its provider accepts every message
+    lost_reply_wait: float = 600.0  # PEC: after a lost reply, wait this long for the accettazione
+
+    @property
+    def enabled(self) -> bool:
+        return self.imap.host is not None
+
+    @property
+    def waits_for_acceptance(self) -> bool:
+        """A lost reply is first checked against the provider's accettazione."""
+        return self.enabled and self.pec and self.lost_reply_wait > 0
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "info"
 
@@ -268,6 +303,7 @@ class Config:
     retry: RetryConfig = field(default_factory=RetryConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    receipts: ReceiptsConfig = field(default_factory=ReceiptsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     web: WebConfig = field(default_factory=WebConfig)
     source: Path = Path("")

@@ -33,7 +33,7 @@ from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger import deliveries, pauses
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DeliveryState
+from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
 from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ class Dispatcher:
     # -- one delivery ---------------------------------------------------------------------
 
     def _deliver(self, row: sqlite3.Row) -> None:
+        if self._awaits_acceptance(row):
+            return
         # A message that cannot be built is this delivery's problem; an OSError writing our own
         # outgoing/ (disk full) is the service's, and the worker retries it without failing.
         try:
@@ -151,6 +153,8 @@ class Dispatcher:
         fresh = deliveries.by_id(self.ledger.db, row["id"])
         assert fresh is not None  # noqa: S101 (a type narrowing, not a check: nothing deletes deliveries)
         row = fresh
+        if row["state"] not in PENDING_DELIVERY:
+            return  # settled meanwhile: the provider's accettazione showed it was taken
         limit = self.config.smtp.max_message_size
         if size > limit:
             reason = f"the message is {size:,} bytes, over smtp.max_message_size ({limit:,})"
@@ -200,6 +204,16 @@ class Dispatcher:
         else:
             self.record.sent(row, result, attempts, time.monotonic() - started)
         self.last_activity = self.clock()
+
+    def _awaits_acceptance(self, row: sqlite3.Row) -> bool:
+        """A PEC sender's message whose reply was lost (or a crash after DATA) waits, once and
+        bounded, for the accettazione before the one resend: it settles the question."""
+        if row["state"] != DeliveryState.SENDING or row["receipt_wait_until"] is not None:
+            return False
+        if not self.config.receipts.waits_for_acceptance:
+            return False
+        self.record.awaiting_acceptance(row)
+        return True
 
     def _failed_attempt(self, row: sqlite3.Row, failure: SmtpFailure, attempts: int) -> None:
         now = self.clock()

@@ -17,8 +17,9 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.retrypolicy import backoff
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, classify
-from invoice_mailer.ledger import delivery_changes, documents, notices, pauses
+from invoice_mailer.ledger import delivery_changes, delivery_recipients, documents, notices, pauses
 from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.delivery_recipients import Expectation
 from invoice_mailer.ledger.states import DeliveryState, Purpose
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Recorder:
         with self.ledger.transaction() as db:
             resumed = pauses.lift(db)
             delivery_changes.record_sent(db, row["id"], state, now, attempts, result.reply, error)
+            awaited = self._awaited(now) if row["purpose"] != Purpose.ALERT else None
+            delivery_recipients.record_sent(db, row["id"], result.accepted, now, awaited)
             if rest is not None:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
@@ -90,6 +93,27 @@ class Recorder:
                 ", ".join(later),
                 "; ".join(f"{c} {t}" for c, t in later.values()),
             )
+
+    def _awaited(self, now: float) -> Expectation | None:
+        """A PEC provider answers every message it takes with an accettazione: its absence
+        after receipts.accept_within is told to the admin (receipts/deadlines.py). Never
+        for an alert: an alert about an alert would loop."""
+        receipts = self.config.receipts
+        if not (receipts.enabled and receipts.pec):
+            return None
+        return Expectation("accettazione", now + receipts.accept_within)
+
+    def awaiting_acceptance(self, row: sqlite3.Row) -> None:
+        """The reply after the final dot was lost: a PEC provider's accettazione will say
+        whether it took the message; it is sent again only if none comes in time."""
+        wait = self.config.receipts.lost_reply_wait
+        with self.ledger.transaction() as db:
+            delivery_changes.wait_for_receipt(db, row["id"], self.clock() + wait)
+        log.warning(
+            "%s may have reached the server already (the reply was lost): waiting up to %s for "
+            "the PEC provider's accettazione of Message-ID %s before sending it again",
+            self.label(row), _duration(wait), row["message_id"],
+        )  # fmt: skip
 
     def deferred(
         self, row: sqlite3.Row, failure: SmtpFailure, attempts: int, due: float, ambiguous: bool

@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,17 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
 class DemoSmtpServer:
     """A capturing STARTTLS + AUTH server in its own thread; a context manager."""
 
-    def __init__(self, eml_dir: Path, cert: tuple[Path, Path], username: str, password: str):
+    def __init__(
+        self,
+        eml_dir: Path,
+        cert: tuple[Path, Path],
+        username: str,
+        password: str,
+        on_message: Callable[[str, list[str], bytes], None] | None = None,
+    ):
+        """`on_message(sender, recipients, data)` after each message is stored: the demo's
+        PEC provider answers it with receipts."""
+        self.on_message = on_message
         self.eml_dir = eml_dir
         self.host = HOST
         self.port = 0
@@ -117,6 +128,9 @@ class DemoSmtpServer:
         partial.replace(target)  # whoever looks at the folder never sees half a message
         with self._lock:
             self._count += 1
+        if self.on_message is not None:
+            data = bytes(envelope.original_content)
+            self.on_message(envelope.mail_from, list(envelope.rcpt_tos), data)
         return number
 
 

@@ -3,9 +3,11 @@
 In a new temporary folder (removed at the end unless `keep`, or when something failed and its
 log must be read): a key, an encrypted
 password, a config, an address book of invented customers and an export folder; a local mail
-server with STARTTLS and AUTH (mailserver.py); the real service as a subprocess. Sample invoices
-are written into the export folder the way the invoicing program writes them, and the demo waits
-until every one is delivered, the accountant's bundle included.
+server with STARTTLS and AUTH (mailserver.py) that answers each message as a PEC provider does,
+with an accettazione and an avvenuta consegna per recipient (pecreceipts.py) in the sender's
+mailbox (imapserver.py: IMAP over TLS); the real service as a subprocess. Sample invoices are
+written into the export folder the way the invoicing program writes them, and the demo waits
+until every one is delivered, the accountant's bundle included, and its receipts are read.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from pathlib import Path
 from invoice_mailer.config import credentials
 from invoice_mailer.config.load import load_config
 from invoice_mailer.demo import samples
+from invoice_mailer.demo.imapserver import DemoImapServer
 from invoice_mailer.demo.mailserver import DemoSmtpServer, make_certificates
+from invoice_mailer.demo.pecreceipts import receipts_for
 from invoice_mailer.demo.table import DemoRow, table_rows
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import deliveries, documents
+from invoice_mailer.ledger import deliveries, delivery_recipients, documents
 from invoice_mailer.ledger.database import Ledger
-from invoice_mailer.ledger.states import DeliveryState, DocumentState
+from invoice_mailer.ledger.states import DeliveryState, DocumentState, Proof
 
 TIMEOUT = 45.0
 # Variables of a real systemd service or shell that must not leak into the demo's service.
@@ -83,6 +87,7 @@ class Demo:
         self.say = say
         self.timeout = timeout
         self.smtp: DemoSmtpServer | None = None
+        self.imap: DemoImapServer | None = None
         self.service: subprocess.Popen | None = None
 
     def __enter__(self) -> Demo:
@@ -116,13 +121,25 @@ class Demo:
         token = credentials.encrypt_password(password, key_file)
         book = self.folder / "clienti.csv"
         book.write_text(samples.demo_address_book(), encoding="utf-8")
-        self.smtp = DemoSmtpServer(self.received, (cert, key), samples.SENDER, password).start()
+        self.imap = imap = DemoImapServer((cert, key), samples.SENDER, password).start()
+
+        def answer(sender: str, recipients: list[str], data: bytes) -> None:
+            for receipt in receipts_for(data, sender, recipients):
+                imap.deliver(receipt)
+
+        self.smtp = DemoSmtpServer(
+            self.received, (cert, key), samples.SENDER, password, on_message=answer
+        ).start()
         self.say(
             f"Mail server: {self.smtp.host}:{self.smtp.port}, STARTTLS and AUTH required; "
             f"it stores what it receives in {self.received}"
         )
+        self.say(
+            f"Mailbox: {imap.host}:{imap.port}, IMAP over TLS; like a PEC provider, the mail "
+            "server leaves an accettazione and an avvenuta consegna there for each message"
+        )
         self.config.write_text(
-            samples.demo_config(self, self.smtp.port, token, key_file, ca, book),
+            samples.demo_config(self, self.smtp.port, token, key_file, ca, book, imap.port),
             encoding="utf-8",
         )
         service = self._start_service()
@@ -175,7 +192,7 @@ class Demo:
         self.say(f"Wrote {len(documents)} documents into {self.export}; waiting for delivery…")
         names = [name for name, _data in documents]
         deadline = time.monotonic() + self.timeout
-        reported = -1
+        reported = receipts = -1
         while not self._finished(names):
             if service.poll() is not None:
                 raise DemoError(f"the service stopped unexpectedly:\n{_tail(self.log)}")
@@ -188,19 +205,29 @@ class Demo:
                 reported = smtp.received
                 if reported:
                     self.say(f"  {reported} message(s) received by the mail server")
+            if self.imap is not None and self.imap.count != receipts:
+                receipts = self.imap.count
+                self.say(f"  {receipts} receipt(s) in the mailbox")
             time.sleep(0.2)  # polling the ledger a real user would look at, not synchronising
         return self._result(names, time.monotonic() - started)
 
     def _finished(self, names: list[str]) -> bool:
         """Every sample filed (done or failed) and nothing left to send: the bundle included,
-        since a document is filed only after its session's bundle went."""
+        since a document is filed only after its session's bundle went; and the receipts of
+        every message read (no recipient is still only `sent` or `accepted`)."""
         if not (self.state / "ledger.db").exists():
             return False
         with Ledger(self.state, readonly=True) as ledger:
             states = documents.states_by_name(ledger.db)
             pending = deliveries.count_pending(ledger.db)
-        return pending == 0 and all(
-            states.get(name) in (DocumentState.DONE, DocumentState.FAILED) for name in names
+            proofs = delivery_recipients.count_by_proof(ledger.db)
+        unproven = proofs.get(Proof.SENT, 0) + proofs.get(Proof.ACCEPTED, 0)
+        return (
+            pending == 0
+            and unproven == 0
+            and all(
+                states.get(name) in (DocumentState.DONE, DocumentState.FAILED) for name in names
+            )
         )
 
     def _result(self, names: list[str], seconds: float) -> DemoResult:
@@ -214,7 +241,12 @@ class Demo:
                     v["state"] != DeliveryState.SENT for v in its_deliveries
                 ):
                     undelivered.append(f"{document['name']}: {document['reason'] or 'not sent'}")
-                rows += table_rows(document, its_deliveries, templates)
+                known = delivery_recipients.of_deliveries(
+                    ledger.db, [v["id"] for v in its_deliveries]
+                )
+                proofs = {(r["delivery_id"], r["address"]): r["proof"] for v in known.values()
+                          for r in v}  # fmt: skip
+                rows += table_rows(document, its_deliveries, templates, proofs)
         missing = [name for name in names if name not in {row.document for row in rows}]
         smtp, _service = self._running()
         return DemoResult(self.folder, rows, smtp.received, seconds, undelivered + missing)
@@ -258,6 +290,9 @@ class Demo:
         smtp, self.smtp = self.smtp, None
         if smtp is not None:
             smtp.stop()
+        imap, self.imap = self.imap, None
+        if imap is not None:
+            imap.stop()
         return status
 
 

@@ -205,7 +205,9 @@ def demo_documents(day: datetime.date) -> list[tuple[str, bytes]]:
     return documents
 
 
-def demo_config(demo: Any, port: int, token: str, key: Path, ca: Path, book: Path) -> str:
+def demo_config(
+    demo: Any, port: int, token: str, key: Path, ca: Path, book: Path, imap_port: int
+) -> str:
     """The demo's config, commented: what a newcomer copies and edits for a real one.
 
     `demo` is the running invoice_mailer.demo.Demo (its folders)."""
@@ -258,4 +260,12 @@ retry:  # quick for the demo; the defaults are 3, 5m and 1h
   attempts_now: 2
   backoff_min: 2s
   backoff_max: 5s
+receipts:  # proof of delivery: the receipts in the sender's mailbox, read over IMAP
+  imap:
+    host: 127.0.0.1      # e.g. imaps.pec.aruba.it; null turns receipts off
+    security: tls        # tls (993) | starttls (143); never clear text
+    port: {imap_port}
+    # username, password and ca_file: the smtp ones unless set here
+  pec: true              # the sender is a PEC mailbox: every message gets an accettazione
+  poll: 5s               # IDLE tells the service at once; this is only the fallback
 """

@@ -18,8 +18,14 @@ LEGEND = (
     "as: customer = the message to the customer (address book);\n"
     '    cc = the copy of that same message (copy_to, "Copia a");\n'
     "    Tutto a = the accountant's bundle of the session (all_to).\n"
-    "in English: the customer's language (column Lingua), Italian otherwise."
+    "in English: the customer's language (column Lingua), Italian otherwise.\n"
+    "state: consegnata = the provider's avvenuta consegna is in the mailbox (receipts)."
 )
+PROOF_WORDS = {
+    "delivered": "consegnata",
+    "accepted": "accettata",
+    "not-delivered": "non consegnata",
+}
 
 
 @dataclass(frozen=True)
@@ -31,11 +37,16 @@ class DemoRow:
 
 
 def table_rows(
-    document: sqlite3.Row, deliveries: list[sqlite3.Row], templates: TemplatesConfig
+    document: sqlite3.Row,
+    deliveries: list[sqlite3.Row],
+    templates: TemplatesConfig,
+    proofs: dict[tuple[int, str], str] | None = None,
 ) -> list[DemoRow]:
     """Who received one document, each (recipient, role, state) once: the copy address is
     on every message about it. A document with no customer message says why, and one in
-    another language than Italian says which."""
+    another language than Italian says which. `proofs` ((delivery id, address) → proof)
+    turns "sent" into what the receipts say."""
+    proofs = proofs or {}
     rows: dict[DemoRow, None] = {}
     if not any(delivery["purpose"] == Purpose.CUSTOMER for delivery in deliveries):
         why = customer_status(document["state"], document["reason"], [])
@@ -53,7 +64,10 @@ def table_rows(
             if language != ITALIAN and how == "customer":
                 said = f"{state} in {LANGUAGE_NAMES.get(language, language)}"
             for address in json.loads(delivery[column]):
-                rows[DemoRow(document["name"], address, how, said)] = None
+                # What the receipts say, where they said something; the language stays.
+                proof = proofs.get((delivery["id"], address.lower()), "")
+                shown = PROOF_WORDS.get(proof, state) + said[len(state) :]
+                rows[DemoRow(document["name"], address, how, shown)] = None
     return list(rows)
 
 

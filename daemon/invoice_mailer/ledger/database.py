@@ -16,7 +16,7 @@ from typing import Any
 from invoice_mailer.errors import LedgerError, permission_advice
 from invoice_mailer.ledger import deliveries, documents, searchschema
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -119,8 +119,67 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
     # The office's search (office/search.py): full-text indexes kept by triggers, and the
-    # register's month by arrival time. Issue 17; the lead renumbers it if another lands first.
+    # register's month by arrival time. Issue 17.
     2: searchschema.MIGRATION,
+    # Proof of delivery (issue 16): what the sender's mailbox says about the messages we sent.
+    3: """
+    -- Where the last pass over each folder of the mailbox stopped (IMAP UIDVALIDITY + UID):
+    -- advanced in the same transaction as what that message produced.
+    CREATE TABLE imap_cursors (
+        folder TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL,
+        last_uid INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    );
+
+    -- Each receipt, bounce or SdI notice about something we sent, stored byte for byte.
+    CREATE TABLE receipts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,              -- accettazione, avvenuta-consegna, …, bounce, sdi
+        delivery_id INTEGER REFERENCES deliveries(id),  -- NULL for an SdI notice
+        document_id INTEGER REFERENCES documents(id),   -- the XML an SdI notice is about
+        recipient TEXT,                  -- the one recipient it is about, when it is one
+        message_id TEXT,                 -- ours, as the receipt quotes it
+        provider_id TEXT,                -- the provider's identificativo / SdI's id
+        provider_at REAL,                -- the provider's time
+        reason TEXT,                     -- why it was not delivered, in the sender's words
+        path TEXT NOT NULL,              -- the stored message, relative to state_dir
+        sha256 TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (folder, uidvalidity, uid)
+    );
+    CREATE INDEX receipts_sha256 ON receipts(sha256);
+    CREATE INDEX receipts_delivery ON receipts(delivery_id);
+
+    -- Per recipient of a sent message: what is known of it (states.Proof).
+    CREATE TABLE delivery_recipients (
+        delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+        address TEXT NOT NULL,           -- lower-cased
+        proof TEXT NOT NULL,
+        proof_at REAL NOT NULL,
+        receipt_id INTEGER REFERENCES receipts(id),
+        provider_id TEXT,
+        reason TEXT,
+        expecting TEXT,                  -- the receipt still awaited: accettazione | consegna
+        expected_by REAL,                -- when its absence is told to the admin (once)
+        PRIMARY KEY (delivery_id, address)
+    );
+    CREATE INDEX delivery_recipients_expected ON delivery_recipients(expected_by)
+        WHERE expected_by IS NOT NULL;
+    CREATE INDEX deliveries_message_id ON deliveries(message_id);
+    CREATE INDEX documents_name ON documents(name);
+
+    -- A PEC sender that lost the reply to the final dot waits until then for the accettazione.
+    ALTER TABLE deliveries ADD COLUMN receipt_wait_until REAL;
+    -- The SdI outcome of a FatturaPA XML (RC, NS, MC, NE, DT, AT), from its latest notice.
+    ALTER TABLE documents ADD COLUMN sdi TEXT;
+    ALTER TABLE documents ADD COLUMN sdi_at REAL;
+    ALTER TABLE documents ADD COLUMN sdi_reason TEXT;
+    ALTER TABLE documents ADD COLUMN sdi_receipt_id INTEGER;
+    """,
 }
 
 

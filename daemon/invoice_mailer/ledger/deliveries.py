@@ -164,6 +164,22 @@ def failed_alone_of(db: sqlite3.Connection, document_id: int) -> list[sqlite3.Ro
     ).fetchall()
 
 
+# -- what the sender's mailbox speaks of (receipts) ------------------------------------
+
+# A message the server may have: taken (sent), or its reply lost (sending, unconfirmed).
+_MAYBE_SENT = (DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.UNCONFIRMED)
+
+
+def maybe_sent_with_message_id(db: sqlite3.Connection, message_id: str) -> list[sqlite3.Row]:
+    """The messages with this Message-ID that went, or may have gone, to the server, oldest
+    first (recipients the server took later have a row of their own, same Message-ID)."""
+    return db.execute(
+        f"SELECT * FROM deliveries WHERE message_id = ? AND state IN ({_marks(_MAYBE_SENT)}) "
+        "ORDER BY id",
+        (message_id, *_MAYBE_SENT),
+    ).fetchall()
+
+
 # -- what `status` lists --------------------------------------------------------------------
 
 

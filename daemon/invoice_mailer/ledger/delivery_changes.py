@@ -239,6 +239,30 @@ def confirm_sent(db: sqlite3.Connection, delivery_id: int, when: float, note: st
     )
 
 
+def wait_for_receipt(db: sqlite3.Connection, delivery_id: int, until: float) -> None:
+    """A PEC sender lost the reply after the final dot: before sending it again, it waits
+    until `until` for the provider's accettazione (receipts/), which settles it."""
+    db.execute(
+        "UPDATE deliveries SET receipt_wait_until = ?, next_attempt_at = ? WHERE id = ?",
+        (until, until, delivery_id),
+    )
+
+
+def confirm_by_receipt(db: sqlite3.Connection, delivery_id: int, when: float, note: str) -> bool:
+    """A message whose reply was lost (sending, unconfirmed) is shown sent by a receipt that
+    quotes it (a PEC accettazione, a bounce): it counts as sent and is not sent again.
+    False when it was settled otherwise meanwhile."""
+    return (
+        db.execute(
+            "UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
+            "WHERE id = ? AND state IN (?, ?)",
+            (DeliveryState.SENT, when, note, delivery_id, DeliveryState.SENDING,
+             DeliveryState.UNCONFIRMED),
+        ).rowcount
+        > 0
+    )  # fmt: skip
+
+
 def make_due_now(db: sqlite3.Connection, now: float) -> int:
     """Every message waiting for its next attempt is due now; how many were waiting."""
     return db.execute(

@@ -172,3 +172,18 @@ def close(
         ).rowcount
         > 0
     )
+
+
+def record_sdi(
+    db: sqlite3.Connection,
+    document_id: int,
+    outcome: str,
+    when: float,
+    reason: str | None,
+    receipt_id: int,
+) -> None:
+    """The SdI outcome of a FatturaPA XML (RC, NS, MC, …): the latest notice's."""
+    db.execute(
+        "UPDATE documents SET sdi = ?, sdi_at = ?, sdi_reason = ?, sdi_receipt_id = ? WHERE id = ?",
+        (outcome, when, reason, receipt_id, document_id),
+    )

@@ -26,6 +26,16 @@ def with_ids(db: sqlite3.Connection, ids: Sequence[int]) -> list[sqlite3.Row]:
     return db.execute(f"SELECT * FROM documents WHERE id IN ({marks})", tuple(ids)).fetchall()
 
 
+def xml_named(db: sqlite3.Connection, name: str) -> sqlite3.Row | None:
+    """The latest FatturaPA XML (or .p7m) taken under this file name: what an SdI notice's
+    NomeFile names."""
+    return db.execute(
+        "SELECT * FROM documents WHERE name = ? AND kind IN ('xml', 'p7m') "
+        "ORDER BY id DESC LIMIT 1",
+        (name,),
+    ).fetchone()
+
+
 def in_state(
     db: sqlite3.Connection, state: DocumentState, limit: int | None = None
 ) -> list[sqlite3.Row]:

@@ -23,10 +23,18 @@ Deliveries (table `deliveries`, one row per message; `attachments` ties it to it
                   └──────► unconfirmed             (the reply to the final "." was lost twice)
     failed | unconfirmed ──► retried   (history: `retry` planned a new row in its place)
 
+Recipients (table `delivery_recipients`, one row per address of a sent message): its Proof,
+from the receipts, bounces and SdI notices read in the sender's mailbox (`receipts`):
+
+    sent ──► accepted ──► delivered        (PEC: accettazione, then avvenuta consegna)
+      │          └──────► not-delivered    (mancata consegna, a bounce)
+      └─────────────────► not-delivered    (non accettazione, a bounce)
+
 The other tables: `sessions` (the accountant's working sessions, Tutto a), `notices` (what the
 admin should hear about), `pauses` (queue-wide conditions), `originals` (what was already taken
-from the export folder). The schema is in `database.py`; the queries in the module named after
-each table family (documents, deliveries, sessions, notices).
+from the export folder), `imap_cursors` (how far the mailbox was read). The schema is in
+`database.py`; the queries in the module named after each table family (documents, deliveries,
+delivery_recipients, receipts, imap_cursors, sessions, notices).
 """
 
 from __future__ import annotations
@@ -63,6 +71,20 @@ class Purpose(StrEnum):
     COPY = "copy"  # Copia a
     BUNDLE = "bundle"  # Tutto a: the accountant's bundle
     ALERT = "alert"  # to the admin (alerts.to)
+
+
+class Proof(StrEnum):
+    """What the office can show about one recipient of a sent message."""
+
+    SENT = "sent"  # the server took it; no receipt expected, or none yet
+    ACCEPTED = "accepted"  # the PEC provider took it (final for an ordinary address)
+    DELIVERED = "delivered"  # in the recipient's mailbox: the avvenuta consegna
+    NOT_DELIVERED = "not-delivered"  # mancata consegna, non accettazione, or a bounce
+
+    @property
+    def rank(self) -> int:
+        """Later knowledge outranks earlier; delivered and not-delivered are final."""
+        return {"sent": 0, "accepted": 1, "delivered": 2, "not-delivered": 2}[self.value]
 
 
 # Still the service's work: the worker sends these, by itself, when they are due.

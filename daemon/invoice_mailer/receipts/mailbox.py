@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import imaplib
 import re
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Mailbox:
     def __init__(self, account: ImapAccount) -> None:
         self.account = account
         self._imap: imaplib.IMAP4 | None = None
+        self.counts: dict[str, int] = {}  # messages in each folder when it was last read
 
     def __enter__(self) -> Mailbox:
         self._imap = connect(self.account)
@@ -89,6 +91,7 @@ class Mailbox:
         """Every message of `folder` after the cursor, in UID order; the whole folder when there
         is no cursor or its UIDVALIDITY is not the folder's any more."""
         uidvalidity, count = self._examine(folder)
+        self.counts[folder] = count
         if count == 0:
             return
         same = cursor is not None and (cursor.folder, cursor.uidvalidity) == (folder, uidvalidity)
@@ -110,6 +113,19 @@ class Mailbox:
 
     def uidvalidity(self, folder: str) -> int:
         return self._examine(folder)[0]
+
+    def changed_since_read(self, folder: str) -> bool:
+        """Whether `folder` (examined again, and left examined for IDLE) holds another number of
+        messages than when it was last read: mail that came between a pass and an IDLE."""
+        return self._examine(folder)[1] != self.counts.get(folder)
+
+    def hang_up(self) -> None:
+        """From another thread (stopping): end a read that waits on the server, at once."""
+        imap = self._imap
+        sock = getattr(imap, "sock", None)
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     @property
     def supports_idle(self) -> bool:

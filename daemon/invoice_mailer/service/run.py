@@ -1,8 +1,9 @@
 """The service: wires watch → intake → ledger → routing → delivery → archive, and nothing else.
 
 Threads: watchdog's observer (only queue puts), the intake thread, the worker thread
-(routing, sessions, building messages ahead, archive, alerts, in turn) and the sender thread
-(SMTP delivery only), whose loops are in service.threads. The main thread, here, handles
+(routing, sessions, building messages ahead, archive, alerts, in turn), the sender thread
+(SMTP delivery only), whose loops are in service.threads, and the receipts thread (the sender's
+mailbox over IMAP, receipts.stage; idle while receipts are off). The main thread, here, handles
 signals, reloads, systemd notifications and the watcher's supervision. Stages talk only
 through the ledger.
 """
@@ -27,6 +28,7 @@ from invoice_mailer.intake.events import Intake
 from invoice_mailer.ledger import documents, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState, DocumentState
+from invoice_mailer.receipts.stage import ReceiptsStage, imap_account
 from invoice_mailer.service import logsetup
 from invoice_mailer.service.lock import acquire_lock
 from invoice_mailer.service.notify import Notifier
@@ -37,6 +39,9 @@ from invoice_mailer.watch.watcher import Watcher
 log = logging.getLogger(__name__)
 
 STATUS_COST_FACTOR = 50  # after counting for the status line, wait this many times what it cost
+# Stopping: how long to wait for the receipts thread, which may be connecting to a silent
+# server. Everything it writes is one transaction or one renamed file: leaving it is safe.
+RECEIPTS_JOIN = 5.0
 
 
 class Service:
@@ -54,6 +59,7 @@ class Service:
         book.load()
         self.worker = Worker(config, book, self.events)
         self.sender = Sender(config, make_transport(config, self.events.stop), self.events)
+        self.receipts = ReceiptsStage(config, self.events.stop)  # decrypts the IMAP password
         self._threads: list[threading.Thread] = []
         self.failure: str | None = None  # why the service cannot go on: it exits EX_SOFTWARE
 
@@ -71,13 +77,14 @@ class Service:
         watcher = Watcher(config.watch, intake.offer)
         intake.tracker.closes = watcher.reports_close
         log.info(
-            "invoice-mailer starting: config %s; watching %s (%s); sending via %s:%d (%s)",
+            "invoice-mailer starting: config %s; watching %s (%s); sending via %s:%d (%s)%s",
             config.source,
             config.watch.folder,
             watcher.reason,
             config.smtp.host,
             config.smtp.port,
             config.smtp.security,
+            f"; receipts from {self.receipts.account.where}" if self.receipts.account else "",
         )
         watcher.start()
         watcher.scan()
@@ -85,9 +92,15 @@ class Service:
             ("intake", take_files, (intake, events.stop)),
             ("worker", self.worker.loop, ()),
             ("sender", self.sender.loop, ()),
+            ("receipts", self.receipts.loop, ()),
         ]
         self._threads = [
-            threading.Thread(target=guarded(loop, events.stop, self._fail), args=args, name=name)
+            threading.Thread(
+                target=guarded(loop, events.stop, self._fail),
+                args=args,
+                name=name,
+                daemon=name == "receipts",  # see RECEIPTS_JOIN
+            )
             for name, loop, args in loops
         ]
         for thread in self._threads:
@@ -98,9 +111,13 @@ class Service:
         finally:
             self.notifier.stopping()
             events.stop_all()
+            self.receipts.interrupt()
             watcher.stop()
             for thread in self._threads:
-                thread.join()
+                thread.join(RECEIPTS_JOIN if thread.daemon else None)
+                if thread.is_alive():
+                    log.warning("the %s thread is still waiting on its server; not waited for",
+                                thread.name)  # fmt: skip
             ledger.close()
             os.close(self._lock_fd)
         if self.failure:
@@ -133,6 +150,7 @@ class Service:
         try:
             config = load_config(self.config.source)
             make_transport(config)  # proves the key and the password before switching
+            account = imap_account(config)  # and the mailbox's password
             book = AddressBookSource(config.customers.address_book, config.customers.csv)
             book.load()
         except InvoiceMailerError as exc:
@@ -145,6 +163,7 @@ class Service:
             logsetup.configure(config.log.level, self.verbose)
             self.worker.reload(config, book)
             self.sender.reload(config)
+            self.receipts.reload(config, account)
             self.events.wake_sender.set()
             self.events.wake.set()
             log.info("configuration reloaded from %s", config.source)
