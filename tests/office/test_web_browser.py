@@ -67,8 +67,8 @@ def page(browser):
 def search(page, web, text: str) -> list[str]:
     page.goto(web.url + "/")
     page.get_by_label("Numero, cliente").fill(text)
-    page.get_by_role("button", name="Cerca").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the results page, not the one the click left
+        page.get_by_role("button", name="Cerca").click()
     return page.locator("table.documents td.file").all_inner_texts()
 
 
@@ -142,11 +142,13 @@ def test_off_loopback_a_login_is_required(browser, filled_office, tmp_path):
         assert page.url.startswith(f"{web.url}/accesso")
         page.get_by_label("Nome").fill("anna")
         page.get_by_label("Password").fill("sbagliata")
-        page.get_by_role("button", name="Entra").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Entra").click()
         assert "Nome o password sbagliati." in page.inner_text("main")
         page.get_by_label("Nome").fill("anna")
         page.get_by_label("Password").fill("una password lunga")
-        page.get_by_role("button", name="Entra").click()
+        with page.expect_navigation():  # read the page the login leads to, not the form
+            page.get_by_role("button", name="Entra").click()
         assert page.locator("table.documents td.file").all_inner_texts() == [PDFS[0]]
         (cookie,) = browser.cookies(web.url)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -166,7 +168,8 @@ def test_login_attempts_are_limited(browser, filled_office):
             page.goto(f"{web.url}/accesso")
             page.get_by_label("Nome").fill("anna")
             page.get_by_label("Password").fill("indovino")
-            page.get_by_role("button", name="Entra").click()
+            with page.expect_navigation():  # each refusal counted before the next try
+                page.get_by_role("button", name="Entra").click()
         page.get_by_label("Nome").fill("anna")
         page.get_by_label("Password").fill("una password lunga")  # right, but too late
         response_text = ""
