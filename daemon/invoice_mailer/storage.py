@@ -13,14 +13,16 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 UMASK = 0o077  # the service's own: what it writes is its user's alone, whatever it inherited
 PRIVATE_FILE = 0o600
+T = TypeVar("T")
 
 SPOOL, SENT, FAILED, OUTGOING = "spool", "sent", "failed", "outgoing"
 
@@ -186,15 +188,28 @@ def move(source: Path, target: Path) -> None:
     fsync_dir(source.parent)
 
 
-def write_text_durably(path: Path, text: str) -> None:
-    """Write a small text file (a reason file) so that it is complete or absent."""
-    temporary = path.with_name(f".{path.name}.part")
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.rename(temporary, path)
+def write_durably(path: Path, write: Callable[[BinaryIO], T], partial: Path | None = None) -> T:
+    """The whole file or nothing at `path`: `write` fills a hidden partial file (mode 0600,
+    never through a link), which is fsynced and renamed into place; returns what `write` did."""
+    partial = partial or path.with_name(f".{path.name}.part")
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as out:
+            written = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+    os.rename(partial, path)
     fsync_dir(path.parent)
+    return written
+
+
+def write_text_durably(path: Path, text: str) -> None:
+    """A small text file (a reason file), complete or absent."""
+    write_durably(path, lambda out: out.write(text.encode("utf-8")))
 
 
 def relative(state_dir: Path, path: Path) -> str:

@@ -6,10 +6,8 @@ bytes with the same Message-ID, and the archive keeps what was really sent.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -167,19 +165,10 @@ def _write_durably(
     attachments: list[messages.Attachment],
     signature: str,
 ) -> int:
-    """The whole message or nothing under `target`: written aside, fsynced, renamed."""
-    try:
-        with open(partial, "wb") as out:
-            size = messages.write_message(envelope, attachments, signature, out)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
-    os.rename(partial, target)
-    storage.fsync_dir(target.parent)
-    return size
+    """The whole message or nothing under `target`; its size."""
+    return storage.write_durably(
+        target, lambda out: messages.write_message(envelope, attachments, signature, out), partial
+    )
 
 
 def _too_big(config: Config, document: sqlite3.Row) -> bool:

@@ -5,11 +5,9 @@ UIDVALIDITY and UID, so a replay after a crash writes the same file again instea
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import email.utils
 import hashlib
-import os
 import re
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -37,19 +35,7 @@ def receipt_path(
 def store(path: Path, data: bytes) -> None:
     """The whole message or nothing at `path` (mode 0600, as everything in state_dir)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = path.with_name(f".{path.name}.part")
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise
-    os.rename(partial, path)
-    storage.fsync_dir(path.parent)
+    storage.write_durably(path, lambda out: out.write(data))
 
 
 def _dated(data: bytes) -> datetime.datetime | None:
