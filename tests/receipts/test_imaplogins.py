@@ -16,14 +16,19 @@ from invoice_mailer.config import authkeys, credentials, presets
 from invoice_mailer.config.load import load_config
 from invoice_mailer.config.model import Config
 from invoice_mailer.oauth import tokenfile
-from invoice_mailer.oauth.endpoints import endpoints_for, receipts_read_mailbox
+from invoice_mailer.oauth.endpoints import (
+    MICROSOFT_IMAP,
+    MICROSOFT_SMTP,
+    endpoints_for,
+    receipts_read_mailbox,
+)
 from invoice_mailer.receipts.imapconnect import MailboxError
 from invoice_mailer.receipts.mailbox import Mailbox
 from invoice_mailer.receipts.stage import check_mailbox, imap_account
 from tests.support.configs import base_config
 from tests.support.dovecot import PASSWORD, USERNAME, DovecotServer, needs_dovecot, start_dovecot
 from tests.support.helpers import wait_until
-from tests.support.oauthserver import OAuthTestServer, sign_in
+from tests.support.oauthserver import OAuthTestServer, endpoints_of, sign_in
 
 pytestmark = needs_dovecot
 
@@ -202,3 +207,30 @@ def test_xoauth2_with_a_token_printed_by_password_command(tmp_path, oauth_doveco
     said = check_mailbox(config)
     assert "with XOAUTH2 (access token from smtp.password_command)" in said
     assert token_file.read_text().strip() in oauth.introspected
+
+
+def test_a_refusal_after_a_sign_in_without_imap_access_says_to_sign_in_again(
+    tmp_path, oauth_dovecot
+):
+    """The config now asks for IMAP access (receipts turned on); the stored sign-in was
+    granted only SMTP, and the mailbox refuses its token."""
+    oauth, dovecot = oauth_dovecot
+    wanted = f"{MICROSOFT_SMTP} {MICROSOFT_IMAP} offline_access"
+    smtp = {
+        "auth": "xoauth2",
+        "oauth": {"provider": "custom", "client_id": oauth.client_id,
+                  "device_url": oauth.device_url, "token_url": oauth.token_url,
+                  "scope": wanted},
+    }  # fmt: skip
+    config = load_config(write(tmp_path, dovecot, smtp))
+    before = endpoints_of(oauth, scope=f"{MICROSOFT_SMTP} offline_access")
+    tokens = sign_in(oauth, before, user="someone@else.it")
+    config.state_dir.mkdir(mode=0o700)
+    with tokenfile.locked(config.state_dir):
+        tokenfile.save(config.state_dir, credentials.read_key(config.smtp.key_file), tokens)
+    with pytest.raises(MailboxError) as refused:
+        check_mailbox(config)
+    assert str(refused.value).endswith(
+        f"(the stored sign-in was granted without {MICROSOFT_IMAP}, as before receipts were "
+        "turned on: run `invoice-mailer login` again)"
+    )
