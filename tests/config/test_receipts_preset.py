@@ -227,3 +227,17 @@ def test_a_sign_in_made_before_receipts_were_on_is_warned(tmp_path):
     with tokenfile.locked(state):
         tokenfile.save(state, fernet, both)
     assert "granted without" not in run_cli("-c", str(path), "check").stderr
+
+
+def test_the_examples_receipts_section_leaves_the_preset_its_say(tmp_path):
+    """An admin who copies config.example.yaml, names a PEC provider and turns receipts on
+    gets the preset's mailbox and pec: true (the example's nulls do not override them)."""
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    data = yaml.safe_load(example.read_text())
+    data["watch"]["folder"] = str(tmp_path)
+    data["smtp"] = {"provider": "aruba-pec", "password": "x"}
+    data["receipts"]["enabled"] = True
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    receipts = load_config(path).receipts
+    assert (receipts.imap.host, receipts.imap.port, receipts.pec) == (ARUBA_IMAP, 993, True)
