@@ -310,3 +310,29 @@ def endpoints_of(server: OAuthTestServer, **changes):
         "timeout": 5.0,
     } | changes
     return Endpoints(**values)
+
+
+def login_cli(config, server: OAuthTestServer) -> str:
+    """`invoice-mailer login` as the admin runs it (a process), the test signing in at the
+    'browser' as the server's user; what it printed."""
+    import subprocess
+    import sys
+
+    from tests.support.helpers import wait_until
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoice_mailer", "-c", str(config), "login"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        (code,) = wait_until(server.pending_user_codes, timeout=20)
+        server.approve(code)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stdout + stderr
+    return stdout + stderr

@@ -16,8 +16,15 @@ from urllib.parse import urlsplit
 
 from invoice_mailer.config import yamlsource as ys
 from invoice_mailer.config.model import Config
-from invoice_mailer.config.presets import apply_preset, preset_named, presets
+from invoice_mailer.config.presets import (
+    apply_preset,
+    apply_receipts_preset,
+    preset_named,
+    presets,
+    receipts_on,
+)
 from invoice_mailer.errors import Problem
+from invoice_mailer.oauth.endpoints import MICROSOFT_IMAP
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$")
 LOOPBACK_NAMES = ("localhost",)
@@ -81,8 +88,9 @@ def is_loopback(host: str) -> bool:
 
 
 def fill_from_preset(data: Any, lines: dict[str, int]) -> tuple[str, ...]:
-    """Lay the preset named by smtp.provider under the raw `smtp:` mapping (in place); the
-    values it fills are reported at the line of smtp.provider."""
+    """Lay the preset named by smtp.provider under the raw `smtp:` mapping, and under
+    `receipts:` when receipts are on (in place); the values it fills are reported at the line
+    of smtp.provider."""
     smtp = data.get("smtp") if isinstance(data, dict) else None
     if not isinstance(smtp, dict):
         return ()
@@ -90,6 +98,9 @@ def fill_from_preset(data: Any, lines: dict[str, int]) -> tuple[str, ...]:
     if preset is None:
         return ()  # an unknown name is reported by provider_key
     filled = apply_preset(smtp, preset)
+    receipts = data.get("receipts")
+    if receipts_on(receipts):
+        filled += apply_receipts_preset(receipts, preset)
     line = lines.get("smtp.provider")
     if line is not None:
         for key in filled:
@@ -135,6 +146,7 @@ def auth_checks(config: Config, top: ys.Reader, warnings: list[Problem], usernam
         _check_command(top, smtp.password_command)
     if smtp.auth == "xoauth2":
         _check_xoauth2(config, top)
+        _check_imap_scope(config, top, warnings)
 
 
 def _check_command(top: ys.Reader, command: tuple[str, ...]) -> None:
@@ -184,3 +196,23 @@ def _check_xoauth2(config: Config, top: ys.Reader) -> None:
         for key in ("device_url", "token_url"):
             if not getattr(oauth, key):
                 top.problem(f"smtp.oauth.{key}", "is required with oauth.provider: custom")
+
+
+def _check_imap_scope(config: Config, top: ys.Reader, warnings: list[Problem]) -> None:
+    """Receipts read with the sender's access tokens need a scope that covers IMAP: the default
+    one does (oauth/endpoints.py); one written in the config may not."""
+    smtp, imap = config.smtp, config.receipts.imap
+    uses_tokens = config.receipts.enabled and imap.password is None and not smtp.password_command
+    scope = smtp.oauth.scope
+    if not uses_tokens or smtp.oauth.provider != "microsoft" or scope is None:
+        return
+    if MICROSOFT_IMAP.lower() not in scope.lower().split():
+        warnings.append(
+            Problem(
+                top.line("smtp.oauth.scope"),
+                "smtp.oauth.scope",
+                f"receipts read the mailbox with the same sign-in, but the scope lacks "
+                f"{MICROSOFT_IMAP}: the mailbox would refuse the token; add it (or remove "
+                "scope: the default covers SMTP and IMAP), then `invoice-mailer login` again",
+            )
+        )

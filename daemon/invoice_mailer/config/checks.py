@@ -83,13 +83,22 @@ _IMAP_STARTTLS_PORTS = (143,)
 
 
 def _check_receipts(config: Config, top: ys.Reader) -> None:
-    """The mailbox read for receipts: only when receipts.imap.host is set."""
+    """The mailbox read for receipts: only when receipts are on."""
     receipts = config.receipts
     for key in ("poll", "accept_within", "deliver_within"):
         if getattr(receipts, key) <= 0:
             top.problem(f"receipts.{key}", "must be longer than 0s")
     imap = receipts.imap
     if not receipts.enabled:
+        return
+    if imap.host is None:
+        provider = config.smtp.provider
+        top.problem(
+            "receipts.enabled",
+            "receipts are on but no mailbox server is known: set receipts.imap.host"
+            + (f" (the preset {provider} has no IMAP server)" if provider else ", or choose "
+               "smtp.provider, whose preset names it"),
+        )  # fmt: skip
         return
     if imap.security == "tls" and imap.port in _IMAP_STARTTLS_PORTS:
         top.problem(
@@ -103,11 +112,14 @@ def _check_receipts(config: Config, top: ys.Reader) -> None:
             f"port {imap.port} expects implicit TLS, not STARTTLS: with security: starttls use "
             f"port: 143, or keep port: {imap.port} and write security: tls",
         )
-    if not imap.password:
+    # Without a password of its own the mailbox logs in as the sender does: smtp.password,
+    # smtp.password_command (its output), or with auth: xoauth2 the same access tokens.
+    smtp_login = config.smtp.auth == "xoauth2" or bool(config.smtp.password_command)
+    if not imap.password and not smtp_login:
         top.problem(
             "receipts.imap.password",
             "the mailbox needs a login: set receipts.imap.password (an enc: token, same key), "
-            "or smtp.password, which it uses by default",
+            "or smtp.password or smtp.password_command, which it uses by default",
         )
     if not imap.username:
         top.problem("receipts.imap.username", "the mailbox needs a user name")

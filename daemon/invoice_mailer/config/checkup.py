@@ -73,7 +73,7 @@ def check_all(path: Path) -> Checkup:
         files.append(book)
     # A password in the config, or no login, needs no word; the other logins do.
     plain = config.smtp.auth != "xoauth2" and not config.smtp.password_command
-    about = [*preset_lines(config.smtp), *([] if plain else [login_line(config)])]
+    about = [*preset_lines(config), *([] if plain else [login_line(config)])]
     return Checkup(config, [f for f in files if f.problems or f.warnings], customers, about)
 
 

@@ -169,6 +169,7 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "max_message_size": ys.size,
     },
     ReceiptsConfig: {
+        "enabled": ys.boolean,
         "poll": ys.duration,
         "accept_within": ys.duration,
         "deliver_within": ys.duration,
@@ -225,19 +226,24 @@ def _read_config(top: ys.Reader, source: Path, from_preset: tuple[str, ...]) -> 
     given = config.smtp
     port = given.port or DEFAULT_PORTS[given.security]
     username = given.username or config.sender.address
-    smtp = replace(given, port=port, username=username, from_preset=from_preset)
+    smtp_filled = tuple(key for key in from_preset if key.startswith("smtp."))
+    smtp = replace(given, port=port, username=username, from_preset=smtp_filled)
     config = replace(config, smtp=smtp, source=source)
-    config = replace(config, receipts=_receipts_defaults(config))
+    receipts_filled = tuple(key for key in from_preset if key.startswith("receipts."))
+    config = replace(config, receipts=_receipts_defaults(config, receipts_filled))
     warnings: list[Problem] = []
     cross_checks(config, top, warnings, port_given=given.port != 0)
     authkeys.auth_checks(config, top, warnings, username_given=bool(given.username))
     return replace(config, warnings=tuple(warnings))
 
 
-def _receipts_defaults(config: Config) -> ReceiptsConfig:
-    """The mailbox is the sender's: its login and CA default to the SMTP ones."""
+def _receipts_defaults(config: Config, from_preset: tuple[str, ...]) -> ReceiptsConfig:
+    """The mailbox is the sender's: its login and CA default to the SMTP ones. Receipts left
+    neither on nor off are on when the config names the IMAP server (the preset's only counts
+    after `enabled: true`, and fills imap.host only then)."""
     receipts, smtp = config.receipts, config.smtp
     imap = receipts.imap
+    enabled = receipts.enabled if receipts.enabled is not None else imap.host is not None
     filled = replace(
         imap,
         port=imap.port or IMAP_PORTS[imap.security],
@@ -245,7 +251,7 @@ def _receipts_defaults(config: Config) -> ReceiptsConfig:
         password=imap.password if imap.password is not None else smtp.password,
         ca_file=imap.ca_file if imap.ca_file is not None else smtp.ca_file,
     )
-    return replace(receipts, imap=filled)
+    return replace(receipts, enabled=enabled, imap=filled, from_preset=from_preset)
 
 
 def _imap_security(value: Any) -> str:

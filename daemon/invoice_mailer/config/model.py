@@ -236,7 +236,7 @@ class AlertsConfig:
 class ImapConfig:
     """The sender's mailbox, read for receipts; None/"" fields default to smtp's (the loader)."""
 
-    host: str | None = None  # None: receipts are off
+    host: str | None = None  # None: smtp.provider's IMAP server when receipts are on
     security: str = "tls"  # tls (implicit, 993) | starttls (143); never clear text
     port: int = 0  # 0: by security, see IMAP_PORTS (filled in by the loader)
     username: str = ""  # "": smtp.username (filled in by the loader)
@@ -249,21 +249,22 @@ class ImapConfig:
 
 @dataclass(frozen=True)
 class ReceiptsConfig:
+    # Left out (None): on when the config names imap.host itself, as before presets; a preset's
+    # IMAP server is read only after `enabled: true`. The loader makes it True or False.
+    enabled: bool | None = None
     imap: ImapConfig = field(default_factory=ImapConfig)
     poll: float = 60.0  # IDLE where the server offers it, else this interval
     accept_within: float = 1800.0  # PEC: no accettazione by then -> alert
     deliver_within: float = 86400.0  # PEC recipient with no consegna or failure by then -> alert
     pec: bool = False  # the sender is a PEC mailbox: its provider accepts every message
     lost_reply_wait: float = 600.0  # PEC: after a lost reply, wait this long for the accettazione
-
-    @property
-    def enabled(self) -> bool:
-        return self.imap.host is not None
+    # The dotted keys the provider preset filled in (for `check`); not a key of the file.
+    from_preset: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def waits_for_acceptance(self) -> bool:
         """A lost reply is first checked against the provider's accettazione."""
-        return self.enabled and self.pec and self.lost_reply_wait > 0
+        return bool(self.enabled) and self.pec and self.lost_reply_wait > 0
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import yaml
 
 # The `smtp:` keys a preset may fill in; `rate` and `oauth` are filled key by key.
 PRESET_KEYS = ("host", "port", "security", "auth", "rate", "oauth")
+# The `receipts.imap:` keys a preset may fill in, once the admin has turned receipts on.
+IMAP_PRESET_KEYS = ("host", "port", "security")
 
 
 @dataclass(frozen=True)
@@ -88,4 +90,38 @@ def apply_preset(smtp: dict[str, Any], preset: Preset) -> list[str]:
                 continue  # a security of one's own gets its own default port (465 / 587)
             smtp[key] = value
             filled.append(f"smtp.{key}")
+    return filled
+
+
+def receipts_on(receipts: Any) -> bool:
+    """Whether the raw `receipts:` mapping turns the mailbox reading on: `enabled: true`, or
+    `enabled` left out with an `imap.host` of the config's own (as before presets existed).
+    A preset alone never turns it on: reading a mailbox is the admin's decision."""
+    if not isinstance(receipts, dict):
+        return False
+    enabled = receipts.get("enabled")
+    if enabled is None:
+        imap = receipts.get("imap")
+        return isinstance(imap, dict) and imap.get("host") is not None
+    return enabled is True  # anything else than true or false is reported by the loader
+
+
+def apply_receipts_preset(receipts: dict[str, Any], preset: Preset) -> list[str]:
+    """Fill the raw `receipts:` mapping (receipts on) with the preset's IMAP server and, for a
+    PEC box, `pec: true`, where the config gives none; return the dotted keys filled in."""
+    filled: list[str] = []
+    imap = receipts.get("imap")
+    if imap is None:
+        imap = receipts["imap"] = {}
+    if isinstance(imap, dict):  # else the loader reports the wrong shape itself
+        for key in IMAP_PRESET_KEYS:
+            if key not in preset.imap or imap.get(key) is not None:
+                continue
+            if key == "port" and imap.get("security") is not None:
+                continue  # a security of one's own gets its own default port (993 / 143)
+            imap[key] = preset.imap[key]
+            filled.append(f"receipts.imap.{key}")
+    if preset.pec and receipts.get("pec") is None:
+        receipts["pec"] = True
+        filled.append("receipts.pec")
     return filled

@@ -12,6 +12,7 @@ from invoice_mailer.config.credentials import TOKEN_PREFIX
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import Problem, SecretError
 from invoice_mailer.oauth import tokenfile
+from invoice_mailer.oauth.endpoints import MICROSOFT_IMAP, receipts_read_mailbox
 
 LOGIN_ADVICE = "run `invoice-mailer login` (as the service's user)"
 
@@ -36,6 +37,24 @@ def check_sign_in(
         return
     if stored is None:
         warnings.append(Problem(line, "smtp.auth", f"nobody has signed in yet: {LOGIN_ADVICE}"))
+    elif _lacks_imap(config, stored.scope):
+        warnings.append(
+            Problem(
+                line,
+                "smtp.auth",
+                f"the stored sign-in was granted without {MICROSOFT_IMAP} (receipts were "
+                f"turned on after it): the mailbox would refuse its tokens; {LOGIN_ADVICE} again",
+            )
+        )
+
+
+def _lacks_imap(config: Config, granted: str) -> bool:
+    """Receipts read with Microsoft's tokens, and the sign-in says it has no IMAP access."""
+    imap = MICROSOFT_IMAP.lower()
+    asked = (config.smtp.oauth.scope or imap).lower().split()  # None: the default, with IMAP
+    wanted = config.smtp.oauth.provider == "microsoft" and receipts_read_mailbox(config)
+    scopes = granted.lower().split()
+    return wanted and imap in asked and bool(scopes) and imap not in scopes
 
 
 def login_line(config: Config) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from invoice_mailer.config import credentials
 from invoice_mailer.config.credentials import TOKEN_PREFIX
@@ -46,13 +45,10 @@ class Endpoints:
 
 
 def receipts_read_mailbox(config: Config) -> bool:
-    """Whether the receipts stage reads the mailbox over IMAP (then the token must cover IMAP).
-
-    The receipts section arrives with the receipts stage; until then there is none.
-    """
-    receipts: Any = getattr(config, "receipts", None)
-    imap = getattr(receipts, "imap", None)
-    return bool(getattr(imap, "host", None))
+    """Whether the receipts stage logs in to the mailbox with the sign-in's access tokens
+    (receipts on, no receipts.imap.password of its own): then the scope must cover IMAP."""
+    receipts = config.receipts
+    return bool(receipts.enabled) and receipts.imap.password is None
 
 
 def endpoints_for(smtp: SmtpConfig, with_imap: bool = False) -> Endpoints:

@@ -93,6 +93,13 @@ class AccessTokens:
         """The mail server refused `token`: the next token() refreshes even if it looks fresh."""
         self._refused = token
 
+    def lacks_scope(self, scope: str) -> bool:
+        """Whether the sign-in in use was granted without `scope` (known once token() ran and
+        the server named the scopes it granted)."""
+        cached = self._cached
+        granted = cached.scope.lower().split() if cached is not None else []
+        return bool(granted) and scope.lower() not in granted
+
     def _good(self, tokens: TokenSet, now: float) -> bool:
         return tokens.access_token != self._refused and tokens.fresh(now)
 

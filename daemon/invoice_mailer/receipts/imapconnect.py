@@ -17,7 +17,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.receipts import mail
@@ -45,20 +45,34 @@ class Security(StrEnum):
 DEFAULT_PORTS = {Security.TLS: 993, Security.STARTTLS: 143}
 
 
+class MailboxLogin(Protocol):
+    """A login other than the account's fixed password (receipts/imaplogins.py): run on a
+    connection whose TLS is up, raising MailboxError when it cannot log in."""
+
+    def perform(self, imap: imaplib.IMAP4, account: ImapAccount) -> None: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ImapAccount:
     host: str
     username: str
-    password: str = field(repr=False)
+    password: str = field(repr=False)  # used when `login` is None
     security: Security = Security.TLS
     port: int | None = None  # default by security
     ca_file: Path | None = None  # None: the system's trusted CAs
     timeout: float = DEFAULT_TIMEOUT
     max_message_size: int = mail.DEFAULT_MAX_SIZE  # larger messages are listed, not fetched
+    # How to log in when not with `password`: a password command, or XOAUTH2.
+    login: MailboxLogin | None = field(default=None, repr=False, compare=False)
 
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port or DEFAULT_PORTS[self.security]}"
+
+    def describe_login(self) -> str:
+        return self.login.describe() if self.login is not None else "a password"
 
 
 def connect(account: ImapAccount) -> imaplib.IMAP4:
@@ -99,14 +113,22 @@ def _login(imap: imaplib.IMAP4, account: ImapAccount) -> None:
     # The one check that matters: without it a failed STARTTLS could still lead to LOGIN.
     if not isinstance(imap.sock, ssl.SSLSocket):
         raise MailboxError(f"{account.where}: TLS is not up; refusing to send the password")
+    if account.login is not None:
+        account.login.perform(imap, account)
+    else:
+        password_login(imap, account, account.password)
+
+
+def password_login(imap: imaplib.IMAP4, account: ImapAccount, password: str) -> None:
+    """AUTHENTICATE PLAIN where offered (a UTF-8 password), else LOGIN; TLS is up."""
     if "LOGINDISABLED" in imap.capabilities:
         raise MailboxError(f"{account.where}: the server refuses logins (LOGINDISABLED)")
     try:
         if "AUTH=PLAIN" in imap.capabilities:  # takes a UTF-8 password, LOGIN only ASCII
-            secret = f"\0{account.username}\0{account.password}".encode()
+            secret = f"\0{account.username}\0{password}".encode()
             imap.authenticate("PLAIN", lambda _challenge: secret)
         else:
-            imap.login(account.username, account.password)
+            imap.login(account.username, password)
     except imaplib.IMAP4.error as exc:
         raise MailboxError(
             f"{account.where} refused the login of {account.username}: {server_words(exc)}; "

@@ -10,6 +10,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 
 from invoice_mailer.config import credentials
 from invoice_mailer.config.model import Config
@@ -17,6 +18,7 @@ from invoice_mailer.ledger import imap_cursors, notices
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.receipts.deadlines import tell_overdue
 from invoice_mailer.receipts.imapconnect import ImapAccount, MailboxError, Security
+from invoice_mailer.receipts.imaplogins import sender_login
 from invoice_mailer.receipts.mailbox import Cursor, Mailbox
 from invoice_mailer.receipts.recording import ProofKeeper
 from invoice_mailer.service.trouble import RETRY_TROUBLE, Trouble, describe, shown
@@ -27,9 +29,10 @@ SLICE = 1.0  # the longest a wait (IDLE included) goes without looking at stop a
 MAX_PAUSE = 900.0  # the longest pause between two tries of an unreachable mailbox
 
 
-def imap_account(config: Config) -> ImapAccount | None:
-    """The mailbox to read, its password decrypted (SecretError when it cannot be); None while
-    receipts are off."""
+def imap_account(config: Config, wait: Callable[[float], bool] | None = None) -> ImapAccount | None:
+    """The mailbox to read, its password decrypted (SecretError when it cannot be, as for a
+    missing key file with XOAUTH2); None while receipts are off. `wait` pauses between the
+    quick tries of a token refresh and returns True when the service stops."""
     receipts = config.receipts
     imap = receipts.imap
     if not receipts.enabled or imap.host is None:
@@ -44,6 +47,7 @@ def imap_account(config: Config) -> ImapAccount | None:
         ca_file=imap.ca_file,
         timeout=imap.timeout,
         max_message_size=imap.max_message_size,
+        login=None if password else sender_login(config, wait),
     )
 
 
@@ -52,13 +56,14 @@ def check_mailbox(config: Config) -> str:
     found, or MailboxError saying what to do."""
     account = imap_account(config)
     if account is None:
-        return "receipts are off (receipts.imap.host is null)"
+        return "receipts are off (receipts.enabled)"
     with Mailbox(account) as box:
         for folder in config.receipts.imap.folders:
             box.uidvalidity(folder)  # opens it read-only, or says it cannot be opened
         idle = "IDLE" if box.supports_idle else f"no IDLE: polled every {config.receipts.poll:g} s"
     folders = ", ".join(config.receipts.imap.folders)
-    return f"{account.where}, logged in as {account.username}, folders {folders} ({idle})"
+    login = f"logged in as {account.username} with {account.describe_login()}"
+    return f"{account.where}, {login}, folders {folders} ({idle})"
 
 
 class ReceiptsStage:
@@ -67,7 +72,7 @@ class ReceiptsStage:
 
     def __init__(self, config: Config, stop: threading.Event):
         self.config = config
-        self.account = imap_account(config)
+        self.account = imap_account(config, stop.wait)
         self.stop = stop
         self.pending: tuple[Config, ImapAccount | None] | None = None
         self._box: Mailbox | None = None

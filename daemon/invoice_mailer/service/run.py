@@ -150,7 +150,7 @@ class Service:
         try:
             config = load_config(self.config.source)
             make_transport(config)  # proves the key and the password before switching
-            account = imap_account(config)  # and the mailbox's password
+            account = imap_account(config, self.events.stop.wait)  # and the mailbox's login
             book = AddressBookSource(config.customers.address_book, config.customers.csv)
             book.load()
         except InvoiceMailerError as exc:
