@@ -27,6 +27,8 @@ _PROOF_OF = {
     "rilevazione-virus": Proof.NOT_DELIVERED,
     "bounce": Proof.NOT_DELIVERED,
 }
+# The provider's word on the whole message, for every addressee at once.
+_ABOUT_THE_MESSAGE = ("accettazione", "non-accettazione")
 _NOTHING_KNOWN = {
     "proof": None,
     "proof_at": None,
@@ -127,9 +129,9 @@ def _label(kind: str) -> str:
 def _receipt_text(receipt: dict[str, Any], its_recipients: list[dict[str, Any]]) -> str:
     """ "Ricevuta di avvenuta consegna per r@pec.it: consegnata il 12/03/2026 alle 10:15"."""
     about = [receipt["recipient"]] if receipt["recipient"] else []
-    # A receipt about several (an accettazione, a bounce): those whose proof it still is,
-    # else every addressee of the message.
-    about = about or [r["address"] for r in its_recipients if r["receipt_id"] == receipt["id"]]
+    if not about and receipt["kind"] not in _ABOUT_THE_MESSAGE:
+        # A bounce about several: those whose proof it is.
+        about = [r["address"] for r in its_recipients if r["receipt_id"] == receipt["id"]]
     about = about or [r["address"] for r in its_recipients]
     head = f"{receipt['label']} per {', '.join(about)}"
     if receipt["kind"] == "preavviso-errore-consegna":
