@@ -1,7 +1,8 @@
 """The proof of delivery in a document's story (docs/DESIGN.md, "Proof of delivery"): each
 recipient's proof with the receipt behind it, each receipt, bounce and SdI notice as a step at
 its time, and the XML's SdI outcome. In admin/proofs.py's words, so that `status` and the page
-say it the same way; the receipts are named by their id in the ledger, never by a path.
+say it the same way. Each receipt carries its id in the ledger: the page downloads it by that id,
+never by a path; `status --find` prints the path for the admin to open.
 """
 
 from __future__ import annotations
