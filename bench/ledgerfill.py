@@ -43,11 +43,43 @@ _DELIVERIES = (
 _ATTACHMENTS = (
     _NUMBERS + "INSERT INTO attachments(delivery_id, document_id, position) SELECT i, i, 0 FROM n"
 )
+# What the sender's mailbox gave back (receipts=True): each message's accettazione and
+# avvenuta consegna (ids 2i-1, 2i; one identificativo per message, as a PEC provider gives),
+# the recipient's proof, and an SdI notice for every tenth document (ids after 2 × count).
+_RECEIPT = (
+    "printf('receipts/2025/03/INBOX-1-%d-%s.eml', {id}, {kind}), printf('%064x', {id}), "
+    "'INBOX', 1, {id}, ?2 - 31536000 + i * 0.01 + 60"
+)
+_RECEIPTS = (
+    _NUMBERS + "INSERT INTO receipts(id, kind, delivery_id, recipient, message_id, provider_id, "
+    "provider_at, path, sha256, folder, uidvalidity, uid, received_at) "
+    "SELECT 2 * i - 1 + k.j, k.kind, i, printf('cliente%d@bench.example', i % 50 + 1), "
+    "printf('<%032x@bench.example>', i), printf('opec210.%d.612.1.53@pec.bench.example', i), "
+    f"?2 - 31536000 + i * 0.01 + 5 + k.j, {_RECEIPT.format(id='2 * i - 1 + k.j', kind='k.kind')} "
+    "FROM n, (SELECT 0 AS j, 'accettazione' AS kind UNION ALL SELECT 1, 'avvenuta-consegna') k"
+)
+_SDI_NOTICES = (
+    _NUMBERS + "INSERT INTO receipts(id, kind, document_id, provider_id, provider_at, path, "
+    "sha256, folder, uidvalidity, uid, received_at) "
+    "SELECT 2 * ?1 + i / 10, 'sdi-RC', i, printf('%d', 4000000 + i), ?2 - 31536000 + i * 0.01, "
+    + _RECEIPT.format(id="2 * ?1 + i / 10", kind="'sdi-RC'")
+    + " FROM n WHERE i % 10 = 0"
+)
+_PROOFS = (
+    _NUMBERS + "INSERT INTO delivery_recipients(delivery_id, address, proof, proof_at, "
+    "receipt_id, provider_id) SELECT i, printf('cliente%d@bench.example', i % 50 + 1), "
+    "'delivered', ?2 - 31536000 + i * 0.01 + 6, 2 * i, "
+    "printf('opec210.%d.612.1.53@pec.bench.example', i) FROM n"
+)
+_SDI_OUTCOMES = (
+    "UPDATE documents SET sdi = 'RC', sdi_at = taken_at, sdi_receipt_id = 2 * ? + id / 10 "
+    "WHERE id % 10 = 0"
+)
 
 
-def fill(state_dir: Path, count: int, with_files: bool = False) -> float:
-    """Put `count` finished documents into the ledger (and their files into sent/ if asked);
-    return the seconds it took."""
+def fill(state_dir: Path, count: int, with_files: bool = False, receipts: bool = False) -> float:
+    """Put `count` finished documents into the ledger (and their files into sent/, and the
+    receipts that came back, if asked); return the seconds it took."""
     began = time.monotonic()
     Ledger(state_dir).close()  # the schema, exactly as the service creates it
     db = sqlite3.connect(state_dir / "ledger.db", isolation_level=None)
@@ -59,7 +91,8 @@ def fill(state_dir: Path, count: int, with_files: bool = False) -> float:
     # rebuild per full-text index instead of a million small updates.
     indexes = db.execute(
         "SELECT name, sql, type FROM sqlite_master WHERE type IN ('index', 'trigger') "
-        "AND sql IS NOT NULL AND tbl_name IN ('documents', 'deliveries', 'attachments')"
+        "AND sql IS NOT NULL AND tbl_name IN ('documents', 'deliveries', 'attachments', "
+        "'receipts', 'delivery_recipients')"
     ).fetchall()
     now = time.time()
     db.execute("BEGIN")
@@ -68,6 +101,10 @@ def fill(state_dir: Path, count: int, with_files: bool = False) -> float:
     for statement in (_DOCUMENTS, _DELIVERIES):
         db.execute(statement, (count, now))
     db.execute(_ATTACHMENTS, (count,))
+    if receipts:
+        for statement in (_RECEIPTS, _SDI_NOTICES, _PROOFS):
+            db.execute(statement, (count, now))
+        db.execute(_SDI_OUTCOMES, (count,))
     for _name, sql, _kind in indexes:
         db.execute(sql)
     for table in ("search_documents", "search_deliveries"):

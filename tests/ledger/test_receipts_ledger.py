@@ -115,7 +115,7 @@ def test_a_ledger_of_the_first_schema_is_upgraded_in_place(tmp_path):
     old.commit()
     old.close()
     with Ledger(state) as ledger:
-        assert ledger.scalar("PRAGMA user_version") == SCHEMA_VERSION == 3
+        assert ledger.scalar("PRAGMA user_version") == SCHEMA_VERSION == 4
         (row,) = deliveries.maybe_sent_with_message_id(ledger.db, "<old@x.it>")
         assert row["receipt_wait_until"] is None
         assert imap_cursors.every(ledger.db) == {}

@@ -10,8 +10,9 @@ import sqlite3
 import pytest
 
 from invoice_mailer.addressbook.book import AddressBook, Customer
-from invoice_mailer.ledger import database, document_changes
+from invoice_mailer.ledger import database, document_changes, receipts
 from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.ledger.receipts import StoredReceipt
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 from invoice_mailer.office.search import Search, find, register
 
@@ -179,6 +180,31 @@ def test_a_recipient_and_a_message_id(office):
     assert found(ledger, "mario@rossi.example") == [ids["201"]]
     assert found(ledger, "<5c1e77@fatture.example>") == [ids["201"]]
     assert found(ledger, "5c1e77") == [ids["201"]]
+
+
+def test_a_receipts_identificativo_and_an_sdi_number_typed_whole(office):
+    """The PEC provider's identificativo (every receipt of that message has it) and SdI's
+    IdentificativoSdI of a notice, as receipts/recording.py stores them."""
+    ledger, ids = office
+    pec_id = "opec21019.20260312101532.01234.612.1.53@pec.aruba.it"
+    with ledger.transaction() as db:
+        delivery = db.execute(
+            "SELECT delivery_id FROM attachments WHERE document_id = ?", (ids["201"],)
+        ).fetchone()[0]
+        for uid, kind in enumerate(("accettazione", "avvenuta-consegna"), start=1):
+            stored = StoredReceipt(kind, f"receipts/{uid}.eml", kind, "INBOX", 7, uid,
+                                   delivery_id=delivery, provider_id=pec_id)  # fmt: skip
+            receipts.add(db, stored, at(DAY))
+        notice = StoredReceipt("sdi-RC", "receipts/3.eml", "rc", "INBOX", 7, 3,
+                               document_id=ids["xml"], provider_id="4501237")  # fmt: skip
+        receipts.add(db, notice, at(DAY))
+    assert found(ledger, pec_id) == [ids["201"]]
+    assert found(ledger, f" <{pec_id.upper()}> ") == [ids["201"]]
+    assert found(ledger, "4501237") == [ids["xml"]]
+    assert found(ledger, "4501237", states=(DocumentState.HELD,)) == []
+    assert found(ledger, "4501237", until=DAY - datetime.timedelta(days=1)) == []
+    assert found(ledger, "450123") == []  # whole: a part of it is another number
+    assert found(ledger, "4501237 201") == []  # every word, as everywhere else
 
 
 def test_a_date_range_and_a_state_narrow_the_search(office):

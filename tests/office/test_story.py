@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
+from invoice_mailer.config.load import load_config
 from invoice_mailer.ledger import document_changes
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
 from invoice_mailer.office.story import tell
 from invoice_mailer.office.wording import reason
+from invoice_mailer.receipts.mailbox import Fetched
+from invoice_mailer.receipts.recording import ProofKeeper
+from tests.support.bouncemail import postfix_bounce
+from tests.support.configs import write_config
+from tests.support.receiptmail import SENDER, WHEN, our_message, pec_receipt
+from tests.support.sdimail import sdi_mail, sdi_notice
 
 
 def add(ledger, name, state, *, reason_text=None, facts=None, kind="pdf"):
@@ -31,7 +40,7 @@ def add(ledger, name, state, *, reason_text=None, facts=None, kind="pdf"):
     return document
 
 
-def message(ledger, document, purpose, state, *, to, cc=(), error=None, proof=None, **extra):
+def message(ledger, document, purpose, state, *, to, cc=(), error=None, **extra):
     with ledger.transaction() as db:
         delivery = db.execute(
             "INSERT INTO deliveries(purpose, state, to_addrs, cc_addrs, message_id, created_at, "
@@ -194,32 +203,98 @@ def test_a_failure_and_the_later_file_that_superseded_it(tmp_path):
     )
 
 
-def test_receipts_and_the_sdi_outcome_appear_once_the_ledger_has_them(tmp_path):
-    """The hook for proof of delivery: a `proof` per message and an `sdi` per document."""
-    with Ledger(tmp_path) as ledger:
-        ledger.db.execute("ALTER TABLE deliveries ADD COLUMN proof TEXT")
-        ledger.db.execute("ALTER TABLE documents ADD COLUMN sdi TEXT")
-        doc = add(ledger, "IT01234567890_2.xml", DocumentState.DONE, kind="xml")
-        delivery = message(ledger, doc, Purpose.CUSTOMER, DeliveryState.SENT, to=["R@pec.example"])
-        proof = {
-            "r@pec.example": {
-                "proof": "delivered",
-                "proof_at": 1100.0,
-                "receipt": "receipts/2026/12/1.eml",
-            }
-        }
-        ledger.db.execute(
-            "UPDATE deliveries SET proof = ? WHERE id = ?", (json.dumps(proof), delivery)
-        )
-        ledger.db.execute("UPDATE documents SET sdi = 'RC' WHERE id = ?", (doc,))
-        told = story_of(ledger, doc)
-    (recipient,) = told.messages[0]["recipients"]
-    assert (recipient["proof"], recipient["proof_at"], recipient["receipt"]) == (
-        "delivered",
-        1100.0,
-        True,
+def on(moment: float) -> str:
+    """How admin/proofs.py words a time: "il 12/03/2026 alle 10:15" (local time)."""
+    return time.strftime("il %d/%m/%Y alle %H:%M", time.localtime(moment))
+
+
+def test_each_recipients_proof_each_receipt_and_the_sdi_outcome(tmp_path):
+    """Receipts recorded as the receipts thread records them (ProofKeeper, real files): the
+    PEC customer's accettazione and consegna, a bounce for the ordinary Cc, SdI's scarto."""
+    imap = {"host": "imap.example.it", "password": "x"}
+    config = load_config(
+        write_config(tmp_path, sender={"address": SENDER}, receipts={"imap": imap, "pec": True})
     )
-    assert texts(told)[-1] == "Esito SdI: RC - consegnata al cliente (ricevuta di consegna)"
+    name, pec, copy = (
+        "IT01234567890_00001.xml",
+        "Cliente@PEC.bianchi.it",
+        "archivio@ufficio.example",
+    )
+    read_at = WHEN.timestamp() + 3600
+    with Ledger(config.state_dir) as ledger:
+        doc = add(ledger, name, DocumentState.DONE, kind="xml")
+        sent = message(ledger, doc, Purpose.CUSTOMER, DeliveryState.SENT, to=[pec], cc=[copy],
+                       reply="250 Ok", sent_at=WHEN.timestamp() - 60)  # fmt: skip
+        mid = f"<{doc}.customer@example.it>"
+        came = {
+            "accettazione": pec_receipt("accettazione", mid, addressees={pec: True, copy: False}),
+            "consegna": pec_receipt("avvenuta-consegna", mid, recipient=pec.lower()),
+            "bounce": postfix_bounce(our_message(mid, copy), copy),
+            "scarto": sdi_mail(sdi_notice("NS", name, "4501237"), f"{name[:-4]}_NS_001.xml", "NS"),
+        }
+        keeper = ProofKeeper(config, ledger, clock=lambda: read_at)
+        for uid, data in enumerate(came.values(), start=1):
+            keeper.look_at(Fetched("INBOX", 7, uid, len(data), data))
+        assert keeper.counts == {"receipts": 4, "ignored": 0}
+        told = story_of(ledger, doc)
+    kinds = [step.kind for step in told.steps]
+    assert kinds == ["taken", "routed", "message", "receipt", "receipt",
+                     "not-delivered", "sdi"]  # fmt: skip
+    provider = on(WHEN.timestamp())
+    said = texts(told)
+    assert said[3] == (f"Ricevuta di accettazione per {pec}, {copy}: accettata {provider}")
+    assert said[4] == f"Ricevuta di avvenuta consegna per {pec.lower()}: consegnata {provider}"
+    assert said[5].startswith(
+        f"Messaggio di ritorno (mancata consegna) per {copy}: non consegnata: bounced by "
+        "mx1.example.net: 5.1.1"
+    )
+    assert said[6] == (
+        "SdI: NS, scartata (notifica di scarto), il 12/03/2026 alle "
+        f"{time.strftime('%H:%M', time.localtime(told.steps[6].at))}: 00404 Fattura duplicata; "
+        "identificativo SdI 4501237"
+    )
+    # Each step names its stored receipt by id; the story knows where its exact bytes lie.
+    stored = {r["id"]: r for r in told.receipts}
+    by_step = [Path(stored[step.receipt_id]["path"]).read_bytes() for step in told.steps[3:]]
+    assert by_step == list(came.values())
+    assert all(step.delivery_id == sent for step in told.steps[3:6])
+    assert told.steps[5].at == read_at  # a bounce has no provider's time: when it was read
+    # Per recipient: the proof in words, and the receipt behind it.
+    (customer,) = told.messages
+    words = {
+        r["address"]: (r["proof"], r["words"], r["receipt_id"]) for r in customer["recipients"]
+    }
+    assert words[pec] == ("delivered", f"consegnata {provider}", told.steps[4].receipt_id)
+    assert words[copy][0] == "not-delivered" and words[copy][2] == told.steps[5].receipt_id
+    assert words[copy][1].startswith("non consegnata: bounced by mx1.example.net: 5.1.1")
+    assert customer["recipients"][0]["role"] == "A" and customer["recipients"][1]["role"] == "Cc"
+    # The XML's SdI outcome, with its IdentificativoSdI and the notice.
+    document = told.document
+    assert (document["sdi"], document["sdi_reason"], document["sdi_id"]) == (
+        "NS",
+        "00404 Fattura duplicata",
+        "4501237",
+    )
+    assert document["sdi_receipt_id"] == told.steps[6].receipt_id
+    assert document["sdi_words"].startswith("SdI: NS, scartata (notifica di scarto), il ")
+
+
+def test_a_message_sent_before_receipts_were_read_and_one_never_sent(tmp_path):
+    with Ledger(tmp_path) as ledger:
+        doc = add(ledger, "Fattura_3_2026_C042.pdf", DocumentState.DONE)
+        message(ledger, doc, Purpose.CUSTOMER, DeliveryState.SENT, to=["r@example.it"],
+                sent_at=1003.0)  # fmt: skip
+        message(ledger, doc, Purpose.COPY, DeliveryState.FAILED, to=["c@example.it"],
+                error="550 5.1.1 user unknown")  # fmt: skip
+        told = story_of(ledger, doc)
+    sent, failed = (m["recipients"][0] for m in told.messages)
+    assert (sent["proof"], sent["words"], sent["receipt_id"]) == (
+        "sent",
+        "inviata (nessuna ricevuta)",
+        None,
+    )
+    assert (failed["proof"], failed["words"]) == (None, "")
+    assert told.receipts == [] and "receipt" not in [step.kind for step in told.steps]
 
 
 def test_a_reason_nobody_translated_is_shown_as_written():

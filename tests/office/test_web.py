@@ -8,15 +8,18 @@ import csv
 import datetime
 import hashlib
 import io
+import shutil
+import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from invoice_mailer.ledger.database import Ledger
-from tests.office.conftest import HOSTILE, PDFS, XML
+from tests.office.conftest import COPY, HOSTILE, PDFS, ROSSI, SDI_ID, XML
 from tests.support.cli import run_cli
 from tests.support.webprocess import WebProcess, free_port
 
@@ -97,7 +100,8 @@ def test_a_formula_in_a_cell_is_shown_as_text():
     "path",
     [
         "/documento/999/messaggio/1.eml",
-        "/documento/1/messaggio/1/ricevuta/0",  # no receipt recorded
+        "/documento/1/ricevuta/999.eml",  # no such receipt
+        "/documento/1/ricevuta/..%2f..%2fledger.db",
         "/documento/../../etc/passwd",
         "/static/../ledger.db",
         "/documento/1/messaggio/%2e%2e%2fledger.db",
@@ -121,6 +125,61 @@ def test_a_message_is_downloaded_only_through_a_document_it_carries(web, filled_
     with Ledger(filled_office.state_dir, readonly=True) as ledger:
         own = ledger.scalar("SELECT document_id FROM attachments WHERE delivery_id = ?", delivery)
     assert get(f"{web.url}/documento/{own}/messaggio/{delivery}.eml")[0] == 200
+
+
+def receipt_ids(state_dir) -> dict[str, int]:
+    with Ledger(state_dir, readonly=True) as ledger:
+        return {row["kind"]: row["id"] for row in ledger.query("SELECT id, kind FROM receipts")}
+
+
+def test_the_story_shows_each_proof_and_downloads_its_receipt_by_id(web, filled_office):
+    rossi, xml = id_of(filled_office.state_dir, PDFS[0]), id_of(filled_office.state_dir, XML)
+    ids = receipt_ids(filled_office.state_dir)
+    page = get(f"{web.url}/documento/{rossi}")[2].decode()
+    assert f"Ricevuta di avvenuta consegna per {ROSSI}: consegnata il 12/03/2026 alle" in page
+    assert f"Ricevuta di accettazione per {ROSSI}, {COPY}: accettata il 12/03/2026 alle" in page
+    delivered = f"/documento/{rossi}/ricevuta/{ids['avvenuta-consegna']}.eml"
+    assert f'href="{delivered}"' in page
+    status, headers, data = get(web.url + delivered)
+    assert status == 200 and data == filled_office.receipts["consegna"]  # the exact bytes read
+    assert headers["Content-Type"] == "message/rfc822"
+    assert headers["Content-Disposition"].startswith("attachment")
+    # The XML: SdI's outcome, its IdentificativoSdI, and the notice itself.
+    page = get(f"{web.url}/documento/{xml}")[2].decode()
+    assert "SdI: RC, ricevuta di consegna, il 12/03/2026 alle" in page
+    assert f"identificativo SdI {SDI_ID}" in page
+    notice = f"/documento/{xml}/ricevuta/{ids['sdi-RC']}.eml"
+    assert get(web.url + notice)[2] == filled_office.receipts["sdi"]
+    # A receipt only through the document it is about.
+    assert get(f"{web.url}/documento/{rossi}/ricevuta/{ids['sdi-RC']}.eml")[0] == 404
+    assert get(f"{web.url}/documento/{xml}/ricevuta/{ids['accettazione']}.eml")[0] == 404
+
+
+def test_a_receipt_the_ledger_places_outside_receipts_is_never_served(tmp_path, filled_office):
+    """A ledger someone edited: a receipt's path names the ledger itself, or a link under
+    receipts/ leads out of it. Neither is served."""
+    state = tmp_path / "state"
+    shutil.copytree(filled_office.state_dir, state)
+    settings = yaml.safe_load(filled_office.config.read_text())
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**settings, "state_dir": str(state)}))
+    (state / "receipts" / "link.eml").symlink_to(state / "ledger.db")
+    ids = receipt_ids(state)
+    db = sqlite3.connect(state / "ledger.db")
+    db.execute("UPDATE receipts SET path = 'ledger.db' WHERE kind = 'accettazione'")
+    db.execute("UPDATE receipts SET path = 'receipts/link.eml' WHERE kind = 'avvenuta-consegna'")
+    db.commit()
+    db.close()
+    rossi = id_of(state, PDFS[0])
+    with WebProcess(config) as web:
+        for kind in ("accettazione", "avvenuta-consegna"):
+            status, _headers, body = get(f"{web.url}/documento/{rossi}/ricevuta/{ids[kind]}.eml")
+            assert status == 404, kind
+            assert b"SQLite format" not in body
+        # The untouched one is still served: the refusals above are not a broken route.
+        assert (
+            get(f"{web.url}/documento/{id_of(state, XML)}/ricevuta/{ids['sdi-RC']}.eml")[0] == 200
+        )
 
 
 def test_the_page_changes_nothing(web, filled_office):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from invoice_mailer.office.passwords import hash_password
-from tests.office.conftest import HOSTILE, PDFS, XML
+from tests.office.conftest import HOSTILE, PDFS, ROSSI, SDI_ID, XML
 from tests.support.webprocess import WebProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -106,6 +106,26 @@ def test_open_a_document_and_download_the_message_sent(page, web, filled_office)
     sent = email.message_from_bytes(data)
     assert filled_office.received[sent["Message-ID"]] == data  # the exact bytes sent
     assert sent["Message-ID"] in page.inner_text("section.message")
+
+
+def test_the_proof_of_delivery_and_its_receipt_the_exact_bytes_read(page, web, filled_office):
+    search(page, web, "201")
+    page.get_by_role("link", name=PDFS[0]).click()
+    story = page.inner_text("ol.story")
+    assert f"Ricevuta di avvenuta consegna per {ROSSI}: consegnata il 12/03/2026 alle" in story
+    rossi = page.locator("table.recipients tr", has_text=ROSSI)
+    assert "consegnata il 12/03/2026 alle" in rossi.inner_text()
+    with page.expect_download() as waiting:
+        rossi.get_by_role("link", name="ricevuta").click()
+    download = waiting.value
+    assert download.suggested_filename.endswith(".eml")
+    assert Path(download.path()).read_bytes() == filled_office.receipts["consegna"]
+
+
+def test_search_by_the_sdi_number_shows_the_outcome(page, web):
+    assert search(page, web, SDI_ID) == [XML]
+    page.get_by_role("link", name=XML).click()
+    assert "SdI: RC, ricevuta di consegna, il 12/03/2026 alle" in page.inner_text("dd.sdi")
 
 
 def test_the_xml_says_why_it_did_not_go_to_the_customer(page, web):

@@ -72,6 +72,11 @@ def test_accettazione_then_consegna_prove_delivery(tmp_path, smtp_server, doveco
     assert recipient["receipt"] == str(stored) and recipient["proof_at"].startswith("2026-03-12")
     text = run_cli("-c", str(config), "status", "--find", "201").stdout
     assert "consegnata il 12/03/2026 alle" in text
+    # The story: each receipt a step, with the stored file to open.
+    flat = " ".join(text.split())
+    assert f"Ricevuta di accettazione per {PEC_CUSTOMER}: accettata il 12/03/2026 alle" in flat
+    assert f"Ricevuta di avvenuta consegna per {PEC_CUSTOMER}: consegnata il 12/03/2026" in flat
+    assert str(stored) in [line.strip() for line in text.splitlines()]
 
 
 def _kinds(mid: str) -> dict[str, tuple[str, bytes, str]]:
@@ -150,6 +155,7 @@ def test_sdi_notices_give_the_xml_its_outcome(tmp_path, smtp_server, dovecot):
     assert report["documents"][0]["sdi"] == "NS"
     text = run_cli("-c", str(config), "status", "--find", "00002").stdout
     assert "SdI: RC, ricevuta di consegna, il 12/03/2026 alle" in text
+    assert "identificativo SdI 4501237" in " ".join(text.split())  # the notice, a step
 
 
 def _forged(mid: str, file_name: str) -> list[bytes]:

@@ -35,7 +35,7 @@ def add_recipients(db: sqlite3.Connection, state_dir: Path, entries: list[dict[s
                 for address in entry[key]:
                     if address.lower() not in listed:
                         listed.add(address.lower())
-                        recipients.append(_sent(address.lower(), entry["sent_at"]))
+                        recipients.append(sent_entry(address.lower(), entry["sent_at"]))
         if recipients:
             entry["recipients"] = recipients
 
@@ -47,14 +47,16 @@ def recipient_entry(row: sqlite3.Row, state_dir: Path) -> dict[str, Any]:
         "proof": row["proof"],
         "proof_at": row["proof_at"],
         "receipt": str(state_dir / path) if path else None,
+        "receipt_id": row["receipt_id"],
         "reason": row["reason"],
         "provider_id": row["provider_id"],
     }
 
 
-def _sent(address: str, when: float | None) -> dict[str, Any]:
+def sent_entry(address: str, when: float | None) -> dict[str, Any]:
+    """A recipient of a message sent before the ledger kept recipients: the server took it."""
     return {"address": address, "proof": Proof.SENT, "proof_at": when, "receipt": None,
-            "reason": None, "provider_id": None}  # fmt: skip
+            "receipt_id": None, "reason": None, "provider_id": None}  # fmt: skip
 
 
 def add_sdi(entry: dict[str, Any], row: sqlite3.Row) -> None:

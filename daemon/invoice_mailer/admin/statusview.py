@@ -255,13 +255,17 @@ def _find_lines(report: dict[str, Any]) -> list[str]:
         if entry.get("sdi"):
             lines += _wrap(sdi_words(entry), 7)
         messages = {m["id"]: m for m in entry["story"]["messages"]}
+        stored = {r["id"]: r for r in entry["story"]["receipts"]}
         for step in entry["story"]["steps"]:
             when = local_time(step["at"]) if step["at"] else " " * 16
             lines += _hanging(f"{when}  ", step["text"], 7)
-            message = messages.get(step["delivery_id"])
-            if message is not None:
+            if step["kind"] == "message":
+                message = messages[step["delivery_id"]]
                 lines.append(f"{' ' * 25}Message-ID {message['message_id']}")
-                lines += _wrap(_proof_line(message["recipients"]), 25)
+                for recipient in message["recipients"]:
+                    lines += _wrap(_proof_line(recipient), 25)
+            if step["receipt_id"] in stored:
+                lines.append(f"{' ' * 25}{stored[step['receipt_id']]['path']}")  # never wrapped
     if plus:
         lines += ["", f"Only the latest {FIND_LIMIT} are shown; search for something longer."]
     return lines
@@ -279,10 +283,7 @@ def _hanging(head: str, text: str, indent: int) -> list[str]:
     )
 
 
-def _proof_line(recipients: list[dict[str, Any]]) -> str:
-    """Each recipient with its role and, once receipts are read, its proof."""
-    shown = []
-    for recipient in recipients:
-        proof = f" [{recipient['proof']}]" if recipient.get("proof") else ""
-        shown.append(f"{recipient['role']}: {recipient['address']}{proof}")
-    return "; ".join(shown)
+def _proof_line(recipient: dict[str, Any]) -> str:
+    """A recipient with its role and, once the server took the message, its proof in words."""
+    said = f": {recipient['words']}" if recipient.get("words") else ""
+    return f"{recipient['role']}: {recipient['address']}{said}"

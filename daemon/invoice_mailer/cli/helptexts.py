@@ -50,6 +50,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
         """examples:
   invoice-mailer status
   invoice-mailer status --find Rossi            # by file name, number, customer or address
+  invoice-mailer status --find 4501237          # by a receipt's identificativo (PEC or SdI)
   invoice-mailer status --json | jq '.documents[0]'""",
     ),
     "retry": (

@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--find",
         metavar="TEXT",
         help="documents by number, customer name or code, P.IVA, codice fiscale, file name, "
-        "address or Message-ID, each with its story",
+        "address, Message-ID, or a receipt's identificativo (PEC or SdI), each with its story "
+        "and proof of delivery",
     )
     status.add_argument(
         "--from",

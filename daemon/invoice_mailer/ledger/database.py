@@ -16,7 +16,7 @@ from typing import Any
 from invoice_mailer.errors import LedgerError, permission_advice
 from invoice_mailer.ledger import deliveries, documents, searchschema
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -179,6 +179,16 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE documents ADD COLUMN sdi_at REAL;
     ALTER TABLE documents ADD COLUMN sdi_reason TEXT;
     ALTER TABLE documents ADD COLUMN sdi_receipt_id INTEGER;
+    """,
+    # The office's story and search reach the receipts (issues 16 + 17).
+    4: """
+    -- A document's story lists the SdI notices about it, without reading every receipt.
+    CREATE INDEX receipts_document ON receipts(document_id) WHERE document_id IS NOT NULL;
+    -- The search finds a document by a receipt's identificativo or IdentificativoSdI, typed
+    -- or pasted whole: one probe (a full-text index would cut it into words every receipt
+    -- shares, pec, aruba, it, and nobody types half an identificativo).
+    CREATE INDEX receipts_provider ON receipts(provider_id COLLATE NOCASE)
+        WHERE provider_id IS NOT NULL;
     """,
 }
 

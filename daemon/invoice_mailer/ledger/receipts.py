@@ -7,6 +7,7 @@ Each function runs on the connection it is given and never commits.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -72,3 +73,30 @@ def paths_by_id(db: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
 
 def count(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
+
+
+def of_document(
+    db: sqlite3.Connection, document_id: int, delivery_ids: Sequence[int]
+) -> list[sqlite3.Row]:
+    """The receipts about a document: those of the messages that carried it (`delivery_ids`)
+    and the SdI notices about it; in the order they happened (the provider's time, else when
+    they were read)."""
+    marks = ", ".join("?" for _ in delivery_ids) or "NULL"
+    return db.execute(
+        f"SELECT * FROM (SELECT * FROM receipts WHERE delivery_id IN ({marks}) "
+        "UNION SELECT * FROM receipts WHERE document_id = ? "
+        "UNION SELECT r.* FROM documents d JOIN receipts r ON r.id = d.sdi_receipt_id "
+        "WHERE d.id = ?) ORDER BY coalesce(provider_at, received_at), id",
+        (*delivery_ids, document_id, document_id),
+    ).fetchall()
+
+
+def about_document(db: sqlite3.Connection, receipt_id: int, document_id: int) -> sqlite3.Row | None:
+    """The receipt `receipt_id`, only if it is about document `document_id` (an SdI notice on
+    it, or a receipt of a message that carried it)."""
+    return db.execute(
+        "SELECT r.* FROM receipts r WHERE r.id = ? AND (r.document_id = ? "
+        "OR r.id = (SELECT sdi_receipt_id FROM documents WHERE id = ?) "
+        "OR r.delivery_id IN (SELECT delivery_id FROM attachments WHERE document_id = ?))",
+        (receipt_id, document_id, document_id, document_id),
+    ).fetchone()

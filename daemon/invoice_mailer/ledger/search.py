@@ -74,6 +74,27 @@ def matching(
     return [merged[key] for key in sorted(merged, reverse=True)[:limit]]
 
 
+def by_receipt(
+    db: sqlite3.Connection,
+    provider_id: str,
+    ids: tuple[int, int],
+    states: Sequence[str],
+    limit: int,
+) -> list[sqlite3.Row]:
+    """Documents a receipt with this identificativo (or an SdI notice with this
+    IdentificativoSdI) is about, in any case; newest first, at most `limit`."""
+    where = _state_clause(states)
+    return db.execute(
+        "SELECT * FROM (SELECT d.* FROM receipts r JOIN attachments a "
+        "ON a.delivery_id = r.delivery_id JOIN documents d ON d.id = a.document_id "
+        f"WHERE r.provider_id = ? COLLATE NOCASE AND d.id BETWEEN ? AND ?{where} "
+        "UNION SELECT d.* FROM receipts r JOIN documents d ON d.id = r.document_id "
+        f"WHERE r.provider_id = ? COLLATE NOCASE AND d.id BETWEEN ? AND ?{where}) "
+        "ORDER BY id DESC LIMIT ?",
+        (provider_id, *ids, *states, provider_id, *ids, *states, limit),
+    ).fetchall()
+
+
 def has_word(db: sqlite3.Connection, match: str) -> bool:
     """Whether any document's or message's text matches `match` (one quoted word)."""
     return any(

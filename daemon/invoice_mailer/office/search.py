@@ -3,7 +3,8 @@
 What is typed is cut into words (letters and digits; everything else only separates), and a
 document matches when every word is found in it: its number, file name, customer code or name,
 P.IVA or codice fiscale (from the XML, and from the address book), or a recipient or Message-ID
-of a message that carried it. A word with a digit must match a whole word ("201" is not
+of a message that carried it; or, typed whole, the identificativo of a receipt about it (the PEC
+provider's, or SdI's IdentificativoSdI). A word with a digit must match a whole word ("201" is not
 "2026"); the last word, when no document has it whole, also matches the start of one ("ross"
 finds Rossi); case and accents do not matter. Nothing typed is a wildcard or an operator. A
 date range and states narrow it.
@@ -115,13 +116,27 @@ def find(ledger: Ledger, search: Search, limit: int, book: AddressBook | None = 
             # Names are typed in part; addresses and Message-IDs are typed or pasted whole.
             own = fts_query(words, keys + codes, prefix=True)
             more = queries.matching(ledger.db, own, None, ids, search.states, limit + 1)
-            merged = {row["id"]: row for row in rows + more}
-            rows = [merged[key] for key in sorted(merged, reverse=True)]
+            rows = _merged(rows, more)
+        if identificativo := receipt_key(search.text):
+            more = queries.by_receipt(ledger.db, identificativo, ids, search.states, limit + 1)
+            rows = _merged(rows, more)
     elif search.text.strip():
         return Found()  # only punctuation: nothing to look for, and never "everything"
     else:
         rows = queries.listing(ledger.db, ids, search.states, limit + 1)
     return Found(rows[:limit], len(rows) > limit)
+
+
+def receipt_key(text: str) -> str | None:
+    """What is typed, as a receipt's identificativo: one piece, without the <> it is
+    sometimes quoted in ("<opec…@pec.aruba.it>", "4501237")."""
+    key = text.strip().removeprefix("<").removesuffix(">")
+    return key if key and not any(c.isspace() for c in key) else None
+
+
+def _merged(rows: list[sqlite3.Row], more: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    merged = {row["id"]: row for row in rows + more}
+    return [merged[key] for key in sorted(merged, reverse=True)]
 
 
 def month_bounds(month: datetime.date) -> tuple[datetime.date, datetime.date]:

@@ -1,75 +1,51 @@
 """One document's whole story, from the ledger: taken, routed (to whom and why, or why not),
 each message with its recipients, attempts and the server's words, the accountant's bundle it
-travelled in, failures and what superseded them. `status --find` prints it, `--json` and the
-web page show the same data.
-
-Proof of delivery and SdI outcomes (docs/DESIGN.md, "Proof of delivery") are read from the row
-when the ledger has them: a `proof` per message (JSON: recipient -> {proof, proof_at, receipt})
-and an `sdi` per XML document. Until then the story simply has none.
+travelled in, the receipts, bounces and SdI notices that came back (receiptstory.py), failures
+and what superseded them. `status --find` prints it, `--json` and the web page show the same
+data.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from invoice_mailer.ledger import attachments, deliveries, documents
+from invoice_mailer.ledger import attachments, deliveries, delivery_recipients, documents, receipts
 from invoice_mailer.ledger import search as queries
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DeliveryState, DocumentState, Purpose
-from invoice_mailer.office import wording
+from invoice_mailer.office import receiptstory, wording
+from invoice_mailer.office.steps import Step, Story
 
-
-@dataclass(frozen=True)
-class Step:
-    """One thing that happened to the document, in the office's words."""
-
-    kind: str  # taken, routed, not-for-customer, held, ambiguous, waiting, duplicate, message,
-    #            refused, failed, superseded, replaced, dismissed, copy-skipped, sdi
-    at: float | None
-    text: str
-    delivery_id: int | None = None
-    document_id: int | None = None  # another document the step names (superseded by, copy of)
-
-
-@dataclass(frozen=True)
-class Story:
-    document: dict[str, Any]
-    steps: list[Step]
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "document": self.document,
-            "steps": [asdict(step) for step in self.steps],
-            "messages": self.messages,
-        }
+__all__ = ["Step", "Story", "message", "summary", "tell"]
 
 
 def tell(ledger: Ledger, row: sqlite3.Row) -> Story:
     """The story of the document `row`, read from the ledger."""
-    db = ledger.db
+    db, state_dir = ledger.db, ledger.state_dir
     facts = documents.info_of(row)
     rows = deliveries.of_document(db, row["id"])
-    names = attachments.names_by_delivery(db, [d["id"] for d in rows])
-    messages = [message(d, names.get(d["id"], [])) for d in rows]
-    document = summary(row, facts)
+    ids = [d["id"] for d in rows]
+    names = attachments.names_by_delivery(db, ids)
+    known = delivery_recipients.of_deliveries(db, ids)
+    told = receiptstory.receipts(receipts.of_document(db, row["id"], ids), state_dir)
+    messages = []
+    for delivery in rows:
+        its = receiptstory.recipients(delivery, known.get(delivery["id"], []), state_dir)
+        messages.append(message(delivery, names.get(delivery["id"], []), its))
+    document = {**summary(row, facts), **receiptstory.sdi(row, told)}
     steps = [_taken(row)]
     steps += _routing(row, facts, messages)
     for entry in messages:
         steps.append(_message_step(entry))
+        steps += receiptstory.message_steps(entry, told)
+    steps += receiptstory.sdi_steps(document, told)
     steps += _closing(db, row)
-    if document.get("sdi"):
-        code = document["sdi"]
-        steps.append(Step("sdi", None, f"Esito SdI: {code} - {wording.SDI.get(code, code)}"))
-    return Story(document, steps, messages)
+    return Story(document, steps, messages, told)
 
 
 def summary(row: sqlite3.Row, facts: dict[str, Any]) -> dict[str, Any]:
     """What the document is: its file, kind, number, date, customer and where it lies now."""
-    keys = row.keys()
     return {
         "id": row["id"],
         "name": row["name"],
@@ -91,27 +67,12 @@ def summary(row: sqlite3.Row, facts: dict[str, Any]) -> dict[str, Any]:
         "taken_at": row["taken_at"],
         "updated_at": row["updated_at"],
         "reason": row["reason"],
-        "sdi": row["sdi"] if "sdi" in keys else None,
     }
 
 
-def message(row: sqlite3.Row, carried: list[str]) -> dict[str, Any]:
-    """One message about the document: recipients (each with its proof, when there is one),
+def message(row: sqlite3.Row, carried: list[str], recipients: list[dict]) -> dict[str, Any]:
+    """One message about the document: its recipients (each with its proof, receiptstory.py),
     Message-ID, attempts, the server's words, times, and the files it carried."""
-    proofs = _proofs(row)
-    recipients = []
-    for column, role in (("to_addrs", "A"), ("cc_addrs", "Cc"), ("bcc_addrs", "Ccn")):
-        for address in json.loads(row[column] or "[]"):
-            proof = proofs.get(address.casefold(), {})
-            recipients.append(
-                {
-                    "address": address,
-                    "role": role,
-                    "proof": proof.get("proof"),
-                    "proof_at": proof.get("proof_at"),
-                    "receipt": bool(proof.get("receipt")),
-                }
-            )
     return {
         "id": row["id"],
         "purpose": row["purpose"],
@@ -133,28 +94,6 @@ def message(row: sqlite3.Row, carried: list[str]) -> dict[str, Any]:
         "parts": row["parts"],
         "documents": carried,
     }
-
-
-def receipt_path(row: sqlite3.Row, address: str) -> str | None:
-    """Where the receipt of `address` for this message lies (relative to state_dir, or
-    absolute inside it), as the ledger records it; None when there is none."""
-    return _proofs(row).get(address.casefold(), {}).get("receipt") or None
-
-
-def _proofs(row: sqlite3.Row) -> dict[str, dict[str, Any]]:
-    """The `proof` column, when the ledger has one: by recipient, in any case."""
-    if "proof" not in row.keys() or not row["proof"]:  # noqa: SIM118 (a Row's `in` looks at values)
-        return {}
-    raw = row["proof"]
-    try:
-        value = json.loads(raw) if isinstance(raw, str | bytes) else raw
-    except ValueError:
-        return {}
-    if isinstance(value, list):  # [{"address": …, "proof": …}, …]
-        value = {str(item.get("address") or item.get("recipient")): item for item in value}
-    if not isinstance(value, dict):
-        return {}
-    return {str(k).casefold(): v for k, v in value.items() if isinstance(v, dict)}
 
 
 def _taken(row: sqlite3.Row) -> Step:

@@ -2,7 +2,8 @@
 exact message sent, the month's register (and its CSV), the held and failed lists.
 
 Read-only by construction: the ledger is opened read-only for each request, files are found
-through the ledger by id (never by a path from the request) and only inside state_dir. Every
+through the ledger by id (never by a path from the request) and only inside state_dir (a
+receipt only inside state_dir/receipts/). Every
 page is a Jinja2 template with autoescaping: file names and server replies are hostile input.
 """
 
@@ -21,7 +22,7 @@ from flask import Flask, Response, abort, render_template, request, send_file
 from invoice_mailer.admin.status import address_book
 from invoice_mailer.config.model import Config
 from invoice_mailer.errors import LedgerError
-from invoice_mailer.ledger import attachments, deliveries, documents
+from invoice_mailer.ledger import attachments, deliveries, documents, receipts
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.office import csvexport, search, story, webauth, wording
@@ -49,9 +50,7 @@ def create_app(config: Config) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), MAX_CONTENT_LENGTH=64 * 1024)
     app.jinja_env.filters.update(when=wording.when, size=wording.size)
-    app.jinja_env.globals.update(
-        states=wording.DOCUMENT_STATES, filters=wording.STATE_FILTERS, proofs=wording.PROOFS
-    )
+    app.jinja_env.globals.update(states=wording.DOCUMENT_STATES, filters=wording.STATE_FILTERS)
     webauth.install(app, dict(config.web.users), webauth.RateLimit())
     state_dir = config.state_dir
 
@@ -103,16 +102,17 @@ def create_app(config: Config) -> Flask:
             relative = row["eml"]
         return _send(state_dir, relative, f"messaggio-{delivery_id}.eml", "message/rfc822")
 
-    @app.route("/documento/<int:document_id>/messaggio/<int:delivery_id>/ricevuta/<int:index>")
-    def receipt(document_id: int, delivery_id: int, index: int) -> Response:
+    @app.route("/documento/<int:document_id>/ricevuta/<int:receipt_id>.eml")
+    def receipt(document_id: int, receipt_id: int) -> Response:
+        """A stored receipt, bounce or SdI notice about the document: its exact bytes, the
+        office's proof; found by its id in the ledger, and only under state_dir/receipts/."""
         with ledger() as opened:
-            row = _delivery_of(opened, document_id, delivery_id)
-            recipients = story.message(row, [])["recipients"]
-            if index >= len(recipients):
+            row = receipts.about_document(opened.db, receipt_id, document_id)
+            if row is None:
                 abort(404)
-            where = story.receipt_path(row, recipients[index]["address"])
-        name = f"ricevuta-{delivery_id}-{index + 1}.eml"
-        return _send(state_dir / "receipts", where, name, "message/rfc822", base=state_dir)
+            relative = row["path"]
+        name = f"ricevuta-{receipt_id}.eml"
+        return _send(state_dir / "receipts", relative, name, "message/rfc822", base=state_dir)
 
     @app.route("/registro")
     def register() -> str:

@@ -50,19 +50,16 @@ PURPOSES = {
     Purpose.ALERT: "avviso all'amministratore",
 }
 KINDS = {"pdf": "PDF", "xml": "XML", "p7m": "XML firmato"}
-PROOFS = {
-    "sent": "inviato, nessuna ricevuta (ancora)",
-    "accepted": "accettato dal gestore PEC",
-    "delivered": "consegnato",
-    "not-delivered": "non consegnato",
-}
-SDI = {
-    "RC": "consegnata al cliente (ricevuta di consegna)",
-    "MC": "mancata consegna: a disposizione nel cassetto fiscale",
-    "NS": "scartata dal Sistema di Interscambio",
-    "NE": "esito del committente",
-    "DT": "decorrenza termini",
-    "AT": "attestazione di trasmissione",
+# Each receipt as the PEC rules name it (receipts/pec.py ReceiptKind), and a bounce.
+RECEIPT_KINDS = {
+    "accettazione": "Ricevuta di accettazione",
+    "non-accettazione": "Avviso di non accettazione",
+    "presa-in-carico": "Ricevuta di presa in carico",
+    "avvenuta-consegna": "Ricevuta di avvenuta consegna",
+    "errore-consegna": "Avviso di mancata consegna",
+    "preavviso-errore-consegna": "Preavviso di mancata consegna",
+    "rilevazione-virus": "Avviso di rilevazione virus",
+    "bounce": "Messaggio di ritorno (mancata consegna)",
 }
 
 _UNKNOWN = "errore tecnico"
