@@ -13,9 +13,10 @@ from invoice_mailer.ledger import (
     imap_cursors,
     receipts,
 )
-from invoice_mailer.ledger.database import _MIGRATIONS, SCHEMA_VERSION, Ledger, _split_sql
+from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.delivery_recipients import Expectation
 from invoice_mailer.ledger.receipts import StoredReceipt
+from invoice_mailer.ledger.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 from invoice_mailer.ledger.states import DeliveryState, Proof, Purpose
 
 T0 = 1_780_000_000.0
@@ -105,7 +106,7 @@ def test_a_ledger_of_the_first_schema_is_upgraded_in_place(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     old = sqlite3.connect(state / "ledger.db")
-    for statement in _split_sql(_MIGRATIONS[1]):
+    for statement in split_sql(MIGRATIONS[1]):
         old.execute(statement)
     old.execute(
         "INSERT INTO deliveries(purpose, state, to_addrs, message_id, created_at, "

@@ -33,8 +33,10 @@ from the receipts, bounces and SdI notices read in the sender's mailbox (`receip
 The other tables: `sessions` (the accountant's working sessions, Tutto a), `notices` (what the
 admin should hear about), `pauses` (queue-wide conditions), `originals` (what was already taken
 from the export folder), `imap_cursors` (how far the mailbox was read). The schema is in
-`database.py`; the queries in the module named after each table family (documents, deliveries,
-delivery_recipients, receipts, imap_cursors, sessions, notices).
+`schema.py` (its migrations, in order), the connection in `database.py`; the queries in the
+module named after each table family: documents (+ document_changes, originals), deliveries
+(+ delivery_changes, attachments), delivery_recipients, receipts, imap_cursors, sessions,
+notices, pauses, and search (the office's full-text indexes, searchschema.py).
 """
 
 from __future__ import annotations
