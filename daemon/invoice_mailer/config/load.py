@@ -5,12 +5,11 @@ with line and key. The types themselves are in config/model.py.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
-from invoice_mailer.config import authkeys
+from invoice_mailer.config import authkeys, keyvalues
 from invoice_mailer.config import yamlsource as ys
 from invoice_mailer.config.checks import PLACEHOLDER_FOLDER, cross_checks
 from invoice_mailer.config.languages import language_code
@@ -19,7 +18,6 @@ from invoice_mailer.config.model import (
     CSV_FIELDS,
     DEFAULT_CONFIG,
     DEFAULT_PORTS,
-    FILENAME_GROUPS,
     IMAP_PORTS,
     KINDS,
     AlertsConfig,
@@ -132,15 +130,18 @@ _PARSERS: dict[type, dict[str, Any]] = {
         "address": ys.email_address,
         "kinds": ys.listing(ys.choice(*KINDS)),
         "session_gap": ys.duration,
-        "close_at": lambda v: _clock_time(v),
+        "close_at": keyvalues.clock_time,
         "max_attachments": ys.integer(1, 10_000),
     },
     CsvColumns: dict.fromkeys(CSV_FIELDS, ys.single_line),
-    CsvConfig: {"delimiter": lambda v: _delimiter(v), "encoding": lambda v: _encoding(v)},
+    CsvConfig: {
+        "delimiter": keyvalues.delimiter,
+        "encoding": keyvalues.encoding,
+    },
     CustomersConfig: {
         "address_book": ys.path,
         "prefer": ys.choice("pec", "email"),
-        "filename": lambda v: _regex(v),
+        "filename": keyvalues.regex,
         "send": ys.listing(ys.choice(*KINDS)),
         "pair_wait": ys.duration,
         "use_xml_pec": ys.boolean,
@@ -159,12 +160,12 @@ _PARSERS: dict[type, dict[str, Any]] = {
     AlertsConfig: {"to": ys.email_address, "interval": ys.duration},
     ImapConfig: {
         "host": ys.host,
-        "security": lambda v: _imap_security(v),
+        "security": keyvalues.imap_security,
         "port": ys.integer(1, 65535),
         "username": ys.single_line,
         "password": ys.text,
         "ca_file": ys.path,
-        "folders": ys.listing(lambda v: _folder(v)),
+        "folders": ys.listing(keyvalues.folder),
         "timeout": ys.duration,
         "max_message_size": ys.size,
     },
@@ -178,9 +179,9 @@ _PARSERS: dict[type, dict[str, Any]] = {
     },
     LogConfig: {"level": ys.choice("debug", "info", "warning", "error")},
     WebConfig: {
-        "listen": lambda v: _listen(v),
-        "users": lambda v: _web_users(v),
-        "trusted_proxy": lambda v: _ip_address(v),
+        "listen": keyvalues.listen,
+        "users": keyvalues.web_users,
+        "trusted_proxy": keyvalues.ip_address,
     },
     Config: {
         "state_dir": ys.path,
@@ -252,105 +253,3 @@ def _receipts_defaults(config: Config, from_preset: tuple[str, ...]) -> Receipts
         ca_file=imap.ca_file if imap.ca_file is not None else smtp.ca_file,
     )
     return replace(receipts, enabled=enabled, imap=filled, from_preset=from_preset)
-
-
-def _imap_security(value: Any) -> str:
-    word = ys.text(value).strip().lower()
-    if word == "none":
-        raise ys.Invalid(
-            "the mailbox is never read in clear text: tls (port 993) or starttls (port 143)"
-        )
-    return ys.choice("tls", "starttls")(word)
-
-
-def _folder(value: Any) -> str:
-    name = ys.single_line(value).strip()
-    if not name:
-        raise ys.Invalid("expected a folder name like INBOX or Ricevute")
-    return name
-
-
-def _regex(value: Any) -> str:
-    pattern = ys.text(value)
-    try:
-        compiled = re.compile(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ys.Invalid(f"not a valid regular expression: {exc}") from None
-    unknown = set(compiled.groupindex) - set(FILENAME_GROUPS)
-    if unknown:
-        names = ", ".join(sorted(unknown))
-        raise ys.Invalid(
-            f"unknown named group {names} (valid groups: {', '.join(FILENAME_GROUPS)})"
-        )
-    return pattern
-
-
-def _clock_time(value: Any) -> str:
-    word = ys.text(value).strip()
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", word)
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise ys.Invalid(f'expected a time of day like "18:30", got {word!r}')
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def _delimiter(value: Any) -> str:
-    word = ys.text(value)
-    if word != "auto" and len(word) != 1:
-        raise ys.Invalid(f"expected auto or one character such as ';' or ',', got {word!r}")
-    return word
-
-
-def _encoding(value: Any) -> str:
-    import codecs
-
-    word = ys.text(value).strip().lower()
-    if word == "auto":
-        return word
-    try:
-        codecs.lookup(word)
-    except LookupError:
-        raise ys.Invalid(f"expected auto, utf-8, utf-8-sig or cp1252, got {word!r}") from None
-    return word
-
-
-def _listen(value: Any) -> str:
-    """host:port, the host an IP address or a name ("[::1]:8080" for IPv6)."""
-    word = ys.single_line(value).strip()
-    host, _, port = word.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ys.Invalid(
-            f"expected host:port like 127.0.0.1:8080 or 192.168.1.10:8080, got {word!r}"
-        )
-    ys.host(host.strip("[]"))
-    return word
-
-
-def _web_users(value: Any) -> tuple[tuple[str, str], ...]:
-    """name: hash, each hash as `invoice-mailer hash-password` prints it."""
-    from invoice_mailer.office.passwords import hash_problem
-
-    if not isinstance(value, dict):
-        raise ys.Invalid(
-            "expected a mapping of user names to hashes from `invoice-mailer hash-password`"
-        )
-    users, wrong = [], []
-    for name, hashed in value.items():
-        problem = hash_problem(hashed) if isinstance(hashed, str) else "not text"
-        if problem or not str(name).strip():
-            wrong.append(f"{name}: {problem or 'an empty name'}")
-        users.append((str(name), str(hashed)))
-    if wrong:
-        raise ys.Invalid(
-            "; ".join(wrong) + "; paste the line `invoice-mailer hash-password` prints"
-        )
-    return tuple(users)
-
-
-def _ip_address(value: Any) -> str:
-    import ipaddress
-
-    word = ys.single_line(value).strip()
-    try:
-        return str(ipaddress.ip_address(word))
-    except ValueError:
-        raise ys.Invalid(f"expected the proxy's IP address like 127.0.0.1, got {word!r}") from None
