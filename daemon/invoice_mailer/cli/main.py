@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from invoice_mailer import __version__, errors
-from invoice_mailer.cli import commands, helptexts
+from invoice_mailer.cli import commands, helptexts, officecommands
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger.states import DocumentState
 from invoice_mailer.service import logsetup
@@ -131,12 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     flush.set_defaults(func=commands.cmd_flush)
 
     web = subcommands.add_parser("web", help="the office's read-only web page (search, story)")
-    web.set_defaults(func=commands.cmd_web)
+    web.set_defaults(func=officecommands.cmd_web)
 
     hash_password = subcommands.add_parser(
         "hash-password", help="read a password and print its hash for web.users"
     )
-    hash_password.set_defaults(func=commands.cmd_hash_password)
+    hash_password.set_defaults(func=officecommands.cmd_hash_password)
     login = subcommands.add_parser(
         "login", help="sign in once for auth: xoauth2 (OAuth2 device code)"
     )
