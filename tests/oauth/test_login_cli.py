@@ -4,14 +4,12 @@ what they print, what they refuse, and what a declined sign-in leaves behind (no
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.oauth.test_login_e2e import login, xoauth2_config
 from tests.support.cli import run_cli
-from tests.support.helpers import wait_until
+from tests.support.oauthserver import run_login
 from tests.support.smtpserver import USER
 
 
@@ -44,23 +42,12 @@ def test_check_then_login_then_send_test(tmp_path, start_smtp_server, smtp_certs
 def test_a_declined_sign_in_stores_nothing(tmp_path, start_smtp_server, smtp_certs, oauth_server):
     server = start_smtp_server("starttls", oauth=oauth_server.user_of)
     config = xoauth2_config(tmp_path, server, smtp_certs, oauth_server)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoice_mailer", "-c", str(config), "login"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    declined = run_login(config, oauth_server, approve=False)
+    assert declined.returncode == 1
+    assert declined.stderr == "invoice-mailer: the sign-in was declined; nothing was stored\n"
+    assert (
+        f"To sign in, open {oauth_server.url('activate')}\nand enter the code " in declined.stdout
     )
-    try:
-        (code,) = wait_until(oauth_server.pending_user_codes, timeout=20)
-        oauth_server.deny(code)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 1
-    assert stderr == "invoice-mailer: the sign-in was declined; nothing was stored\n"
-    assert code in stdout
     assert not (tmp_path / "state" / "oauth.token").exists()
 
 

@@ -10,7 +10,6 @@ resumes it with nothing lost; and no token appears in a log, an output, argv or 
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from invoice_mailer.config import credentials
 from invoice_mailer.demo.samples import make_pdf
 from tests.support.cli import run_cli
 from tests.support.helpers import drop, wait_until
-from tests.support.oauthserver import OAuthTestServer
+from tests.support.oauthserver import OAuthTestServer, run_login
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 from tests.support.smtpserver import USER
 
@@ -66,23 +65,9 @@ def xoauth2_config(tmp_path: Path, smtp_server, certs, oauth: OAuthTestServer) -
 
 def login(config: Path, oauth: OAuthTestServer) -> subprocess.CompletedProcess:
     """`invoice-mailer login` as the admin runs it; the test signs in at the 'browser'."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoice_mailer", "-c", str(config), "login"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        (code,) = wait_until(oauth.pending_user_codes, timeout=20)
-        oauth.approve(code)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, stdout + stderr
-    assert f"To sign in, open {oauth.url('activate')}\nand enter the code {code}\n" in stdout
-    return subprocess.CompletedProcess(process.args, 0, stdout, stderr)
+    done = run_login(config, oauth)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def customer_messages(server) -> list[str]:

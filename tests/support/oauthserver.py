@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from subprocess import CompletedProcess
 from urllib.parse import parse_qs
+
+from tests.support.helpers import wait_until
 
 HOST = "127.0.0.1"
 CLIENT_ID = "invoice-mailer-test"
@@ -312,14 +317,9 @@ def endpoints_of(server: OAuthTestServer, **changes):
     return Endpoints(**values)
 
 
-def login_cli(config, server: OAuthTestServer) -> str:
-    """`invoice-mailer login` as the admin runs it (a process), the test signing in at the
-    'browser' as the server's user; what it printed."""
-    import subprocess
-    import sys
-
-    from tests.support.helpers import wait_until
-
+def run_login(config, server: OAuthTestServer, approve: bool = True) -> CompletedProcess:
+    """`invoice-mailer login` as the admin runs it (a process), the test answering at the
+    'browser' as the server's user: approving the code it printed, or declining it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "invoice_mailer", "-c", str(config), "login"],
         stdout=subprocess.PIPE,
@@ -328,11 +328,19 @@ def login_cli(config, server: OAuthTestServer) -> str:
     )
     try:
         (code,) = wait_until(server.pending_user_codes, timeout=20)
-        server.approve(code)
+        (server.approve if approve else server.deny)(code)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 0, stdout + stderr
-    return stdout + stderr
+    if approve:  # the address and the very code the admin typed at the 'browser'
+        assert f"To sign in, open {server.url('activate')}\nand enter the code {code}\n" in stdout
+    return CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def login_cli(config, server: OAuthTestServer) -> str:
+    """A sign-in that must succeed; what `login` printed."""
+    done = run_login(config, server)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
