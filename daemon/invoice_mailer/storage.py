@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -126,15 +126,16 @@ def original_name(spooled: str) -> str:
     return spooled.split("_", 1)[1] if "_" in spooled else spooled
 
 
-def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, else `folder/stem (2).ext` …: nothing in the archive is overwritten.
+def unique_path(folder: Path, name: str, taken: Collection[Path] = ()) -> Path:
+    """`folder/name`, else `folder/stem (2).ext` …: nothing in the archive is overwritten, nor
+    a path already `taken` by a move still to come.
 
     A name too long for the filesystem (with its NAME.reason.txt) is shortened in the middle.
     """
     candidate = folder / _shortened(name, _MAX_ARCHIVED)
     stem, dot, suffix = name.partition(".")
     counter = 2
-    while candidate.exists() or candidate.is_symlink():
+    while candidate.exists() or candidate.is_symlink() or candidate in taken:
         candidate = folder / _shortened(f"{stem} ({counter}){dot}{suffix}", _MAX_ARCHIVED)
         counter += 1
     return candidate
@@ -186,6 +187,30 @@ def move(source: Path, target: Path) -> None:
         os.unlink(source)
     fsync_dir(target.parent)
     fsync_dir(source.parent)
+
+
+def move_many(pairs: Sequence[tuple[Path, Path]]) -> tuple[int, OSError | None]:
+    """move() for several files in order, each folder fsynced once after all the renames rather
+    than twice per file. Stops at the first file that cannot move: returns how many moved (and
+    are durable) and that error, or None. A file on another filesystem moves on its own."""
+    folders: set[Path] = set()
+    moved = 0
+    try:
+        for source, target in pairs:
+            try:
+                os.rename(source, target)
+                folders.update((source.parent, target.parent))
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                move(source, target)
+            moved += 1
+    except OSError as exc:
+        return moved, exc
+    finally:
+        for folder in folders:
+            fsync_dir(folder)
+    return moved, None
 
 
 def write_durably(path: Path, write: Callable[[BinaryIO], T], partial: Path | None = None) -> T:

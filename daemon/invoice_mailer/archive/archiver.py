@@ -46,9 +46,7 @@ class Archive:
         self.file_sent_messages()
         moved = 0
         while rows := documents.finished_in_spool(self.ledger.db, BATCH):
-            for row in rows:
-                self._file(row)
-                moved += 1
+            moved += self._file(rows)
             if len(rows) < BATCH:
                 break
         if self._sent:  # a corrected file was sent: its held or failed forerunners close
@@ -70,14 +68,50 @@ class Archive:
             return False, row["reason"], None
         return True, failure["last_error"] or "the mail server refused it", failure
 
-    def _file(self, row: sqlite3.Row) -> None:
-        failed, reason, delivery = self._verdict(row)
-        target = self._target(row["name"], failed)
-        relative = storage.relative(self.state_dir, target)
+    def _file(self, rows: list[sqlite3.Row]) -> int:
+        """File these documents together: one commit names every target, the files move with
+        each folder fsynced once, one commit records them filed (a crash in between is
+        finished by recover(), each file on its own); return how many were filed."""
+        plans = []
+        taken: set[Path] = set()
+        for row in rows:
+            failed, reason, delivery = self._verdict(row)
+            target = self._target(row["name"], failed, taken)
+            taken.add(target)
+            plans.append((row, target, failed, reason, delivery))
         with self.ledger.transaction() as db:
-            document_changes.set_moving_to(db, row["id"], relative)
-        self._move(row, target)
-        self._finish(row, target, failed, reason, delivery)
+            for row, target, *_rest in plans:
+                document_changes.set_moving_to(
+                    db, row["id"], storage.relative(self.state_dir, target)
+                )
+        here = [(row, self.state_dir / row["location"], target) for row, target, *_ in plans]
+        moves = [(source, target) for _row, source, target in here if source.exists()]
+        moved, error = storage.move_many(moves)
+        # What did not move stays named in moving_to: recover() or the next step sees to it.
+        done = plans[: len(plans) if error is None else self._filed_before(here, moves, moved)]
+        for row, target, failed, reason, delivery in done:
+            if failed:
+                self._write_reason(target, row, reason or "unknown", delivery)
+        with self.ledger.transaction() as db:
+            for row, target, failed, reason, _delivery in done:
+                self._record_filed(db, row, target, failed, reason)
+        for row, target, failed, reason, _delivery in done:
+            self._say_filed(row, target, failed, reason)
+        if error is not None:
+            raise error
+        return len(done)
+
+    @staticmethod
+    def _filed_before(
+        here: list[tuple[sqlite3.Row, Path, Path]], moves: list[tuple[Path, Path]], moved: int
+    ) -> int:
+        """How many documents, in order, are filed when only the first `moved` moves happened:
+        a document whose file was already gone needs no move."""
+        pending = moves[moved:]
+        for index, (_row, source, target) in enumerate(here):
+            if (source, target) in pending:
+                return index
+        return len(here)
 
     def _finish(
         self,
@@ -90,35 +124,43 @@ class Archive:
         if failed:
             self._write_reason(target, row, reason or "unknown", delivery)
         with self.ledger.transaction() as db:
-            document_changes.record_filed(
-                db,
-                row["id"],
-                storage.relative(self.state_dir, target),
-                DocumentState.FAILED if failed else DocumentState.DONE,
-                reason,
-                self.clock(),
-            )
-            if failed and row["state"] != DocumentState.FAILED:
-                notices.add(db, self.clock(), f"{row['name']} was not sent: {reason}")
+            self._record_filed(db, row, target, failed, reason)
+        self._say_filed(row, target, failed, reason)
+
+    def _record_filed(
+        self,
+        db: sqlite3.Connection,
+        row: sqlite3.Row,
+        target: Path,
+        failed: bool,
+        reason: str | None,
+    ) -> None:
+        document_changes.record_filed(
+            db,
+            row["id"],
+            storage.relative(self.state_dir, target),
+            DocumentState.FAILED if failed else DocumentState.DONE,
+            reason,
+            self.clock(),
+        )
+        if failed and row["state"] != DocumentState.FAILED:
+            notices.add(db, self.clock(), f"{row['name']} was not sent: {reason}")
+
+    def _say_filed(self, row: sqlite3.Row, target: Path, failed: bool, reason: str | None) -> None:
         if failed:
             log.error("%s failed: %s; it is now in %s", row["name"], reason, target)
         else:
             self._sent.append(row["id"])
             log.debug("archived %s in %s", row["name"], target.parent)
 
-    def _target(self, name: str, failed: bool) -> Path:
+    def _target(self, name: str, failed: bool, taken: set[Path]) -> Path:
         if failed:
             folder = self.state_dir / storage.FAILED
         else:
             day = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.UTC).astimezone()
             folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return storage.unique_path(folder, name)
-
-    def _move(self, row: sqlite3.Row, target: Path) -> None:
-        source = self.state_dir / row["location"]
-        if source.exists():
-            storage.move(source, target)
+        return storage.unique_path(folder, name, taken)
 
     def _write_reason(
         self, target: Path, row: sqlite3.Row, reason: str, delivery: sqlite3.Row | None
@@ -156,34 +198,48 @@ class Archive:
         storage.write_text_durably(target.with_name(target.name + ".reason.txt"), text)
 
     def file_message(self, delivery: sqlite3.Row, label: str) -> str | None:
-        """Keep the exact message sent next to the archive (or drop it if keep_eml is off).
+        """Keep the exact message sent next to the archive (or drop it if keep_eml is off);
+        where it is kept, relative to state_dir."""
+        return self.file_messages([(delivery, label)])[0]
 
-        The row names the target (or forgets the file) before the file moves, so a crash in
-        between is finished by file_sent_messages().
-        """
-        if not delivery["eml"]:
-            return None
-        source = self.state_dir / delivery["eml"]
-        if not source.exists():
-            return None
-        target = None
-        if self.config.archive.keep_eml:
+    def file_messages(self, sent: list[tuple[sqlite3.Row, str]]) -> list[str | None]:
+        """file_message() for several messages: one commit names every target (or forgets
+        the files) before they move, each folder fsynced once; a crash in between is finished
+        by file_sent_messages(). A message whose file is gone is kept nowhere (None)."""
+        here = [(row, self.state_dir / row["eml"]) for row, _label in sent if row["eml"]]
+        present = {row["id"] for row, source in here if source.exists()}
+        targets: dict[int, str | None] = {}
+        taken: set[Path] = set()
+        for row, label in sent:
+            if row["id"] not in present or not self.config.archive.keep_eml:
+                continue
             day = datetime.datetime.fromtimestamp(self.clock(), tz=datetime.UTC).astimezone()
             folder = self.state_dir / storage.SENT / f"{day:%Y}" / f"{day:%m}"
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target = storage.relative(self.state_dir, storage.unique_path(folder, f"{label}.eml"))
+            target = storage.unique_path(folder, f"{label}.eml", taken)
+            taken.add(target)
+            targets[row["id"]] = storage.relative(self.state_dir, target)
         with self.ledger.transaction() as db:
-            delivery_changes.set_eml(db, delivery["id"], target)
-        if target is None:
-            os.unlink(source)
-        else:
-            storage.move(source, self.state_dir / target)
-        return target
+            for row, _source in here:
+                if row["id"] in present:
+                    delivery_changes.set_eml(db, row["id"], targets.get(row["id"]))
+        moves = []
+        for row, source in here:
+            if row["id"] not in present:
+                continue
+            if row["id"] in targets:
+                moves.append((source, self.state_dir / str(targets[row["id"]])))
+            else:
+                os.unlink(source)
+        _moved, error = storage.move_many(moves)
+        if error is not None:
+            raise error  # the rows name their targets: file_sent_messages() moves the rest
+        return [targets.get(row["id"]) if row["id"] in present else None for row, _ in sent]
 
     def file_sent_messages(self) -> int:
         """File the .eml of every sent message still in outgoing/ (the sender thread leaves
         that to us), and finish filings a crash cut short; return how many were filed."""
-        filed = 0
+        to_file: list[tuple[sqlite3.Row, str]] = []
         for entry in os.scandir(self.state_dir / storage.OUTGOING):
             if entry.name.startswith(".") or not entry.name.endswith(".eml"):
                 continue
@@ -200,11 +256,11 @@ class Archive:
                 continue
             if row["state"] == DeliveryState.SENT:
                 carried = documents.of_delivery(self.ledger.db, row["id"])
-                self.file_message(row, outbox.label_of(row, carried))
+                to_file.append((row, outbox.label_of(row, carried)))
                 if row["purpose"] == Purpose.CUSTOMER:
                     self._sent += [document["id"] for document in carried]
-                filed += 1
-        return filed
+        self.file_messages(to_file)
+        return len(to_file)
 
     def _finish_requeue(self, row: sqlite3.Row, target: Path) -> None:
         """`retry` committed "back to the spool" and a crash stopped the move: finish it."""
