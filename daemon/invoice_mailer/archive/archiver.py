@@ -84,11 +84,12 @@ class Archive:
                 document_changes.set_moving_to(
                     db, row["id"], storage.relative(self.state_dir, target)
                 )
-        here = [(row, self.state_dir / row["location"], target) for row, target, *_ in plans]
-        moves = [(source, target) for _row, source, target in here if source.exists()]
-        moved, error = storage.move_many(moves)
-        # What did not move stays named in moving_to: recover() or the next step sees to it.
-        done = plans[: len(plans) if error is None else self._filed_before(here, moves, moved)]
+        sources = [self.state_dir / row["location"] for row, *_rest in plans]
+        moves = [(source, plan[1]) for source, plan in zip(sources, plans, strict=True)]
+        _moved, error = storage.move_many([(s, t) for s, t in moves if s.exists()])
+        # Filed: every document whose file left the spool. One that did not move (the error)
+        # stays named in moving_to, and the next step or recover() sees to it.
+        done = [plan for source, plan in zip(sources, plans, strict=True) if not source.exists()]
         for row, target, failed, reason, delivery in done:
             if failed:
                 self._write_reason(target, row, reason or "unknown", delivery)
@@ -100,18 +101,6 @@ class Archive:
         if error is not None:
             raise error
         return len(done)
-
-    @staticmethod
-    def _filed_before(
-        here: list[tuple[sqlite3.Row, Path, Path]], moves: list[tuple[Path, Path]], moved: int
-    ) -> int:
-        """How many documents, in order, are filed when only the first `moved` moves happened:
-        a document whose file was already gone needs no move."""
-        pending = moves[moved:]
-        for index, (_row, source, target) in enumerate(here):
-            if (source, target) in pending:
-                return index
-        return len(here)
 
     def _finish(
         self,
