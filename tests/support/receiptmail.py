@@ -19,10 +19,11 @@ from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
+
+from invoice_mailer.demo.pecreceipts import sign_detached
 
 SENDER = "fatture@pec.studiorossi.it"
 ROME = timezone(timedelta(hours=1))
@@ -333,14 +334,4 @@ def provider_identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
 
 
 def _sign(content: bytes) -> bytes:
-    """A detached CMS signature over the exact bytes of the signed part, as S/MIME has it."""
-    certificate, key = provider_identity()
-    return (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(content)
-        .add_signer(certificate, key, hashes.SHA256())
-        .sign(
-            serialization.Encoding.DER,
-            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
-        )
-    )
+    return sign_detached(content, *provider_identity())

@@ -129,7 +129,13 @@ def _identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
 
 
 def _sign(content: bytes) -> bytes:
-    certificate, key = _identity()
+    return sign_detached(content, *_identity())
+
+
+def sign_detached(
+    content: bytes, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> bytes:
+    """A detached CMS signature over the exact bytes of the signed part, as S/MIME has it."""
     return (
         pkcs7.PKCS7SignatureBuilder()
         .set_data(content)
