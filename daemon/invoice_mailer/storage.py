@@ -213,9 +213,17 @@ def move_many(pairs: Sequence[tuple[Path, Path]]) -> tuple[int, OSError | None]:
     return moved, None
 
 
-def write_durably(path: Path, write: Callable[[BinaryIO], T], partial: Path | None = None) -> T:
+def write_durably(
+    path: Path,
+    write: Callable[[BinaryIO], T],
+    partial: Path | None = None,
+    *,
+    sync_folder: bool = True,
+) -> T:
     """The whole file or nothing at `path`: `write` fills a hidden partial file (mode 0600,
-    never through a link), which is fsynced and renamed into place; returns what `write` did."""
+    never through a link), which is fsynced and renamed into place; returns what `write` did.
+    `sync_folder=False`: the caller fsyncs the folder once for several files, before it relies
+    on any of their names."""
     partial = partial or path.with_name(f".{path.name}.part")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
@@ -228,7 +236,8 @@ def write_durably(path: Path, write: Callable[[BinaryIO], T], partial: Path | No
             partial.unlink()
         raise
     os.rename(partial, path)
-    fsync_dir(path.parent)
+    if sync_folder:
+        fsync_dir(path.parent)
     return written
 
 

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from invoice_mailer import storage
@@ -49,6 +50,26 @@ def label_of(delivery: sqlite3.Row, carried: list[sqlite3.Row]) -> str:
 _BUILDING = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Made:
+    """A message written durably into outgoing/, not yet recorded in the ledger."""
+
+    delivery_id: int
+    path: Path
+    size: int
+    subject: str
+    body: str
+
+
+def built(config: Config, delivery: sqlite3.Row) -> tuple[Path, int] | None:
+    """The delivery's message if it is built (path and size), without waiting for a build."""
+    if delivery["eml"]:
+        path = config.state_dir / delivery["eml"]
+        if path.exists():
+            return path, delivery["size"]
+    return None
+
+
 def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
     """Write the delivery's message into outgoing/ (once) and record it; return path and size.
 
@@ -57,32 +78,54 @@ def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, 
     """
     with _BUILDING:
         fresh = deliveries.by_id(ledger.db, delivery["id"])
-        return _build(config, ledger, fresh if fresh is not None else delivery)
+        delivery = fresh if fresh is not None else delivery
+        ready = built(config, delivery)
+        if ready is not None:
+            return ready
+        made = _write(config, ledger, delivery)
+        _record(config, ledger, [made])
+        return made.path, made.size
 
 
 def prebuild(
     config: Config, ledger: Ledger, ahead: int, now: float, stopping: Callable[[], bool]
 ) -> int:
     """Build the next `ahead` due messages before the sender reaches them (a month-end burst
-    then costs the sender only the SMTP round trips); problems are left for the sender."""
-    rows = deliveries.due_unbuilt(ledger.db, now, ahead)
-    built = 0
-    for row in rows:
-        if stopping():
-            break
-        try:
-            build(config, ledger, row)
-            built += 1
-        except InvoiceMailerError:
-            continue  # the sender meets it again and records why it cannot be sent
-    return built
+    then costs the sender only the SMTP round trips); problems are left for the sender.
+
+    In one batch: each file is fsynced as it is written, then outgoing/ once, and one commit
+    records them all (after a crash before it, the next build writes the same files again)."""
+    made: list[_Made] = []
+    with _BUILDING:
+        for row in deliveries.due_unbuilt(ledger.db, now, ahead):
+            if stopping():
+                break
+            try:
+                made.append(_write(config, ledger, row))
+            except InvoiceMailerError:
+                continue  # the sender meets it again and records why it cannot be sent
+        _record(config, ledger, made)
+    return len(made)
 
 
-def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, int]:
-    if delivery["eml"]:
-        path = config.state_dir / delivery["eml"]
-        if path.exists():
-            return path, delivery["size"]
+def _record(config: Config, ledger: Ledger, made: list[_Made]) -> None:
+    if not made:
+        return
+    storage.fsync_dir(config.state_dir / storage.OUTGOING)  # every name, before any is relied on
+    with ledger.transaction() as db:
+        for message in made:
+            delivery_changes.record_built(
+                db,
+                message.delivery_id,
+                storage.relative(config.state_dir, message.path),
+                message.size,
+                message.subject,
+                message.body,
+            )
+
+
+def _write(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> _Made:
+    """The delivery's message, fsynced under its name in outgoing/ (the folder not yet)."""
     carried = documents.of_delivery(ledger.db, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
     signature = config.signature  # [Firma]: the bundle and the alerts are Italian
@@ -118,12 +161,8 @@ def _build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path,
     outgoing = config.state_dir / storage.OUTGOING
     target = outgoing / f"{delivery['id']}.eml"
     partial = outgoing / f".{delivery['id']}.eml.part"
-    size = _write_durably(partial, target, envelope, attachments, signature)
-    with ledger.transaction() as db:
-        delivery_changes.record_built(
-            db, delivery["id"], storage.relative(config.state_dir, target), size, subject, body
-        )
-    return target, size
+    size = _write_durably(partial, target, envelope, attachments, signature, sync_folder=False)
+    return _Made(delivery["id"], target, size, subject, body)
 
 
 def copy_for_rest(config: Config, delivery: sqlite3.Row) -> str:
@@ -154,7 +193,8 @@ def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path
         date=datetime.datetime.now(datetime.UTC).astimezone(),
     )
     target = folder / "send-test.eml"
-    size = _write_durably(folder / ".send-test.eml.part", target, envelope, [], config.signature)
+    partial = folder / ".send-test.eml.part"
+    size = _write_durably(partial, target, envelope, [], config.signature, sync_folder=True)
     return target, size
 
 
@@ -164,10 +204,15 @@ def _write_durably(
     envelope: messages.Envelope,
     attachments: list[messages.Attachment],
     signature: str,
+    *,
+    sync_folder: bool,
 ) -> int:
     """The whole message or nothing under `target`; its size."""
     return storage.write_durably(
-        target, lambda out: messages.write_message(envelope, attachments, signature, out), partial
+        target,
+        lambda out: messages.write_message(envelope, attachments, signature, out),
+        partial,
+        sync_folder=sync_folder,
     )
 
 
