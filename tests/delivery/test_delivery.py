@@ -19,19 +19,6 @@ from tests.support.smtpserver import PASSWORD, USER, free_port, with_tls_and_sta
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n.\r\n.. a dot line\n%%EOF\n"
 
 
-@pytest.fixture
-def benches():
-    made: list[Bench] = []
-
-    def make(config, **kwargs) -> Bench:
-        made.append(Bench(config, **kwargs))
-        return made[-1]
-
-    yield make
-    for bench in made:
-        bench.close()
-
-
 @with_tls_and_starttls
 def test_a_delivered_message_is_the_invoice_as_the_customer_should_get_it(
     tmp_path, smtp_server, smtp_certs, benches, caplog

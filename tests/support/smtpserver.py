@@ -163,6 +163,8 @@ class _Handler:
             await asyncio.sleep(3600)  # cancelled by connection_lost: no reply ever leaves
         if delay:
             await asyncio.sleep(delay)
+        if self._owner.before_reply is not None:  # a test looks around before the 250 leaves
+            await asyncio.get_running_loop().run_in_executor(None, self._owner.before_reply, number)
         return f"250 2.0.0 Ok: queued as {number}"
 
 
@@ -255,6 +257,9 @@ class SmtpTestServer:
         self.pipelining = pipelining  # offer PIPELINING (aiosmtpd reads pipelined commands)
         self._oauth = oauth
         self._xoauth2: list[tuple[str, str, bool]] = []  # (user, token, accepted)
+        # Called with the message's number once its DATA is in, before the 250 (in a worker
+        # thread of the server: the client waits for the reply meanwhile).
+        self.before_reply: Callable[[int], None] | None = None
         self._controller: _Controller | None = None
         self._live: set[_SMTP] = set()  # touched only in the server's event loop
         self._lock = threading.Lock()

@@ -5,6 +5,13 @@ server's 250. Transient failures get a few quick tenacity tries, then a durable 
 doubling backoff; permanent ones fail the delivery; authentication and TLS problems pause the
 whole queue instead of failing documents. What the ledger records about each outcome is in
 recorder.py.
+
+In a burst the sender commits once per message, while the server works on it: the previous
+message's `sent` and the next built message marked `sending`, so the fsync overlaps the
+server's work and the next message goes the moment this one is accepted. A crash leaves at
+most two rows `sending` (the one in flight with the one marked ahead, or the one accepted a
+moment ago with the one in flight); the next start sends both again with the same Message-ID
+and logs each as a possible duplicate, as for the one ambiguous case of the design.
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ from invoice_mailer.delivery.retrypolicy import (
     Stopping,
     backoff,
     deferrals_so_far,
+    has_rate_limit,
     quick_retry_policy,
     rate_limit_wait,
 )
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import deliveries, pauses
+from invoice_mailer.ledger import deliveries, delivery_changes, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
 from invoice_mailer.service.trouble import describe, shown
@@ -47,7 +55,12 @@ class Transport(Protocol):
     """What the dispatcher needs from smtp.SmtpTransport (tests may pass another real one)."""
 
     def send(
-        self, sender: str, recipients: tuple[str, ...], message_path: Path, size: int
+        self,
+        sender: str,
+        recipients: tuple[str, ...],
+        message_path: Path,
+        size: int,
+        while_waiting: Callable[[], None] = ...,
     ) -> SendResult: ...
 
     def close(self) -> None: ...
@@ -79,6 +92,10 @@ class Dispatcher:
         self.record = Recorder(config, ledger, clock)
         self._rate_logged = ""
         self.last_activity = 0.0
+        # The next delivery, marked `sending` while the one before was in flight; as it was
+        # before the mark (queued), which is what its outcome is judged by.
+        self._ahead: sqlite3.Row | None = None
+        self._began = 0.0
 
     def reload(self, config: Config, transport: Transport) -> None:
         """A new config (SIGHUP): new transport settings, and a paused queue is resumed."""
@@ -87,7 +104,7 @@ class Dispatcher:
         self.record.config = config
         if not self._injected_retrying:
             self.retrying = quick_retry_policy(config.retry, self.stop)
-        with self.ledger.transaction() as db:
+        with self.record.transaction() as db:
             resumed = pauses.lift(db)
         if resumed:
             log.info("configuration reloaded: sending resumes")
@@ -99,24 +116,37 @@ class Dispatcher:
         Only rows due when the step began: when retries come round faster than the queue is
         gone through (a relay down), the step still ends and routing and archive get their turn.
         """
-        began = self.clock()
-        while not self.stop.is_set():
-            now = self.clock()
-            pause = pauses.current(self.ledger.db)
-            if pause is not None and pause["check_at"] > now:
-                return pause["check_at"] - now
-            row = deliveries.first_due(self.ledger.db, began)
-            if row is None:
-                break
-            wait, which = rate_limit_wait(self.config.smtp.rate, self.ledger, now)
-            if wait > 0:
-                if which != self._rate_logged:
-                    log.info("rate limit (%s): waiting %.0f s before the next message", which, wait)
-                    self._rate_logged = which
-                return wait
-            self._rate_logged = ""
-            self._deliver(row)
-            self.on_progress()
+        self._began = self.clock()
+        try:
+            while not self.stop.is_set():
+                now = self.clock()
+                pause = pauses.current(self.ledger.db)
+                if pause is not None and pause["check_at"] > now:
+                    return pause["check_at"] - now
+                row = self._ahead
+                if row is None:
+                    self.record.flush()  # the last one is `sending` until its `sent` commits
+                    row = deliveries.first_due(self.ledger.db, self._began)
+                if row is None:
+                    break
+                if has_rate_limit(self.config.smtp.rate):
+                    self.record.flush()  # counted by what the ledger says was sent
+                    wait, which = rate_limit_wait(self.config.smtp.rate, self.ledger, now)
+                    if wait > 0:
+                        if which != self._rate_logged:
+                            log.info(
+                                "rate limit (%s): waiting %.0f s before the next message",
+                                which,
+                                wait,
+                            )
+                            self._rate_logged = which
+                        return wait
+                    self._rate_logged = ""
+                self._deliver(row)
+                self.on_progress()
+        finally:
+            self._release_ahead()
+            self.record.flush()
         return self._next_due()
 
     def _next_due(self) -> float | None:
@@ -136,12 +166,15 @@ class Dispatcher:
     # -- one delivery ---------------------------------------------------------------------
 
     def _deliver(self, row: sqlite3.Row) -> None:
-        if self._awaits_acceptance(row):
+        marked = self._ahead is not None and self._ahead["id"] == row["id"]
+        self._ahead = None
+        if not marked and self._awaits_acceptance(row):
             return
         # A message that cannot be built is this delivery's problem; an OSError writing our own
         # outgoing/ (disk full) is the service's, and the worker retries it without failing.
         try:
-            path, size = outbox.build(self.config, self.ledger, row)
+            built = outbox.built(self.config, row)
+            path, size = built or outbox.build(self.config, self.ledger, row)
         except InvoiceMailerError as exc:
             self.record.failed(row, f"the message could not be built: {exc}", row["attempts"])
             return
@@ -152,7 +185,10 @@ class Dispatcher:
             return
         fresh = deliveries.by_id(self.ledger.db, row["id"])
         assert fresh is not None  # noqa: S101 (a type narrowing, not a check: nothing deletes deliveries)
-        row = fresh
+        if marked and fresh["state"] != DeliveryState.SENDING:
+            return  # changed since the mark (a `retry` or `dismiss`): the next step sees it
+        if not marked:
+            row = fresh
         if row["state"] not in PENDING_DELIVERY:
             return  # settled meanwhile: the provider's accettazione showed it was taken
         limit = self.config.smtp.max_message_size
@@ -167,7 +203,8 @@ class Dispatcher:
                 self.record.label(row), row["message_id"],
             )  # fmt: skip
         recipients = outbox.recipients_of(row)
-        self.record.sending(row)
+        if not marked:
+            self.record.sending(row)  # commits the last `sent` with it
         attempts = row["attempts"]
         last: SmtpFailure | None = None
 
@@ -175,7 +212,9 @@ class Dispatcher:
             nonlocal attempts, last
             attempts += 1
             try:
-                return self.transport.send(self.config.sender.address, recipients, path, size)
+                return self.transport.send(
+                    self.config.sender.address, recipients, path, size, lambda: self._mark(row)
+                )
             except SmtpFailure as failure:
                 last = failure
                 raise
@@ -202,8 +241,36 @@ class Dispatcher:
                 row, unexpected, attempts, self.clock() + self.config.retry.backoff_min
             )
         else:
-            self.record.sent(row, result, attempts, time.monotonic() - started)
+            seconds = time.monotonic() - started
+            self.record.sent(row, result, attempts, seconds, commit_later=True)
         self.last_activity = self.clock()
+
+    def _mark(self, flying: sqlite3.Row) -> None:
+        """While the server works on `flying`: commit the last `sent`, and mark the next built
+        message `sending` in the same commit. Never raises: the message in flight comes first."""
+        try:
+            with self.record.transaction() as db:
+                ahead = None
+                if self._ahead is None and self._may_mark_ahead():
+                    ahead = deliveries.next_built(db, self._began, flying["id"])
+                    if ahead is not None:
+                        delivery_changes.set_state(db, ahead["id"], DeliveryState.SENDING)
+            if ahead is not None:
+                self._ahead = ahead
+        except Exception as exc:  # its outcome is recorded as always, once the reply is in
+            log.warning("could not record while a message was in flight: %s", describe(exc))
+
+    def _may_mark_ahead(self) -> bool:
+        if self.stop.is_set() or has_rate_limit(self.config.smtp.rate):
+            return False
+        return pauses.current(self.ledger.db) is None
+
+    def _release_ahead(self) -> None:
+        """The step ends before the message marked ahead went (stopping, a pause): queued."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            with self.record.transaction() as db:
+                delivery_changes.unmark_sending(db, ahead["id"])
 
     def _awaits_acceptance(self, row: sqlite3.Row) -> bool:
         """A PEC sender's message whose reply was lost (or a crash after DATA) waits, once and
@@ -246,7 +313,7 @@ class Dispatcher:
     def _hold_queue(self, failure: SmtpFailure, now: float, until: float) -> None:
         """The server itself is unreachable: the other messages wait too, as Postfix defers a
         whole site, instead of each spending its own quick tries against a dead relay."""
-        with self.ledger.transaction() as db:
+        with self.record.transaction() as db:
             earlier = pauses.current(db)
             reason = f"the mail server cannot be reached: {failure}"
             pauses.start(db, reason, earlier["since"] if earlier else now, until)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
@@ -36,6 +37,24 @@ class Recorder:
         self.config = config
         self.ledger = ledger
         self.clock = clock
+        # A plain `sent` waits here for the sender's next commit (the next message marked
+        # `sending`): one fsync for both. Until then the ledger still says `sending`.
+        self.unsaved: list[Callable[[sqlite3.Connection], None]] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A ledger transaction that first writes the outcomes not committed yet."""
+        with self.ledger.transaction() as db:
+            for write in self.unsaved:
+                write(db)
+            yield db
+        self.unsaved.clear()
+
+    def flush(self) -> None:
+        """Commit the outcomes still waiting for a commit."""
+        if self.unsaved:
+            with self.transaction():
+                pass
 
     def label(self, row: sqlite3.Row) -> str:
         """What the admin recognises: the documents' names, else the subject."""
@@ -44,10 +63,20 @@ class Recorder:
 
     def sending(self, row: sqlite3.Row) -> None:
         """Before the transaction: a crash from here on leaves the one ambiguous state."""
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.set_state(db, row["id"], DeliveryState.SENDING)
 
-    def sent(self, row: sqlite3.Row, result: SendResult, attempts: int, seconds: float) -> None:
+    def sent(
+        self,
+        row: sqlite3.Row,
+        result: SendResult,
+        attempts: int,
+        seconds: float,
+        *,
+        commit_later: bool = False,
+    ) -> None:
+        """`commit_later`: a plain success (every recipient took it, no pause to lift) is
+        committed with the sender's next commit instead of one of its own."""
         now = self.clock()
         later = {
             address: reply
@@ -63,11 +92,20 @@ class Recorder:
         if not reached:
             state, error = DeliveryState.FAILED, f"no To address took it: {note}"
         rest = outbox.copy_for_rest(self.config, row) if later else None
-        with self.ledger.transaction() as db:
-            resumed = pauses.lift(db)
+        awaited = self._awaited(now) if row["purpose"] != Purpose.ALERT else None
+
+        def record(db: sqlite3.Connection) -> None:
             delivery_changes.record_sent(db, row["id"], state, now, attempts, result.reply, error)
-            awaited = self._awaited(now) if row["purpose"] != Purpose.ALERT else None
             delivery_recipients.record_sent(db, row["id"], result.accepted, now, awaited)
+
+        plain = state == DeliveryState.SENT and not refused and not later
+        if commit_later and plain and pauses.current(self.ledger.db) is None:
+            self.unsaved.append(record)
+            self._said_sent(row, result, seconds)
+            return
+        with self.transaction() as db:
+            resumed = pauses.lift(db)
+            record(db)
             if rest is not None:
                 too_many = all(code in _TOO_MANY for code, _ in later.values())
                 due = now if too_many else now + backoff(self.config.retry, 0)
@@ -76,14 +114,7 @@ class Recorder:
                 notices.add(db, now, f"{self.label(row)}: {note}")
         if resumed:
             log.info("sending works again: the queue is no longer paused")
-        # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
-        log.info(
-            "sent %s to %s in %.1f s, id %s",
-            self.label(row),
-            _who(row, result.accepted),
-            seconds,
-            row["message_id"],
-        )
+        self._said_sent(row, result, seconds)
         if refused:
             log.warning("%s: %s", self.label(row), note)
         if later:
@@ -93,6 +124,13 @@ class Recorder:
                 ", ".join(later),
                 "; ".join(f"{c} {t}" for c, t in later.values()),
             )
+
+    def _said_sent(self, row: sqlite3.Row, result: SendResult, seconds: float) -> None:
+        # The .eml is filed in the archive by the worker thread (Archive.step), off this path.
+        log.info(
+            "sent %s to %s in %.1f s, id %s",
+            self.label(row), _who(row, result.accepted), seconds, row["message_id"],
+        )  # fmt: skip
 
     def _awaited(self, now: float) -> Expectation | None:
         """A PEC provider answers every message it takes with an accettazione: its absence
@@ -107,7 +145,7 @@ class Recorder:
         """The reply after the final dot was lost: a PEC provider's accettazione will say
         whether it took the message; it is sent again only if none comes in time."""
         wait = self.config.receipts.lost_reply_wait
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.wait_for_receipt(db, row["id"], self.clock() + wait)
         log.warning(
             "%s may have reached the server already (the reply was lost): waiting up to %s for "
@@ -120,7 +158,7 @@ class Recorder:
     ) -> None:
         """Wait in the ledger until `due`. `ambiguous`: stays `sending`, the reply to a whole
         message was lost (now, or before this resend), so a second loss is recognised."""
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.defer(
                 db,
                 row["id"],
@@ -137,7 +175,7 @@ class Recorder:
     def failed(
         self, row: sqlite3.Row, reason: str, attempts: int, failure: SmtpFailure | None = None
     ) -> None:
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.record_failure(
                 db, row["id"], DeliveryState.FAILED, attempts, reason, _reply(failure)
             )
@@ -155,7 +193,7 @@ class Recorder:
         have the message twice, once or not at all. Only the mailbox can tell."""
         what = f"{self.label(row)} (Message-ID {row['message_id']})"
         check = self._next_step(row)
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.mark_unconfirmed(db, row["id"], attempts, str(failure))
             if row["purpose"] != Purpose.ALERT:
                 notices.add(db, self.clock(), f"{what} is unconfirmed: {check}")
@@ -184,7 +222,7 @@ class Recorder:
     ) -> None:
         """Authentication or TLS: nothing is failed; the whole queue waits for a fix."""
         now = self.clock()
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.record_failure(
                 db,
                 row["id"],
@@ -216,7 +254,7 @@ class Recorder:
             if last
             else DeliveryState.QUEUED
         )
-        with self.ledger.transaction() as db:
+        with self.transaction() as db:
             delivery_changes.record_interruption(
                 db, row["id"], state, attempts, str(last) if last else row["last_error"]
             )

@@ -99,6 +99,11 @@ def backoff(retry: RetryConfig, deferrals: int, rng: Callable[[], float] = rando
     return max(retry.backoff_min, min(retry.backoff_max, jittered))
 
 
+def has_rate_limit(rate: RateConfig) -> bool:
+    """Whether any of smtp.rate's windows is limited."""
+    return any(getattr(rate, name) for name, _seconds in RATE_WINDOWS)
+
+
 def rate_limit_wait(rate: RateConfig, ledger: Ledger, now: float) -> tuple[float, str]:
     """Seconds to wait before the next message may go, and which limit says so."""
     longest, which = 0.0, ""

@@ -62,6 +62,16 @@ def next_attempt_at(db: sqlite3.Connection) -> float | None:
     ).fetchone()[0]
 
 
+def next_built(db: sqlite3.Connection, now: float, excluding: int) -> sqlite3.Row | None:
+    """The next queued delivery due by `now` whose message is built, other than `excluding`
+    (the one in flight): what the sender may mark `sending` ahead."""
+    return db.execute(
+        "SELECT * FROM deliveries WHERE state = ? AND eml IS NOT NULL AND next_attempt_at <= ? "
+        "AND id != ? ORDER BY next_attempt_at, id LIMIT 1",
+        (DeliveryState.QUEUED, now, excluding),
+    ).fetchone()
+
+
 def due_unbuilt(db: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
     """The next `limit` queued deliveries due by `now` whose message is not built yet."""
     return db.execute(

@@ -150,6 +150,14 @@ def set_state(db: sqlite3.Connection, delivery_id: int, state: DeliveryState) ->
     db.execute("UPDATE deliveries SET state = ? WHERE id = ?", (state, delivery_id))
 
 
+def unmark_sending(db: sqlite3.Connection, delivery_id: int) -> None:
+    """A queued delivery marked `sending` ahead and not sent after all: queued again."""
+    db.execute(
+        "UPDATE deliveries SET state = ? WHERE id = ? AND state = ?",
+        (DeliveryState.QUEUED, delivery_id, DeliveryState.SENDING),
+    )
+
+
 def record_sent(
     db: sqlite3.Connection,
     delivery_id: int,

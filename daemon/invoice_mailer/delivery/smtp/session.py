@@ -10,9 +10,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from invoice_mailer.config.credentials import Password
 from invoice_mailer.config.model import DEFAULT_PORTS, SmtpConfig
@@ -101,9 +102,15 @@ class SmtpTransport:
         return self._login.describe(self._config.username)
 
     def send(
-        self, sender: str, recipients: Sequence[str], message_path: Path, size: int
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        message_path: Path,
+        size: int,
+        while_waiting: Callable[[], None] = lambda: None,
     ) -> SendResult:
-        """Send the CRLF message file at `message_path` (`size` bytes) to `recipients`."""
+        """Send the CRLF message file at `message_path` (`size` bytes) to `recipients`;
+        `while_waiting` runs while the server works on the whole message (Transaction.run)."""
         if not recipients:
             raise ValueError("send() needs at least one recipient")
         try:
@@ -112,7 +119,9 @@ class SmtpTransport:
             raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
         with message:
             try:
-                return self._transaction(self._connection(), sender, recipients, message, size)
+                return self._transaction(
+                    self._connection(), sender, recipients, message, size, while_waiting
+                )
             except SmtpFailure as failure:
                 # A session trusted without a check (used a moment ago) that the server closed
                 # meanwhile (a per-connection message limit): reconnect once, at once.
@@ -122,15 +131,23 @@ class SmtpTransport:
                     raise
                 log.debug("%s closed the connection between messages; reconnecting", self._where)
                 message.seek(0)
-                return self._transaction(self._connection(), sender, recipients, message, size)
+                return self._transaction(
+                    self._connection(), sender, recipients, message, size, while_waiting
+                )
 
     def _transaction(
-        self, smtp: BoundedSMTP, sender: str, recipients: Sequence[str], message, size: int
+        self,
+        smtp: BoundedSMTP,
+        sender: str,
+        recipients: Sequence[str],
+        message: BinaryIO,
+        size: int,
+        while_waiting: Callable[[], None],
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
             transaction = Transaction(smtp, self._where, self._config, self._at, self._refusal)
-            result = transaction.run(sender, recipients, message, size)
+            result = transaction.run(sender, recipients, message, size, while_waiting)
         self._clean_at = time.monotonic()
         return result
 

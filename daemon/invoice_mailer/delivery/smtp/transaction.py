@@ -34,8 +34,15 @@ class Transaction:
         self.refusal = refusal
 
     def run(
-        self, sender: str, recipients: Sequence[str], message: BinaryIO, size: int
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        message: BinaryIO,
+        size: int,
+        while_waiting: Callable[[], None] = lambda: None,
     ) -> SendResult:
+        """`while_waiting` runs once the final dot is sent, while the server works on the
+        message (its reply waits in the socket); it must not raise."""
         self.at("mail", f"MAIL FROM {sender}")
         envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
         self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
@@ -51,6 +58,7 @@ class Transaction:
             if code != 354:
                 raise self.refusal(code, reply)
         self._stream(message)
+        while_waiting()
         code, reply = self._final_reply()
         if code != 250:
             raise self.refusal(code, reply)

@@ -1,0 +1,75 @@
+"""The sender's one commit per message in a burst, on the real ledger and a real SMTP server:
+while the server works on a message, the next built one is marked `sending` and the previous
+one's `sent` committed, so the next message goes the moment this one is accepted."""
+
+from __future__ import annotations
+
+from invoice_mailer.delivery import outbox
+from invoice_mailer.ledger.database import Ledger
+from tests.support.delivery_bench import bench_config
+from tests.support.helpers import wait_until
+
+
+def _states(state_dir) -> list[str]:
+    """What another connection sees: only what is committed."""
+    with Ledger(state_dir, readonly=True) as other:
+        return [row["state"] for row in other.query("SELECT state FROM deliveries ORDER BY id")]
+
+
+def _burst(tmp_path, start_smtp_server, benches, count: int):
+    server = start_smtp_server("none")
+    bench = benches(bench_config(tmp_path, server, copy_to=[]))
+    for number in range(1, count + 1):
+        bench.add_invoice(f"Fattura_{number}_2026_C042.pdf", number=str(number))
+    built = outbox.prebuild(bench.config, bench.ledger, count, bench.clock() + 1, lambda: False)
+    assert built == count
+    return server, bench
+
+
+def test_while_the_server_works_on_one_message_the_next_is_marked_and_the_last_committed(
+    tmp_path, start_smtp_server, benches
+):
+    count = 4
+    server, bench = _burst(tmp_path, start_smtp_server, benches, count)
+    state_dir = bench.config.state_dir
+    seen: dict[int, list[str]] = {}
+
+    def expected(number: int) -> list[str]:
+        ahead = ["sending"] if number < count else []
+        rest = ["queued"] * (count - number - len(ahead))
+        return ["sent"] * (number - 1) + ["sending"] + ahead + rest
+
+    def look(number: int) -> None:  # the server has message `number`, not yet answered
+        seen[number] = wait_until(
+            lambda: (states := _states(state_dir)) == expected(number) and states, 10
+        )
+
+    server.before_reply = look
+    bench.run()
+
+    assert sorted(seen) == list(range(1, count + 1))
+    assert _states(state_dir) == ["sent"] * count  # the last `sent` committed when the step ended
+    subjects = [m.message["Subject"] for m in server.wait_for_messages(count)]
+    assert len(subjects) == count == len(set(subjects))  # each once
+
+
+def test_a_message_marked_ahead_that_did_not_go_is_queued_again(
+    tmp_path, start_smtp_server, benches
+):
+    server, bench = _burst(tmp_path, start_smtp_server, benches, 3)
+    state_dir = bench.config.state_dir
+
+    def stop_during_the_first(number: int) -> None:
+        wait_until(lambda: _states(state_dir)[1] == "sending", 10)  # the second, marked ahead
+        bench.stop.set()  # e.g. SIGTERM while the first message is in flight
+
+    server.before_reply = stop_during_the_first
+    bench.run()
+
+    assert _states(state_dir) == ["sent", "queued", "queued"]
+    assert len(server.messages) == 1
+    server.before_reply = None
+    bench.stop.clear()
+    bench.run()
+    assert _states(state_dir) == ["sent"] * 3
+    assert len(server.wait_for_messages(3)) == 3
