@@ -141,7 +141,7 @@ def _plan(
     envelope: Envelope,
     attachments: Sequence[Attachment],
     signature: str,
-    token: Callable[[int], str] = secrets.token_hex,
+    random_hex: Callable[[int], str] = secrets.token_hex,
 ) -> Plan:
     """The message as reference_plan makes it, all headers checked, at a fraction of the cost."""
     sender, to, cc, utf8 = _checked(envelope, _checked_address)
@@ -158,7 +158,7 @@ def _plan(
     text = text_part(envelope.body, signature)
     if not attachments:
         return [b"".join(head) + text]
-    boundary = _boundary(text, token)
+    boundary = _boundary(text, random_hex)
     head.append(fold.multipart_line(boundary, utf8))
     return _multipart(b"".join(head), text, boundary, attachments, attachment_head)
 
@@ -167,7 +167,7 @@ def reference_plan(
     envelope: Envelope,
     attachments: Sequence[Attachment],
     signature: str,
-    token: Callable[[int], str] = secrets.token_hex,
+    random_hex: Callable[[int], str] = secrets.token_hex,
 ) -> Plan:
     """The same message with every header and the text part made by the stdlib email package:
     what _plan must equal byte for byte (tests and bench/building.py compare them)."""
@@ -185,7 +185,7 @@ def reference_plan(
     text = stdlib_text_part(compose_text(envelope.body, signature))
     if not attachments:
         return [fold.stdlib_lines(top) + text]
-    boundary = _boundary(text, token)
+    boundary = _boundary(text, random_hex)
     top["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
     return _multipart(fold.stdlib_lines(top), text, boundary, attachments, stdlib_attachment_head)
 
@@ -222,9 +222,9 @@ def _checked_address(address: str) -> str:
     return check_address(address)
 
 
-def _boundary(text: bytes, token: Callable[[int], str]) -> str:
+def _boundary(text: bytes, random_hex: Callable[[int], str]) -> str:
     # "=_" never occurs in base64 or quoted-printable; a 7bit text is checked.
-    while (boundary := "=_" + token(16)).encode("ascii") in text:
+    while (boundary := "=_" + random_hex(16)).encode("ascii") in text:
         pass
     return boundary
 
