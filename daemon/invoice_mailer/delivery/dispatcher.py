@@ -96,6 +96,7 @@ class Dispatcher:
         # before the mark (queued), which is what its outcome is judged by.
         self._ahead: sqlite3.Row | None = None
         self._began = 0.0
+        self._unpaused = False
 
     def reload(self, config: Config, transport: Transport) -> None:
         """A new config (SIGHUP): new transport settings, and a paused queue is resumed."""
@@ -123,6 +124,8 @@ class Dispatcher:
                 pause = pauses.current(self.ledger.db)
                 if pause is not None and pause["check_at"] > now:
                     return pause["check_at"] - now
+                # Only this thread starts a pause: none now, none until this message's outcome.
+                self._unpaused = pause is None
                 row = self._ahead
                 if row is None:
                     self.record.flush()  # the last one is `sending` until its `sent` commits
@@ -242,7 +245,7 @@ class Dispatcher:
             )
         else:
             seconds = time.monotonic() - started
-            self.record.sent(row, result, attempts, seconds, commit_later=True)
+            self.record.sent(row, result, attempts, seconds, commit_later=self._unpaused)
         self.last_activity = self.clock()
 
     def _mark(self, flying: sqlite3.Row) -> None:
@@ -261,9 +264,7 @@ class Dispatcher:
             log.warning("could not record while a message was in flight: %s", describe(exc))
 
     def _may_mark_ahead(self) -> bool:
-        if self.stop.is_set() or has_rate_limit(self.config.smtp.rate):
-            return False
-        return pauses.current(self.ledger.db) is None
+        return self._unpaused and not (self.stop.is_set() or has_rate_limit(self.config.smtp.rate))
 
     def _release_ahead(self) -> None:
         """The step ends before the message marked ahead went (stopping, a pause): queued."""

@@ -75,7 +75,7 @@ class Recorder:
         *,
         commit_later: bool = False,
     ) -> None:
-        """`commit_later`: a plain success (every recipient took it, no pause to lift) is
+        """`commit_later` (no pause to lift): a plain success, every recipient took it, is
         committed with the sender's next commit instead of one of its own."""
         now = self.clock()
         later = {
@@ -99,7 +99,7 @@ class Recorder:
             delivery_recipients.record_sent(db, row["id"], result.accepted, now, awaited)
 
         plain = state == DeliveryState.SENT and not refused and not later
-        if commit_later and plain and pauses.current(self.ledger.db) is None:
+        if commit_later and plain:
             self.unsaved.append(record)
             self._said_sent(row, result, seconds)
             return
