@@ -21,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import Unavailable
+
 from invoice_mailer.demo.tlscerts import make_ca_and_cert
+from invoice_mailer.receipts.imapconnect import ImapAccount, Security
 
 USERNAME = "fatture@bench.example"
 PASSWORD = "Bench-2026!"  # noqa: S105 (a throwaway mailbox on loopback)
@@ -33,12 +36,14 @@ DOVEADM = shutil.which("doveadm", path=_SEARCH)
 class Dovecot:
     """A running private Dovecot; `stop()` ends it (and removes a private root)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, outside: Path) -> None:
+        """In `folder`; as root, in a new folder under `outside` instead (the benchmark's work
+        folder is private to root: the mail user could not enter it)."""
         if DOVECOT is None or DOVEADM is None:
-            raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd)")
+            raise Unavailable("dovecot is not installed (apt-get install dovecot-imapd)")
         self.as_root = os.geteuid() == 0
-        if self.as_root:  # the bench's folder is 0700: nobody could enter it
-            self.root = Path(tempfile.mkdtemp(prefix="invoice-mailer-bench-dovecot-"))
+        if self.as_root:
+            self.root = Path(tempfile.mkdtemp(prefix="invoice-mailer-bench-dovecot-", dir=outside))
             self.root.chmod(0o711)
         else:
             self.root = folder
@@ -85,6 +90,10 @@ class Dovecot:
             "ca_file": str(self.ca),
             "timeout": "30s",
         }
+
+    def account(self) -> ImapAccount:
+        """The same mailbox for the benchmark's own connection (package's Mailbox)."""
+        return ImapAccount("127.0.0.1", USERNAME, PASSWORD, Security.TLS, self.port, self.ca)
 
     def put(self, messages: list[bytes]) -> None:
         """Deliver each message as an MDA does (tmp/, then a rename into new/), and have Dovecot
