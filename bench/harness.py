@@ -27,6 +27,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LAUNCHER = os.environ.get("INVOICE_MAILER_BENCH_LAUNCHER")
 
 
+class Unavailable(RuntimeError):
+    """A benchmark this machine cannot run (a program it needs is not installed): the table
+    says it was skipped, and the run does not fail for it."""
+
+
 @dataclass
 class Workspace:
     """One service's folders under the benchmark's temporary directory."""

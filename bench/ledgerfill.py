@@ -15,20 +15,21 @@ from pathlib import Path
 from invoice_mailer.ledger.database import Ledger
 
 _NUMBERS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-# A year ago, one document every 10 ms: `now` and `i` are the parameters and the counter.
+# One document every 10 ms from `start` (a year ago unless asked): `start` and `i` are the
+# parameters and the counter.
 _DOCUMENTS = (
     _NUMBERS + "INSERT INTO documents(id, name, source, location, kind, size, mtime_ns, sha256, "
     "taken_at, state, info, number, customer_code, customer_name, updated_at) "
     "SELECT i, printf('Fattura_A%d_2025_C%03d.pdf', i, i % 50 + 1), "
     "printf('/srv/export/Fattura_A%d_2025_C%03d.pdf', i, i % 50 + 1), "
     "printf('sent/2025/03/Fattura_A%d_2025_C%03d.pdf', i, i % 50 + 1), 'pdf', 80000, "
-    "CAST((?2 - 31536000 + i * 0.01) * 1e9 AS INTEGER), printf('%064x', i), "
-    "?2 - 31536000 + i * 0.01, 'done', json_object('doc', 'Fattura', 'number', 'A' || i, "
+    "CAST((?2 + i * 0.01) * 1e9 AS INTEGER), printf('%064x', i), "
+    "?2 + i * 0.01, 'done', json_object('doc', 'Fattura', 'number', 'A' || i, "
     "'year', '2025', 'date', '15/03/2025', 'customer_code', printf('C%03d', i % 50 + 1), "
     "'customer_name', printf('Cliente %d S.r.l.', i % 50 + 1), "
     "'customer_vat', printf('IT%011d', 10000000000 + i % 50 + 1)), 'A' || i, "
     "printf('C%03d', i % 50 + 1), printf('Cliente %d S.r.l.', i % 50 + 1), "
-    "?2 - 31536000 + i * 0.01 + 2 FROM n"
+    "?2 + i * 0.01 + 2 FROM n"
 )
 _DELIVERIES = (
     _NUMBERS + "INSERT INTO deliveries(id, purpose, state, to_addrs, subject, body, message_id, "
@@ -37,7 +38,7 @@ _DELIVERIES = (
     "printf('Fattura n. A%d del 15/03/2025', i), 'Gentile cliente,', "
     "printf('<%032x@bench.example>', i), "
     "printf('sent/2025/03/Fattura_A%d_2025_C%03d.pdf.eml', i, i % 50 + 1), 110000, "
-    "?2 - 31536000 + i * 0.01, ?2 - 31536000 + i * 0.01, 1, ?2 - 31536000 + i * 0.01 + 1, "
+    "?2 + i * 0.01, ?2 + i * 0.01, 1, ?2 + i * 0.01 + 1, "
     "'250 OK' FROM n"
 )
 _ATTACHMENTS = (
@@ -48,38 +49,65 @@ _ATTACHMENTS = (
 # the recipient's proof, and an SdI notice for every tenth document (ids after 2 × count).
 _RECEIPT = (
     "printf('receipts/2025/03/INBOX-1-%d-%s.eml', {id}, {kind}), printf('%064x', {id}), "
-    "'INBOX', 1, {id}, ?2 - 31536000 + i * 0.01 + 60"
+    "'INBOX', 1, {id}, ?2 + i * 0.01 + 60"
 )
 _RECEIPTS = (
     _NUMBERS + "INSERT INTO receipts(id, kind, delivery_id, recipient, message_id, provider_id, "
     "provider_at, path, sha256, folder, uidvalidity, uid, received_at) "
     "SELECT 2 * i - 1 + k.j, k.kind, i, printf('cliente%d@bench.example', i % 50 + 1), "
     "printf('<%032x@bench.example>', i), printf('opec210.%d.612.1.53@pec.bench.example', i), "
-    f"?2 - 31536000 + i * 0.01 + 5 + k.j, {_RECEIPT.format(id='2 * i - 1 + k.j', kind='k.kind')} "
+    f"?2 + i * 0.01 + 5 + k.j, {_RECEIPT.format(id='2 * i - 1 + k.j', kind='k.kind')} "
     "FROM n, (SELECT 0 AS j, 'accettazione' AS kind UNION ALL SELECT 1, 'avvenuta-consegna') k"
 )
 _SDI_NOTICES = (
     _NUMBERS + "INSERT INTO receipts(id, kind, document_id, provider_id, provider_at, path, "
     "sha256, folder, uidvalidity, uid, received_at) "
-    "SELECT 2 * ?1 + i / 10, 'sdi-RC', i, printf('%d', 4000000 + i), ?2 - 31536000 + i * 0.01, "
+    "SELECT 2 * ?1 + i / 10, 'sdi-RC', i, printf('%d', 4000000 + i), ?2 + i * 0.01, "
     + _RECEIPT.format(id="2 * ?1 + i / 10", kind="'sdi-RC'")
     + " FROM n WHERE i % 10 = 0"
 )
 _PROOFS = (
     _NUMBERS + "INSERT INTO delivery_recipients(delivery_id, address, proof, proof_at, "
     "receipt_id, provider_id) SELECT i, printf('cliente%d@bench.example', i % 50 + 1), "
-    "'delivered', ?2 - 31536000 + i * 0.01 + 6, 2 * i, "
+    "'delivered', ?2 + i * 0.01 + 6, 2 * i, "
     "printf('opec210.%d.612.1.53@pec.bench.example', i) FROM n"
 )
 _SDI_OUTCOMES = (
     "UPDATE documents SET sdi = 'RC', sdi_at = taken_at, sdi_receipt_id = 2 * ? + id / 10 "
     "WHERE id % 10 = 0"
 )
+# Sent by a PEC sender that is still waiting for the receipts (receipts.pec): each recipient's
+# proof is `sent`, its accettazione awaited within 30 minutes of the sending, as recorder.py
+# writes it.
+_AWAITING = (
+    _NUMBERS + "INSERT INTO delivery_recipients(delivery_id, address, proof, proof_at, "
+    "expecting, expected_by) SELECT i, printf('cliente%d@bench.example', i % 50 + 1), 'sent', "
+    "?2 + i * 0.01 + 1, 'accettazione', ?2 + i * 0.01 + 1 + 1800 FROM n"
+)
+YEAR = 365 * 86400
 
 
-def fill(state_dir: Path, count: int, with_files: bool = False, receipts: bool = False) -> float:
+def message_id(i: int) -> str:
+    """The Message-ID of the `i`-th filled message (as _DELIVERIES writes it)."""
+    return f"<{i:032x}@bench.example>"
+
+
+def recipient(i: int) -> str:
+    """The one recipient of the `i`-th filled message."""
+    return f"cliente{i % 50 + 1}@bench.example"
+
+
+def fill(
+    state_dir: Path,
+    count: int,
+    with_files: bool = False,
+    receipts: bool = False,
+    awaiting: bool = False,
+    start: float | None = None,
+) -> float:
     """Put `count` finished documents into the ledger (and their files into sent/, and the
-    receipts that came back, if asked); return the seconds it took."""
+    receipts that came back, or the receipts still awaited, if asked), the first one taken at
+    `start` (default: a year ago); return the seconds it took."""
     began = time.monotonic()
     Ledger(state_dir).close()  # the schema, exactly as the service creates it
     db = sqlite3.connect(state_dir / "ledger.db", isolation_level=None)
@@ -94,17 +122,19 @@ def fill(state_dir: Path, count: int, with_files: bool = False, receipts: bool =
         "AND sql IS NOT NULL AND tbl_name IN ('documents', 'deliveries', 'attachments', "
         "'receipts', 'delivery_recipients')"
     ).fetchall()
-    now = time.time()
+    start = time.time() - YEAR if start is None else start
     db.execute("BEGIN")
     for name, _sql, kind in indexes:
         db.execute(f"DROP {kind.upper()} {name}")
     for statement in (_DOCUMENTS, _DELIVERIES):
-        db.execute(statement, (count, now))
+        db.execute(statement, (count, start))
     db.execute(_ATTACHMENTS, (count,))
     if receipts:
         for statement in (_RECEIPTS, _SDI_NOTICES, _PROOFS):
-            db.execute(statement, (count, now))
+            db.execute(statement, (count, start))
         db.execute(_SDI_OUTCOMES, (count,))
+    elif awaiting:
+        db.execute(_AWAITING, (count, start))
     for _name, sql, _kind in indexes:
         db.execute(sql)
     for table in ("search_documents", "search_deliveries"):

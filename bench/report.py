@@ -97,6 +97,21 @@ def _search(r: dict) -> list[Row]:
     ]  # fmt: skip
 
 
+def _receipts(r: dict) -> list[Row]:
+    rate, peak, idle = r["receipts_per_second"], r["peak_rss_mb"], r["idle_median_ms"]
+    mailbox = f"{r['count']:,} receipts of {r['messages']:,} messages, {r['mailbox_mb']:.0f} MB"
+    return [
+        ("receipts", f"start → all recorded ({mailbox})",
+         f"{r['seconds']:.1f} s = {rate:.0f} receipts/s", "≥ 167/s", _verdict(rate >= 10_000 / 60)),
+        ("receipts", "CPU per receipt (no target)", f"{r['cpu_ms_per_receipt']:.2f} ms", "", ""),
+        ("receipts", "peak RSS (VmHWM) reading them", f"{peak:.1f} MB", "≤ 64 MB",
+         _verdict(peak <= 64)),
+        ("receipts", f"IDLE: one more → recorded, median of {len(r['idle_samples_ms'])}",
+         f"{idle:.0f} ms (service {r['idle_service_median_ms']:.0f} ms)", "≤ 2 s",
+         _verdict(idle <= 2000)),
+    ]  # fmt: skip
+
+
 ROWS = {
     "burst": _burst,
     "latency": _latency,
@@ -105,6 +120,7 @@ ROWS = {
     "startup": _startup,
     "bigfile": _bigfile,
     "search": _search,
+    "receipts": _receipts,
 }
 
 

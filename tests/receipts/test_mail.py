@@ -4,6 +4,8 @@ for parts of its carrier, and hostile mail turned into a reason by every parser.
 from __future__ import annotations
 
 import base64
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 import pytest
 
@@ -15,6 +17,7 @@ from invoice_mailer.receipts.mail import (
     filename,
     header,
     message_id,
+    read_headers,
     read_message,
 )
 from invoice_mailer.receipts.pec import parse_receipt
@@ -47,6 +50,34 @@ def test_headers_are_decoded_and_unfolded():
     assert header(message, "Subject") == "CONSEGNA: Fattura n° 201"
     assert header(message, "X-Riferimento-Message-ID") == "<abc@pec.example.it>"
     assert header(message, "X-Ricevuta") is None
+
+
+_CONSEGNA = pec_receipt(
+    "avvenuta-consegna",
+    "<a@b.it>",
+    recipient="cliente@pec.bianchi.it",
+    original=our_message("<a@b.it>", "cliente@pec.bianchi.it"),
+)
+HEADER_BLOCKS = {
+    "a delivery receipt carrying our message": _CONSEGNA,
+    "LF line ends": _CONSEGNA.replace(b"\r\n", b"\n"),
+    "CR line ends": _CONSEGNA.replace(b"\r\n", b"\r"),
+    "a blank line of CRLF after a LF": b"Subject: a\nX-Ricevuta: accettazione\n\r\nFrom: b@c.it\n",
+    "a CR before the CRLF blank line": b"Subject: a\r\r\nFrom: b@c.it\r\n\r\nX-A: body\r\n",
+    "folded, then a header-like body": b"Subject: a\r\n b\r\n\r\nX-Ricevuta: forged\r\n",
+    "a non-header line first": b"Subject: a\r\nnot a header\r\nX-Ricevuta: x\r\n\r\nbody\r\n",
+    "no body": b"X-Ricevuta: avvenuta-consegna\r\nContent-Type: multipart/signed",
+    "an empty first line": b"\r\nX-Ricevuta: accettazione\r\n\r\n",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("data", HEADER_BLOCKS.values(), ids=HEADER_BLOCKS.keys())
+def test_the_header_block_alone_gives_the_headers_of_the_whole_message(data):
+    whole = BytesHeaderParser(policy=compat32).parsebytes(data)
+    head = read_headers(data)
+    assert head.items() == whole.items()
+    assert head.get_content_type() == whole.get_content_type()
 
 
 def test_the_parts_of_an_embedded_message_are_not_the_carriers():

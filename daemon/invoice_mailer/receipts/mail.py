@@ -17,6 +17,7 @@ import quopri
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from asn1crypto import cms
@@ -25,6 +26,7 @@ DEFAULT_MAX_SIZE = 100 * 1024 * 1024  # a full receipt carries our message (25 M
 _MAX_PARTS = 1000  # far more than any receipt or report has; past it, the walk stops
 _BRACKETED_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+_HEADER_END = re.compile(rb"\n\r?\n")  # a line ending, then an empty line
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,15 @@ def read_message(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Message:
     if not data.strip():
         raise Unreadable("the message is empty")
     return email.message_from_bytes(data, policy=compat32)
+
+
+def read_headers(data: bytes) -> Message:
+    """The message's header fields (its payload is not the body). Only the header block is
+    handed to the parser: given the whole message, it splits every line of the body into a
+    payload nobody reads, and a delivery receipt carries our whole message (bench/receipts.py:
+    0.4 ms of a 115 KB receipt's 2.4 ms, twice per receipt)."""
+    end = _HEADER_END.search(data)
+    return BytesHeaderParser(policy=compat32).parsebytes(data[: end.end()] if end else data)
 
 
 def header(message: Message, name: str) -> str | None:

@@ -6,8 +6,6 @@ which parser reads a message, so unrelated mail costs a header parse and nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from invoice_mailer.receipts import mail
 from invoice_mailer.receipts.bounces import Bounce, parse_bounce
@@ -33,7 +31,7 @@ def recognise(data: bytes, max_size: int = mail.DEFAULT_MAX_SIZE) -> Recognised:
     if len(data) > max_size:
         return Unrelated(f"too large to be a receipt ({len(data)} bytes)")
     try:
-        head = BytesHeaderParser(policy=compat32).parsebytes(data)
+        head = mail.read_headers(data)
         receipt = mail.header(head, "X-Ricevuta")
         transport = (mail.header(head, "X-Trasporto") or "").lower()
         content_type = head.get_content_type()

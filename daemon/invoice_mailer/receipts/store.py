@@ -9,11 +9,10 @@ import datetime
 import email.utils
 import hashlib
 import re
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 
 from invoice_mailer import storage
+from invoice_mailer.receipts import mail
 
 RECEIPTS = "receipts"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -40,7 +39,7 @@ def store(path: Path, data: bytes) -> None:
 
 def _dated(data: bytes) -> datetime.datetime | None:
     try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(data).get("Date")
+        value = mail.read_headers(data).get("Date")
         moment = email.utils.parsedate_to_datetime(str(value)) if value else None
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
