@@ -2,10 +2,12 @@
 
 The order of steps is what makes a crash harmless (nothing lost, nothing taken twice):
 
-- move, same filesystem: fsync the data, rename into spool/ (an entry swapped in under the
-  name since our open is put back), fsync both folders, hash through our descriptor, commit
-  the row. A crash after the rename leaves a spool file without a row: `recover()` adopts it
-  (with the same content check).
+- move, same filesystem: rename into spool/ (an entry swapped in under the name since our
+  open is put back), hash through our descriptor; for the whole batch, fsync every file's data
+  (side by side: a burst's files reach the disk together), then both folders, then commit the
+  rows. A crash after the rename leaves a spool file without a row: `recover()` adopts it
+  (with the same content check). Data the writer left unwritten at a power cut was never on
+  the disk, taken or not; what a row records always is.
 - copy (`originals: keep`, or the spool on another filesystem): copy to spool/.NAME.part
   (fsynced), commit the row and an `originals` row (path, size, mtime), then rename the copy
   to NAME, and only then (move) unlink the source. A crash before the commit leaves a .part
@@ -103,9 +105,8 @@ class Taker:
             if oversize:
                 return _left(source, kind, info, reason)
             return self._copy(source, kind, stream, target, reason)
-        os.fsync(stream.fileno())  # the writer's data must survive a power cut before the row
         try:
-            os.rename(source, target)
+            os.rename(source, target)  # its data is fsynced with the batch's, before the rows
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
@@ -149,6 +150,7 @@ class Taker:
 
     def commit(self, batch: list[Taken]) -> list[int]:
         """Record a batch in one transaction (one fsync for many files), then finish copies."""
+        storage.fsync_files([t.target for t in batch if t.partial is None and not t.left])
         storage.fsync_dir(self.spool)
         for folder in {t.source.parent for t in batch if t.partial is None}:
             storage.fsync_dir(folder)

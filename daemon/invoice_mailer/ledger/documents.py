@@ -103,13 +103,13 @@ def spool_paths(db: sqlite3.Connection) -> set[str]:
 # -- routing ------------------------------------------------------------------------------
 
 
-def to_route(db: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
+def to_route(db: sqlite3.Connection, now: float, limit: int = -1) -> list[sqlite3.Row]:
     """Taken documents, and waiting ones whose wait for their pair is over; none that `retry`
-    is still moving back into the spool (moving_to)."""
+    is still moving back into the spool (moving_to). The first `limit` (-1: all)."""
     return db.execute(
         "SELECT * FROM documents WHERE (state = ? OR (state = ? AND wait_until <= ?)) "
-        "AND moving_to IS NULL ORDER BY id",
-        (DocumentState.TAKEN, DocumentState.WAITING, now),
+        "AND moving_to IS NULL ORDER BY id LIMIT ?",
+        (DocumentState.TAKEN, DocumentState.WAITING, now, limit),
     ).fetchall()
 
 

@@ -130,12 +130,13 @@ class Router:
         self.clock = clock
         self.warned_languages: set[str] = set()  # languages without templates, logged once
 
-    def step(self) -> int:
-        """Route what is new, what stopped waiting, and held documents if the book changed."""
+    def step(self, limit: int = -1) -> int:
+        """Route what is new, what stopped waiting, and held documents if the book changed;
+        at most `limit` documents (-1: all); return how many."""
         if self.book.reload_if_changed():
             self.release_held()
         now = self.clock()
-        rows = documents.to_route(self.ledger.db, now)
+        rows = documents.to_route(self.ledger.db, now, limit)
         for first in range(0, len(rows), ROUTE_BATCH):
             with self.ledger.batch():  # routing touches nothing outside the ledger
                 for row in rows[first : first + ROUTE_BATCH]:

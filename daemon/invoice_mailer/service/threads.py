@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Messages built ahead of the sender: enough to keep it busy, few enough that a reload's new
 # signature or templates reach the next messages soon (those already built keep their text).
 BUILD_AHEAD = 8
+# Documents routed per pass: in a burst the worker builds the next messages between two
+# rounds of routing, instead of routing thousands while the sender waits for a message.
+ROUTE_PER_PASS = 64
 HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
 IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
 IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
@@ -134,7 +137,10 @@ class Worker:
                 if changed:
                     self.events.wake_sender.set()  # perhaps a `retry` made something due now
                 try:
-                    planned = router.step()
+                    routed = router.step(ROUTE_PER_PASS)
+                    if routed >= ROUTE_PER_PASS:
+                        self.events.wake.set()  # more to route: come round again at once
+                    planned = bool(routed)
                     if schedule.begin_pass(now, router.next_deadline()):
                         schedule.housekept(now, sessions.step())  # may plan a bundle
                         alerts.step()  # may plan an alert
