@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAY = 5.0  # after an error that is not the file's fault (disk full, ledger locked)
 BATCH = 100  # files recorded per transaction: one ledger fsync for many files
 _RECHECK = "recheck"
+_INTERRUPT = ("", "interrupt")  # on the events queue: ends a wait, names no file
 
 
 class Intake:
@@ -76,6 +77,10 @@ class Intake:
         """Called on the watcher's thread: only a queue put, no I/O."""
         self.events.put((path, event))
 
+    def interrupt(self) -> None:
+        """From another thread (stopping): end the wait of `step()` now."""
+        self.events.put(_INTERRUPT)
+
     def recover(self) -> int:
         """At start: finish interrupted copies and adopt spool files that lost their row."""
         adopted = self.taker.recover()
@@ -86,14 +91,17 @@ class Intake:
         """Paths waiting to be finished, re-checked or retried."""
         return self.tracker.pending() + len(self._retry_at)
 
-    def step(self, max_wait: float = 1.0) -> int:
-        """Wait for events (at most `max_wait`), look at what changed, take what is finished."""
+    def step(self, max_wait: float | None = None) -> int:
+        """Wait for events, a deadline of its own, `interrupt()` or at most `max_wait` (None:
+        no limit); look at what changed, take what is finished."""
         now = self.clock()
         if self._repair_at is not None and now >= self._repair_at:
             self._repair()
-        candidates = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
-        deadlines = [d for d in candidates if d is not None]
-        timeout = max(0.0, min([max_wait, *[d - now for d in deadlines]]))
+        deadlines = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
+        waits = [d - now for d in deadlines if d is not None]
+        if max_wait is not None:
+            waits.append(max_wait)
+        timeout = max(0.0, min(waits)) if waits else None  # None: until an event comes
         try:
             batch = [self.events.get(timeout=timeout)]
         except queue.Empty:
@@ -105,7 +113,8 @@ class Intake:
                 break
         now = self.clock()
         for path, event in batch:
-            self._observe(path, event, now)
+            if (path, event) != _INTERRUPT:
+                self._observe(path, event, now)
         for path in self.tracker.needs_stat(now):
             self._observe(path, "scan", now)
         due = self.tracker.due(now)

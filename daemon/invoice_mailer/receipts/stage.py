@@ -75,6 +75,7 @@ class ReceiptsStage:
         self.account = imap_account(config, stop.wait)
         self.stop = stop
         self.pending: tuple[Config, ImapAccount | None] | None = None
+        self._changed = threading.Event()  # a reload or a stop: set by reload() and interrupt()
         self._box: Mailbox | None = None
         self._failures = 0
         self._told = False
@@ -82,9 +83,11 @@ class ReceiptsStage:
     def reload(self, config: Config, account: ImapAccount | None) -> None:
         """Hand a reloaded config over; the loop reconnects between two waits."""
         self.pending = (config, account)
+        self._changed.set()
 
     def interrupt(self) -> None:
         """Stopping: a read that waits on the server ends now rather than at its timeout."""
+        self._changed.set()
         box = self._box
         if box is not None:
             box.hang_up()
@@ -98,8 +101,9 @@ class ReceiptsStage:
                 if self.pending is not None:
                     (self.config, self.account), self.pending = self.pending, None
                     keeper.config = self.config
-                if self.account is None:
-                    self.stop.wait(SLICE)
+                if self.account is None:  # receipts off: nothing to do until a reload or a stop
+                    self._changed.wait()
+                    self._changed.clear()
                     continue
                 try:
                     self._session(self.account, keeper, ledger)

@@ -83,7 +83,7 @@ class Inotify:
             raise _error()
         self.fd = fd
 
-    def add(self, path: str | bytes, mask: int) -> int:
+    def add(self, path: str | bytes | os.PathLike[str], mask: int) -> int:
         """Watch `path`; return its watch descriptor (the same one again for the same inode)."""
         raw = os.fsencode(path)
         wd = _lib().add_watch(self.fd, raw, mask)
