@@ -105,7 +105,6 @@ class Service:
             f"; receipts from {self.receipts.account.where}" if self.receipts.account else "",
         )
         watcher.start()
-        watcher.scan()
         loops: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
             ("intake", take_files, (intake, events.stop)),
             ("worker", self.worker.loop, ()),
@@ -123,6 +122,7 @@ class Service:
         ]
         for thread in self._threads:
             thread.start()
+        watcher.scan()  # with the intake already looking at what it names
         self.notifier.ready()
         try:
             self._main_loop(watcher, ledger, wakeups)
