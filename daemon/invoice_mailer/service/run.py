@@ -1,6 +1,6 @@
 """The service: wires watch → intake → ledger → routing → delivery → archive, and nothing else.
 
-Threads: watchdog's observer (only queue puts), the intake thread, the worker thread
+Threads: the watcher's observer (only queue puts), the intake thread, the worker thread
 (routing, sessions, building messages ahead, archive, alerts, in turn), the sender thread
 (SMTP delivery only), whose loops are in service.threads, and the receipts thread (the sender's
 mailbox over IMAP, receipts.stage; idle while receipts are off). The main thread, here, handles

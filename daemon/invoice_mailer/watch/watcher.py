@@ -90,7 +90,7 @@ class Watcher:
     """Names the files that appear in the watch folder, through `sink(path, event)`.
 
     `sink` runs on watchdog's thread and must be cheap (a queue.put). The service calls
-    `start()`, `scan()` once, then `supervise(now)` about every second, and `stop()`.
+    `start()`, `scan()` once, then `supervise(now)` every few seconds, and `stop()`.
     """
 
     def __init__(self, config: WatchConfig, sink: Sink, mountinfo_text: str | None = None) -> None:
