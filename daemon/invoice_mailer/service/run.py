@@ -90,8 +90,6 @@ class Service:
         events = self.events
         intake = Intake(config, ledger, stopping=events.stop.is_set, on_taken=events.wake.set)
         intake.recover()
-        wakeups = self._wakeups = Wakeups(config.state_dir)
-        wakeups.catch_signals()
         watcher = Watcher(config.watch, intake.offer)
         intake.tracker.closes = watcher.reports_close
         log.info(
@@ -105,6 +103,8 @@ class Service:
             f"; receipts from {self.receipts.account.where}" if self.receipts.account else "",
         )
         watcher.start()
+        wakeups = self._wakeups = Wakeups(config.state_dir)
+        wakeups.catch_signals()  # a signal that came before is seen by the loop's first turn
         loops: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
             ("intake", take_files, (intake, events.stop)),
             ("worker", self.worker.loop, ()),
