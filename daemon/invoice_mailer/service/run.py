@@ -149,9 +149,11 @@ class Service:
     def _main_loop(self, watcher: Watcher, ledger: Ledger, wakeups: Wakeups) -> None:
         """Sleep until a signal, another thread, the ledger or one of the timers wants us."""
         ping_every = self.notifier.watchdog_interval()  # half of WatchdogSec=
+        rescan = watcher.config.rescan  # the supervision runs the rescans: at least that often
+        supervise_every = min(SUPERVISE_INTERVAL, rescan) if rescan > 0 else SUPERVISE_INTERVAL
         status_line = StatusLine(ledger, self.notifier)
         now = time.monotonic()
-        next_ping, next_supervise = now, now + SUPERVISE_INTERVAL
+        next_ping, next_supervise = now, now + supervise_every
         next_look, follow_until, seen_version = now, now + LEDGER_FOLLOW, -1
         while not self.events.stop.is_set():
             now = time.monotonic()
@@ -160,7 +162,7 @@ class Service:
                 self._reload()
             if now >= next_supervise:
                 watcher.supervise(now)
-                next_supervise = now + SUPERVISE_INTERVAL
+                next_supervise = now + supervise_every
             if ping_every and now >= next_ping:
                 self.notifier.watchdog()
                 next_ping = now + ping_every
