@@ -33,12 +33,12 @@ def idle(root: Path, seconds: float, archived: int) -> dict[str, float]:
         for service in services.values():
             service.wait_started()
         time.sleep(STARTUP_GRACE)
-        before = {name: service.cpu_seconds() for name, service in services.items()}
+        before = {name: service.thread_cpu_seconds() for name, service in services.items()}
         began = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - began
         for name, service in services.items():
-            cpu = service.cpu_seconds() - before[name]
+            cpu = service.thread_cpu_seconds() - before[name]
             result[f"{name}_cpu_percent"] = 100 * cpu / elapsed
             result[f"{name}_rss_mb"] = service.memory_kb("VmRSS") / 1024
     finally:

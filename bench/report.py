@@ -48,7 +48,7 @@ def _idle(r: dict) -> list[Row]:
         cpu, rss = r[f"{mode}_cpu_percent"], r[f"{mode}_rss_mb"]
         rows += [
             ("idle", f"CPU over {r['seconds']:.0f} s ({label})", f"{cpu:.3f} % of a core",
-             "≤ 0.2 %", _verdict(cpu <= 0.2)),
+             "≤ 0.05 %", _verdict(cpu <= 0.05)),
             ("idle", f"RSS ({label})", f"{rss:.1f} MB", "≤ 50 MB", _verdict(rss <= 50)),
         ]  # fmt: skip
     return rows
@@ -67,7 +67,7 @@ def _scale(r: dict) -> list[Row]:
 
 
 def _startup(r: dict) -> list[Row]:
-    first, target = r["first_seconds"], SETTLE + 2
+    first, target = r["first_seconds"], SETTLE + 1
     return [
         ("startup", f"process start → first accepted, {r['count']:,} files waiting",
          f"{first:.2f} s", f"≤ {target:.1f} s", _verdict(first <= target)),

@@ -12,6 +12,7 @@ that file is tried again a little later, and nothing is forgotten.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -36,7 +37,12 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAY = 5.0  # after an error that is not the file's fault (disk full, ledger locked)
 BATCH = 100  # files recorded per transaction: one ledger fsync for many files
+# After a pause, the first batch holds one file, the next two, then four... up to BATCH: with
+# thousands waiting (a start after a downtime), the first document reaches the worker and the
+# mail server at once, while the others are still being looked at and taken.
+FIRST_BATCH = 1
 _RECHECK = "recheck"
+_INTERRUPT = ("", "interrupt")  # on the events queue: ends a wait, names no file
 
 
 class Intake:
@@ -70,11 +76,16 @@ class Intake:
         self._troubles: set[str] = set()  # error kinds already logged since the last success
         self._repair_at: float | None = None  # after an error: adopt what it left in the spool
         self._left: set[tuple[str, int, int]] = set()  # too large, recorded, left in the folder
+        self._batch = FIRST_BATCH  # the next batch: grows while files keep coming
         self._space = LowSpaceReport(config.state_dir, config.watch.min_free_space, ledger)
 
     def offer(self, path: str, event: str) -> None:
         """Called on the watcher's thread: only a queue put, no I/O."""
         self.events.put((path, event))
+
+    def interrupt(self) -> None:
+        """From another thread (stopping): end the wait of `step()` now."""
+        self.events.put(_INTERRUPT)
 
     def recover(self) -> int:
         """At start: finish interrupted copies and adopt spool files that lost their row."""
@@ -86,14 +97,17 @@ class Intake:
         """Paths waiting to be finished, re-checked or retried."""
         return self.tracker.pending() + len(self._retry_at)
 
-    def step(self, max_wait: float = 1.0) -> int:
-        """Wait for events (at most `max_wait`), look at what changed, take what is finished."""
+    def step(self, max_wait: float | None = None) -> int:
+        """Wait for events, a deadline of its own, `interrupt()` or at most `max_wait` (None:
+        no limit); look at what changed, take what is finished."""
         now = self.clock()
         if self._repair_at is not None and now >= self._repair_at:
             self._repair()
-        candidates = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
-        deadlines = [d for d in candidates if d is not None]
-        timeout = max(0.0, min([max_wait, *[d - now for d in deadlines]]))
+        deadlines = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
+        waits = [d - now for d in deadlines if d is not None]
+        if max_wait is not None:
+            waits.append(max_wait)
+        timeout = max(0.0, min(waits)) if waits else None  # None: until an event comes
         try:
             batch = [self.events.get(timeout=timeout)]
         except queue.Empty:
@@ -105,21 +119,38 @@ class Intake:
                 break
         now = self.clock()
         for path, event in batch:
-            self._observe(path, event, now)
-        for path in self.tracker.needs_stat(now):
-            self._observe(path, "scan", now)
-        due = self.tracker.due(now)
-        due += [path for path, at in self._retry_at.items() if at <= now and path not in due]
-        for path in due:
-            self.tracker.forget(path)
-            self._retry_at.pop(path, None)
-        taken = 0
-        for start in range(0, len(due), BATCH):
+            if (path, event) != _INTERRUPT:
+                self._observe(path, event, now)
+        return self._take_finished()
+
+    def _take_finished(self) -> int:
+        """Take what is finished, in batches that grow from FIRST_BATCH to BATCH (and start
+        small again after a step with nothing to take). A path whose settle time is over is
+        looked at once more (stat) just before its batch."""
+        now = self.clock()
+        due = self.tracker.due(now)  # looked at after their settle time already
+        known = set(due)
+        due += [path for path, at in self._retry_at.items() if at <= now and path not in known]
+        unlooked = collections.deque(self.tracker.needs_stat(now))
+        taken, size = 0, self._batch
+        while due or unlooked:
             if self.stopping():
                 break  # the rest stays in the folder: the next start finds it
-            if count := self._take_all(due[start : start + BATCH], now):
+            now = self.clock()  # a step may take minutes: each look gets its own time
+            while len(due) < size and unlooked:
+                path = unlooked.popleft()
+                self._observe(path, "scan", now)
+                if self.tracker.is_due(path, now):
+                    due.append(path)
+            batch, due = due[:size], due[size:]
+            for path in batch:
+                self.tracker.forget(path)
+                self._retry_at.pop(path, None)
+            if count := self._take_all(batch, now):
                 taken += count
                 self.on_taken()
+            size = min(2 * size, BATCH)
+        self._batch = size if taken else FIRST_BATCH
         return taken
 
     # -- looking --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import imaplib
 import itertools
 import re
 import select
+import socket
 import ssl
 import time
 from types import TracebackType
@@ -48,13 +49,13 @@ class Idle:
                 raise ConnectionError(f"IDLE refused: {_printable(line)}")
             self._note(line)
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, wake: socket.socket | None = None) -> bool:
         """True as soon as the server reports a change; False when `timeout` (at most 29
-        minutes) passes first."""
+        minutes) passes first, or as soon as `wake` can be read (it is left unread)."""
         deadline = time.monotonic() + min(timeout, MAX_IDLE)
         while not self.changed:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._readable(left):
+            if left <= 0 or not self._readable(left, wake):
                 break
             first = self._byte_if_any()
             if first is not None:
@@ -84,11 +85,13 @@ class Idle:
         if _CHANGE.match(line):
             self.changed = True
 
-    def _readable(self, seconds: float) -> bool:
+    def _readable(self, seconds: float, wake: socket.socket | None) -> bool:
+        """Whether the server sent something; False after `seconds`, or when `wake` can be read."""
         if isinstance(self._sock, ssl.SSLSocket) and self._sock.pending():
             return True  # already decrypted, so select() would not see it
-        ready, _write, _error = select.select([self._sock], [], [], seconds)
-        return bool(ready)
+        watched = [self._sock] if wake is None else [self._sock, wake]
+        ready, _write, _error = select.select(watched, [], [], seconds)
+        return self._sock in ready
 
     def _byte_if_any(self) -> bytes | None:
         """One byte if one is there; None when what woke select() was only TLS bookkeeping."""

@@ -6,7 +6,10 @@ pause and told to the admin once; sending never waits for any of it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+import socket
 import sqlite3
 import threading
 import time
@@ -25,7 +28,6 @@ from invoice_mailer.service.trouble import RETRY_TROUBLE, Trouble, describe, sho
 
 log = logging.getLogger(__name__)
 
-SLICE = 1.0  # the longest a wait (IDLE included) goes without looking at stop and reload
 MAX_PAUSE = 900.0  # the longest pause between two tries of an unreachable mailbox
 
 
@@ -75,6 +77,11 @@ class ReceiptsStage:
         self.account = imap_account(config, stop.wait)
         self.stop = stop
         self.pending: tuple[Config, ImapAccount | None] | None = None
+        # reload() and interrupt() end any wait at once with a byte on this pair: the thread
+        # sleeps on it (with the mailbox's socket while idling), never in slices of a second.
+        self._nudged, self._nudge = socket.socketpair()
+        for end in (self._nudged, self._nudge):
+            end.setblocking(False)
         self._box: Mailbox | None = None
         self._failures = 0
         self._told = False
@@ -82,9 +89,11 @@ class ReceiptsStage:
     def reload(self, config: Config, account: ImapAccount | None) -> None:
         """Hand a reloaded config over; the loop reconnects between two waits."""
         self.pending = (config, account)
+        self._wake()
 
     def interrupt(self) -> None:
         """Stopping: a read that waits on the server ends now rather than at its timeout."""
+        self._wake()
         box = self._box
         if box is not None:
             box.hang_up()
@@ -98,8 +107,8 @@ class ReceiptsStage:
                 if self.pending is not None:
                     (self.config, self.account), self.pending = self.pending, None
                     keeper.config = self.config
-                if self.account is None:
-                    self.stop.wait(SLICE)
+                if self.account is None:  # receipts off: nothing to do until a reload or a stop
+                    self._sleep(None)
                     continue
                 try:
                     self._session(self.account, keeper, ledger)
@@ -169,14 +178,29 @@ class ReceiptsStage:
             with box.idling() as idle:
                 while not self.stop.is_set() and self.pending is None:
                     left = deadline - time.monotonic()
-                    if left <= 0 or idle.wait(min(SLICE, left)):
+                    if left <= 0 or idle.wait(left, wake=self._nudged):
                         return
+                    self._drain()
             return
         while not self.stop.is_set() and self.pending is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self.stop.wait(min(SLICE, left))
+            self._sleep(left)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full already (one byte is enough), or closed
+            self._nudge.send(b"!")
+
+    def _sleep(self, seconds: float | None) -> None:
+        """Until reload() or interrupt(), or `seconds` (None: no limit)."""
+        select.select([self._nudged], [], [], seconds)
+        self._drain()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._nudged.recv(512):
+                pass
 
     # -- the mailbox unreachable ----------------------------------------------------------
 
@@ -200,7 +224,7 @@ class ReceiptsStage:
             log.error("%s; next try in %.0f s", text, pause)
         else:
             log.warning("cannot read the mailbox: %s; next try in %.0f s", exc, pause)
-        self.stop.wait(pause)
+        self._sleep(pause)  # a reload (new password) tries at once
 
     def _reachable(self, account: ImapAccount) -> None:
         if self._told:

@@ -1,16 +1,22 @@
 """The service: wires watch → intake → ledger → routing → delivery → archive, and nothing else.
 
-Threads: watchdog's observer (only queue puts), the intake thread, the worker thread
+Threads: the watcher's observer (only queue puts), the intake thread, the worker thread
 (routing, sessions, building messages ahead, archive, alerts, in turn), the sender thread
 (SMTP delivery only), whose loops are in service.threads, and the receipts thread (the sender's
 mailbox over IMAP, receipts.stage; idle while receipts are off). The main thread, here, handles
 signals, reloads, systemd notifications and the watcher's supervision. Stages talk only
 through the ledger.
+
+Idle, nothing wakes on a clock but the timers that must: the systemd watchdog (half of
+WatchdogSec=), the watcher's supervision, the worker's look at the address book. The main
+thread sleeps on service.wakeups (signals, a dying thread, the ledger being written: how a
+`retry` or `flush` from the CLI is noticed at once), the others on their events.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -34,11 +40,18 @@ from invoice_mailer.service.lock import acquire_lock
 from invoice_mailer.service.notify import Notifier
 from invoice_mailer.service.threads import Sender, ThreadEvents, Worker, make_transport, take_files
 from invoice_mailer.service.trouble import EX_SOFTWARE, guarded
+from invoice_mailer.service.wakeups import LEDGER_GAP, Wakeups
 from invoice_mailer.watch.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
 STATUS_COST_FACTOR = 50  # after counting for the status line, wait this many times what it cost
+STATUS_INTERVAL = 1.0  # and at least this long
+SUPERVISE_INTERVAL = 5.0  # the watcher's supervision: a dead observer, a replaced folder, rescans
+LEDGER_LOOK = 1.0  # without inotify, how often the ledger is looked at (the CLI's `retry`...)
+# After the ledger was written, it is looked at every LEDGER_GAP for this long: a commit becomes
+# visible only after its fsync, which comes after the writes inotify reported.
+LEDGER_FOLLOW = 1.0
 # Stopping: how long to wait for the receipts thread, which may be connecting to a silent
 # server. Everything it writes is one transaction or one renamed file: leaving it is safe.
 RECEIPTS_JOIN = 5.0
@@ -61,12 +74,15 @@ class Service:
         self.sender = Sender(config, make_transport(config, self.events.stop), self.events)
         self.receipts = ReceiptsStage(config, self.events.stop)  # decrypts the IMAP password
         self._threads: list[threading.Thread] = []
+        self._wakeups: Wakeups | None = None
         self.failure: str | None = None  # why the service cannot go on: it exits EX_SOFTWARE
 
     def _fail(self, why: str) -> None:
         """The service cannot go on: stop everything, and exit EX_SOFTWARE for a restart."""
         self.failure = self.failure or why
         self.events.stop_all()
+        if self._wakeups is not None:
+            self._wakeups.wake()
 
     def run(self) -> int:
         config = self.config
@@ -87,7 +103,8 @@ class Service:
             f"; receipts from {self.receipts.account.where}" if self.receipts.account else "",
         )
         watcher.start()
-        watcher.scan()
+        wakeups = self._wakeups = Wakeups(config.state_dir)
+        wakeups.catch_signals()  # a signal that came before is seen by the loop's first turn
         loops: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
             ("intake", take_files, (intake, events.stop)),
             ("worker", self.worker.loop, ()),
@@ -105,12 +122,14 @@ class Service:
         ]
         for thread in self._threads:
             thread.start()
+        watcher.scan()  # with the intake already looking at what it names
         self.notifier.ready()
         try:
-            self._main_loop(watcher, ledger)
+            self._main_loop(watcher, ledger, wakeups)
         finally:
             self.notifier.stopping()
             events.stop_all()
+            intake.interrupt()
             self.receipts.interrupt()
             watcher.stop()
             for thread in self._threads:
@@ -119,6 +138,7 @@ class Service:
                     log.warning("the %s thread is still waiting on its server; not waited for",
                                 thread.name)  # fmt: skip
             ledger.close()
+            wakeups.close()
             os.close(self._lock_fd)
         if self.failure:
             log.critical("invoice-mailer stopped on an internal failure: %s", self.failure)
@@ -126,24 +146,44 @@ class Service:
         log.info("invoice-mailer stopped")
         return 0
 
-    def _main_loop(self, watcher: Watcher, ledger: Ledger) -> None:
-        interval = self.notifier.watchdog_interval()
-        next_ping = 0.0
+    def _main_loop(self, watcher: Watcher, ledger: Ledger, wakeups: Wakeups) -> None:
+        """Sleep until a signal, another thread, the ledger or one of the timers wants us."""
+        ping_every = self.notifier.watchdog_interval()  # half of WatchdogSec=
+        rescan = watcher.config.rescan  # the supervision runs the rescans: at least that often
+        supervise_every = min(SUPERVISE_INTERVAL, rescan) if rescan > 0 else SUPERVISE_INTERVAL
         status_line = StatusLine(ledger, self.notifier)
-        tick = min(1.0, interval or 1.0)  # idle, every wake-up counts: once a second is enough
-        while not self.events.stop.wait(tick):
+        now = time.monotonic()
+        next_ping, next_supervise = now, now + supervise_every
+        next_look, follow_until, seen_version = now, now + LEDGER_FOLLOW, -1
+        while not self.events.stop.is_set():
             now = time.monotonic()
-            watcher.supervise(now)
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self._reload()
-            if interval and now >= next_ping:
+            if now >= next_supervise:
+                watcher.supervise(now)
+                next_supervise = now + supervise_every
+            if ping_every and now >= next_ping:
                 self.notifier.watchdog()
-                next_ping = now + interval
-            status_line.update()
+                next_ping = now + ping_every
+            if now >= next_look:
+                version = ledger.data_version()  # changes when another connection commits
+                if version != seen_version:
+                    seen_version = version
+                    self.events.wake.set()  # the worker looks: perhaps a `retry` or `flush`
+                if not wakeups.ledger_watched:
+                    next_look = now + LEDGER_LOOK
+                else:
+                    next_look = now + LEDGER_GAP if now < follow_until else math.inf
+                if (status_due := status_line.update()) is not None:
+                    next_look = min(next_look, status_due)
             if not all(thread.is_alive() for thread in self._threads):
                 self.failure = self.failure or "a service thread ended unexpectedly"
                 break
+            timers = [next_supervise, next_look, next_ping if ping_every else math.inf]
+            if wakeups.wait(min(timers) - time.monotonic()):
+                next_look = time.monotonic()
+                follow_until = next_look + LEDGER_FOLLOW
 
     def _reload(self) -> None:
         self.notifier.reloading()
@@ -188,8 +228,9 @@ class Service:
 class StatusLine:
     """The one-line summary systemd shows (`systemctl status`: STATUS=), kept current cheaply.
 
-    Counts the ledger only after another connection committed (PRAGMA data_version), and
-    spends at most ~2 % of a core on it in a busy burst (a million rows take ~0.2 s)."""
+    Counts the ledger only after another connection committed (PRAGMA data_version), at most
+    once a second, and spends at most ~2 % of a core on it in a busy burst (a million rows take
+    ~0.2 s)."""
 
     def __init__(self, ledger: Ledger, notifier: Notifier):
         self.ledger = ledger
@@ -198,13 +239,18 @@ class StatusLine:
         self._seen_version = -1
         self._next_count = 0.0
 
-    def update(self) -> None:
+    def update(self) -> float | None:
+        """Count again if another connection committed; when that has to wait (the cost
+        throttle), the monotonic time to call again; None when the line is up to date."""
         version, now = self.ledger.data_version(), time.monotonic()
-        if version == self._seen_version or now < self._next_count:
-            return
+        if version == self._seen_version:
+            return None
+        if now < self._next_count:
+            return self._next_count
         counts = self.ledger.counts()
         self._seen_version = version
-        self._next_count = now + STATUS_COST_FACTOR * (time.monotonic() - now)
+        cost = time.monotonic() - now
+        self._next_count = now + max(STATUS_INTERVAL, STATUS_COST_FACTOR * cost)
         docs, deliveries = counts["documents"], counts["deliveries"]
         waiting = sum(deliveries.get(state, 0) for state in PENDING_DELIVERY)
         failed = documents.count_failed(self.ledger.db)
@@ -217,6 +263,7 @@ class StatusLine:
         if text != self.text:
             self.text = text
             self.notifier.status(text)
+        return None
 
 
 def run_service(config_file: Path, verbose: bool) -> int:

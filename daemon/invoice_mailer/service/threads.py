@@ -36,8 +36,14 @@ BUILD_AHEAD = 8
 # rounds of routing, instead of routing thousands while the sender waits for a message.
 ROUTE_PER_PASS = 64
 HOUSEKEEPING_INTERVAL = 0.5  # sessions, alerts and the archive, at most this often
-IDLE_PASS = 5.0  # when idle, a full pass of the worker this often (time-based work)
-IDLE_PASS_CHECK = 1.0  # when idle, how often the worker asks the ledger whether anything changed
+IDLE_PASS = 5.0  # the sender, idle: a look at the queue this often
+# The worker, idle: a full pass this often, for what only time changes (an alert held back by
+# alerts.interval); timers of their own wake it for the rest (pair_wait, a session's closing).
+WORKER_IDLE_PASS = 60.0
+# The worker, idle: a look at the address book (one stat) this often. A commit by another
+# connection (the sender, a CLI `retry` or `flush`) wakes it at once: the main thread sees the
+# ledger written (service.wakeups).
+IDLE_PASS_CHECK = 5.0
 
 
 def make_transport(config: Config, stop: threading.Event | None = None) -> SmtpTransport:
@@ -76,7 +82,8 @@ def take_files(intake: Intake, stop: threading.Event) -> None:
     trouble = Trouble("take files")
     while not stop.is_set():
         try:
-            intake.step(max_wait=1.0)  # new events end the wait; wakes the worker per batch
+            intake.step()  # new events, its deadlines or interrupt() end the wait; wakes the
+            # worker per batch
             trouble.over()
         except Exception as exc:
             # Disk full, state directory read-only, ledger locked: nothing is lost (the
@@ -107,7 +114,7 @@ class Worker:
         archive.recover()
         self.events.recovered.set()
         trouble = Trouble("work on the queue")
-        schedule = WorkerSchedule(HOUSEKEEPING_INTERVAL, IDLE_PASS)
+        schedule = WorkerSchedule(HOUSEKEEPING_INTERVAL, WORKER_IDLE_PASS)
         seen_version, woken = -1, True
         try:
             while not self.events.stop.is_set():

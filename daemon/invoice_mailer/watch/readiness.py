@@ -118,12 +118,14 @@ class ReadinessTracker:
 
         The caller takes each one (or gives up on it) and then calls `forget(path)`.
         """
-        ready = [
-            (entry.since, path)
-            for path, entry in self._entries.items()
-            if entry.checked >= self._deadline(entry) and now >= self._deadline(entry)
-        ]
+        entries = self._entries.items()
+        ready = [(entry.since, path) for path, entry in entries if self._due(entry, now)]
         return [path for _since, path in sorted(ready)]
+
+    def is_due(self, path: str, now: float) -> bool:
+        """Is this one path finished as of its last observation? (What `due` would say.)"""
+        entry = self._entries.get(path)
+        return entry is not None and self._due(entry, now)
 
     def needs_stat(self, now: float) -> list[str]:
         """Paths whose waiting time is over but whose last observation is older than that.
@@ -152,6 +154,10 @@ class ReadinessTracker:
     def pending(self) -> int:
         """How many paths are being watched until they are finished."""
         return len(self._entries)
+
+    def _due(self, entry: _Entry, now: float) -> bool:
+        deadline = self._deadline(entry)
+        return entry.checked >= deadline and now >= deadline
 
     def _deadline(self, entry: _Entry) -> float:
         wait = self.close_fallback if entry.open_write else self.settle

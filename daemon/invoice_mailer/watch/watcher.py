@@ -1,9 +1,11 @@
-"""Noticing files in the export folder: a watchdog observer that only names paths, and a supervisor.
+"""Noticing files in the export folder: an observer that only names paths, and a supervisor.
 
-watchdog's observer thread dies on a handler exception, a PollingObserver stops for good when
-its folder disappears, and inotify drops events on overflow (NOTES.md). So the handler does no
-I/O and cannot raise, `supervise` restarts a dead observer, and a periodic `scan` catches
-whatever the events missed. Whether a file is finished is readiness.py's business.
+In events mode on Linux the observer is folderevents.py's inotify thread; in polling mode (and
+elsewhere) watchdog's. watchdog's observer thread dies on a handler exception, a
+PollingObserver stops for good when its folder disappears, and inotify drops events on overflow
+(NOTES.md). So the handlers do no I/O and cannot raise, `supervise` restarts a dead observer,
+and a periodic `scan` catches whatever the events missed. Whether a file is finished is
+readiness.py's business.
 """
 
 from __future__ import annotations
@@ -29,26 +31,14 @@ from watchdog.observers.polling import PollingObserver
 
 from invoice_mailer.config.model import WatchConfig
 from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.watch.folderevents import FolderEvents
 from invoice_mailer.watch.mounts import choose_method
-from invoice_mailer.watch.readiness import ignored, wanted
+from invoice_mailer.watch.readiness import ignored, matches, wanted
 
 logger = logging.getLogger(__name__)
 
-# watchdog holds every IN_MOVED_FROM for 0.5 s to pair it with its IN_MOVED_TO, in a
-# first-in first-out queue: each file the intake renames out of the folder (into the spool)
-# would delay every later event by up to 0.5 s. Both halves of a rename come from one syscall
-# and are read together, so a few milliseconds are plenty.
-MOVE_PAIRING_DELAY = 0.02
-try:  # watchdog 7 (6.0 and older call it InotifyBuffer)
-    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
-except ImportError:  # older watchdog keeps the same delay on its buffer
-    # mypy reads only the installed watchdog, in which this module no longer exists.
-    from watchdog.observers.inotify_buffer import (  # type: ignore[import-not-found, no-redef]
-        InotifyBuffer as InotifyMoveEventGrouper,
-    )
-InotifyMoveEventGrouper.delay = MOVE_PAIRING_DELAY
-
 Sink = Callable[[str, str], None]
+AnyObserver = BaseObserver | FolderEvents
 # Only what readiness needs: no Opened/ClosedNoWrite/Attrib, which our own reads would cause
 # and which would fill inotify's queue (it overflows silently).
 _EVENT_TYPES = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent]
@@ -100,7 +90,7 @@ class Watcher:
     """Names the files that appear in the watch folder, through `sink(path, event)`.
 
     `sink` runs on watchdog's thread and must be cheap (a queue.put). The service calls
-    `start()`, `scan()` once, then `supervise(now)` about every second, and `stop()`.
+    `start()`, `scan()` once, then `supervise(now)` every few seconds, and `stop()`.
     """
 
     def __init__(self, config: WatchConfig, sink: Sink, mountinfo_text: str | None = None) -> None:
@@ -111,7 +101,7 @@ class Watcher:
         self._sink = sink
         self._handler = _Handler(self.folder, config, sink)
         self._lock = threading.Lock()
-        self._observer: BaseObserver | None = None
+        self._observer: AnyObserver | None = None
         self._identity: tuple[int, int] | None = None
         self._running = False
         self._down: str | None = None  # why the observer is down, logged once
@@ -145,15 +135,21 @@ class Watcher:
         can refuse them once; symlinked folders are never followed.
         """
         count, stack = 0, [self.folder]
+        patterns, ignore = self.config.patterns, self.config.ignore
         while stack:
             directory = stack.pop()
+            top = directory == self.folder  # wanted() without its relpath, for most entries
             try:
                 with os.scandir(directory) as entries:
                     for entry in entries:
                         if self.config.recursive and _is_real_dir(entry):
-                            if not ignored(entry.name, self.config.ignore):
+                            if not ignored(entry.name, ignore):
                                 stack.append(entry.path)
-                        elif wanted(entry.path, self.folder, self.config):
+                        elif (
+                            matches(entry.name, patterns, ignore)
+                            if top
+                            else wanted(entry.path, self.folder, self.config)
+                        ):
                             self._sink(entry.path, "scan")
                             count += 1
             except OSError as exc:
@@ -191,7 +187,9 @@ class Watcher:
             return f"{self.folder} was replaced by another folder"
         if not observer.is_alive():
             return "its thread ended"
-        if not observer.emitters or not all(e.is_alive() for e in observer.emitters):
+        if isinstance(observer, BaseObserver) and not (
+            observer.emitters and all(e.is_alive() for e in observer.emitters)
+        ):
             return f"it no longer watches {self.folder}"
         return None
 
@@ -221,26 +219,30 @@ class Watcher:
         except OSError as exc:
             raise InvoiceMailerError(_cannot_watch(self.folder, exc)) from None
         try:
-            observer.schedule(
-                self._handler,
-                self.folder,
-                recursive=self.config.recursive,
-                event_filter=_EVENT_TYPES,
-            )
+            if isinstance(observer, BaseObserver):
+                observer.schedule(
+                    self._handler,
+                    self.folder,
+                    recursive=self.config.recursive,
+                    event_filter=_EVENT_TYPES,
+                )
             observer.start()
         except OSError as exc:
             _halt(observer)
             raise InvoiceMailerError(_cannot_watch(self.folder, exc)) from None
         self._observer, self._identity = observer, (info.st_dev, info.st_ino)
 
-    def _new_observer(self) -> BaseObserver:
+    def _new_observer(self) -> AnyObserver:
         if self.method == "polling":
             return PollingObserver(timeout=self.config.poll_interval)
         if sys.platform.startswith("linux"):
-            # Full events: a file renamed in from another folder arrives as a move, not as a
-            # "created" that would wait for a close that never comes.
-            return Observer(generate_full_events=True)  # type: ignore[call-arg]
+            return FolderEvents(self.folder, self.config, self._sink, self._overflowed)
         return Observer()
+
+    def _overflowed(self) -> None:
+        """The kernel dropped events (on the observer's thread): look at the whole folder."""
+        if self._running:
+            self.scan()
 
     def _stop_observer(self) -> None:
         observer, self._observer = self._observer, None
@@ -248,7 +250,7 @@ class Watcher:
             _halt(observer)
 
 
-def _halt(observer: BaseObserver) -> None:
+def _halt(observer: AnyObserver) -> None:
     """Stop an observer in whatever state it is, without raising."""
     try:
         observer.stop()
