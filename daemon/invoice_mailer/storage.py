@@ -91,9 +91,10 @@ def fsync_dir(folder: Path) -> None:
 
 
 def fsync_files(paths: Sequence[Path]) -> None:
-    """Make the data of these files durable, several at a time: the disk and the filesystem's
-    journal take concurrent fsyncs together (2,000 files of 80 KB: half the time of one by
-    one on this project's VM). Raises the first OSError."""
+    """Make the data of these files durable (fdatasync: the bytes and what finds them, not
+    the times), several at a time: the disk and the filesystem's journal take concurrent
+    syncs together (500 new files of 80 KB: 0.12 ms each instead of 0.24 ms one by one on
+    this project's VM). Their names are the caller's: fsync_dir. Raises the first OSError."""
     if len(paths) <= 1:
         for path in paths:
             _fsync_file(path)
@@ -106,7 +107,7 @@ def fsync_files(paths: Sequence[Path]) -> None:
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        os.fsync(fd)
+        os.fdatasync(fd)
     finally:
         os.close(fd)
 
@@ -241,25 +242,27 @@ def write_durably(
     write: Callable[[BinaryIO], T],
     partial: Path | None = None,
     *,
-    sync_folder: bool = True,
+    sync: bool = True,
 ) -> T:
     """The whole file or nothing at `path`: `write` fills a hidden partial file (mode 0600,
     never through a link), which is fsynced and renamed into place; returns what `write` did.
-    `sync_folder=False`: the caller fsyncs the folder once for several files, before it relies
-    on any of their names."""
+    `sync=False`: the caller makes several such files durable at once (fsync_files, then
+    fsync_dir of their folder) before anything relies on them; until then a crash may leave a
+    whole, half or empty file under the name, which nothing refers to."""
     partial = partial or path.with_name(f".{path.name}.part")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_FILE)
         with os.fdopen(fd, "wb") as out:
             written = write(out)
             out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                os.fsync(out.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink()
         raise
     os.rename(partial, path)
-    if sync_folder:
+    if sync:
         fsync_dir(path.parent)
     return written
 

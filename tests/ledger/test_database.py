@@ -9,6 +9,7 @@ import pytest
 
 from invoice_mailer.ledger import notices
 from invoice_mailer.ledger.database import Ledger
+from tests.support.helpers import wait_until
 
 
 def _notes(ledger: Ledger) -> list[str]:
@@ -76,3 +77,25 @@ def test_another_thread_writes_as_soon_as_the_batch_ends(tmp_path):
         thread.join(10)
         assert errors == []
         assert _notes(ledger) == ["from the batch", "from the other thread"]
+
+
+def test_a_batch_sees_another_thread_waiting_to_write(tmp_path):
+    """How a batch of routing knows to end early: the sender must not wait behind it."""
+    done = threading.Event()
+
+    def write(other: Ledger) -> None:
+        with other.transaction() as db:
+            notices.add(db, 2.0, "the sender's")
+        done.set()
+
+    with Ledger(tmp_path) as ledger, Ledger(tmp_path) as other:
+        assert not ledger.others_waiting()
+        thread = threading.Thread(target=write, args=(other,))
+        with ledger.batch() as db:
+            notices.add(db, 1.0, "the router's")
+            thread.start()
+            assert wait_until(ledger.others_waiting, 10)
+        assert done.wait(10)
+        thread.join(10)
+        assert not ledger.others_waiting()
+        assert _notes(ledger) == ["the router's", "the sender's"]

@@ -93,8 +93,9 @@ def prebuild(
     """Build the next `ahead` due messages before the sender reaches them (a month-end burst
     then costs the sender only the SMTP round trips); problems are left for the sender.
 
-    In one batch: each file is fsynced as it is written, then outgoing/ once, and one commit
-    records them all (after a crash before it, the next build writes the same files again)."""
+    In one batch: the files are written, then made durable together (their data side by side,
+    outgoing/ once), then one commit records them all; after a crash before it, nothing refers
+    to them and the next build writes them again."""
     made: list[_Made] = []
     with _BUILDING:
         for row in deliveries.due_unbuilt(ledger.db, now, ahead):
@@ -111,7 +112,8 @@ def prebuild(
 def _record(config: Config, ledger: Ledger, made: list[_Made]) -> None:
     if not made:
         return
-    storage.fsync_dir(config.state_dir / storage.OUTGOING)  # every name, before any is relied on
+    storage.fsync_files([message.path for message in made])  # side by side, then their names
+    storage.fsync_dir(config.state_dir / storage.OUTGOING)
     with ledger.transaction() as db:
         for message in made:
             delivery_changes.record_built(
@@ -125,7 +127,7 @@ def _record(config: Config, ledger: Ledger, made: list[_Made]) -> None:
 
 
 def _write(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> _Made:
-    """The delivery's message, fsynced under its name in outgoing/ (the folder not yet)."""
+    """The delivery's message under its name in outgoing/, not yet durable (see _record)."""
     carried = documents.of_delivery(ledger.db, delivery["id"])
     subject, body = delivery["subject"], delivery["body"]
     signature = config.signature  # [Firma]: the bundle and the alerts are Italian
@@ -161,7 +163,7 @@ def _write(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> _Made:
     outgoing = config.state_dir / storage.OUTGOING
     target = outgoing / f"{delivery['id']}.eml"
     partial = outgoing / f".{delivery['id']}.eml.part"
-    size = _write_durably(partial, target, envelope, attachments, signature, sync_folder=False)
+    size = _write_durably(partial, target, envelope, attachments, signature, sync=False)
     return _Made(delivery["id"], target, size, subject, body)
 
 
@@ -194,7 +196,7 @@ def write_test_message(config: Config, address: str, folder: Path) -> tuple[Path
     )
     target = folder / "send-test.eml"
     partial = folder / ".send-test.eml.part"
-    size = _write_durably(partial, target, envelope, [], config.signature, sync_folder=True)
+    size = _write_durably(partial, target, envelope, [], config.signature, sync=True)
     return target, size
 
 
@@ -205,14 +207,14 @@ def _write_durably(
     attachments: list[messages.Attachment],
     signature: str,
     *,
-    sync_folder: bool,
+    sync: bool,
 ) -> int:
     """The whole message or nothing under `target`; its size."""
     return storage.write_durably(
         target,
         lambda out: messages.write_message(envelope, attachments, signature, out),
         partial,
-        sync_folder=sync_folder,
+        sync=sync,
     )
 
 

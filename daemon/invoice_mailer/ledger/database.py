@@ -23,16 +23,37 @@ from invoice_mailer.errors import LedgerError, permission_advice
 from invoice_mailer.ledger import deliveries, documents
 from invoice_mailer.ledger.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
-# One lock per ledger file, shared by every connection of this process; re-entrant, so that a
-# thread that (wrongly) nests two connections' transactions meets SQLite's timeout, not a hang.
-_WRITERS: dict[str, threading.RLock] = {}
+
+class _Writers:
+    """The writer lock of one ledger file, shared by every connection of this process, and
+    how many threads wait for it (a batch makes way for them). Re-entrant, so that a thread
+    that (wrongly) nests two connections' transactions meets SQLite's timeout, not a hang."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._counting = threading.Lock()
+        self.waiting = 0
+
+    def acquire(self) -> None:
+        if self.lock.acquire(blocking=False):
+            return
+        with self._counting:
+            self.waiting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._counting:
+                self.waiting -= 1
+
+
+_WRITERS: dict[str, _Writers] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
-def _writer_lock(path: Path) -> threading.RLock:
+def _writers_of(path: Path) -> _Writers:
     key = os.path.realpath(path)
     with _WRITERS_GUARD:
-        return _WRITERS.setdefault(key, threading.RLock())
+        return _WRITERS.setdefault(key, _Writers())
 
 
 class Ledger:
@@ -57,7 +78,7 @@ class Ledger:
                     self.path, isolation_level=None, timeout=30, check_same_thread=False
                 )
             self.db.row_factory = sqlite3.Row
-            self._writing = _writer_lock(self.path)
+            self._writers = _writers_of(self.path)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
@@ -103,7 +124,8 @@ class Ledger:
         """BEGIN IMMEDIATE … COMMIT: one writer at a time, all or nothing.
 
         Inside a batch() it is a savepoint: all or nothing still, durable when the batch ends."""
-        with self._writing:
+        self._writers.acquire()
+        try:
             if self.db.in_transaction:
                 yield from self._savepoint()
                 return
@@ -114,6 +136,8 @@ class Ledger:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+        finally:
+            self._writers.lock.release()
 
     @contextmanager
     def batch(self) -> Iterator[sqlite3.Connection]:
@@ -123,6 +147,11 @@ class Ledger:
         moved or a message sent inside it could outlive a crash that loses its record."""
         with self.transaction() as db:
             yield db
+
+    def others_waiting(self) -> bool:
+        """Whether another thread waits to write: a batch ends early to let it (the sender,
+        between two messages, must not wait for a batch of routing)."""
+        return self._writers.waiting > 0
 
     def _savepoint(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("SAVEPOINT step")

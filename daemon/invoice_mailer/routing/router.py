@@ -137,15 +137,19 @@ class Router:
             self.release_held()
         now = self.clock()
         rows = documents.to_route(self.ledger.db, now, limit)
-        for first in range(0, len(rows), ROUTE_BATCH):
+        waiting = list(reversed(rows))
+        while waiting:
             with self.ledger.batch():  # routing touches nothing outside the ledger
-                for row in rows[first : first + ROUTE_BATCH]:
+                for _ in range(min(ROUTE_BATCH, len(waiting))):
+                    row = waiting.pop()
                     try:
                         self._route(row, now)
                     except (OSError, sqlite3.Error):
                         raise  # the disk or the ledger, not the document: the worker retries
                     except Exception as exc:  # one document nobody foresaw never stops the others
                         self._unexpected(row, exc, now)
+                    if self.ledger.others_waiting():
+                        break  # commit what is routed and let the other writer go first
         return len(rows)
 
     def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:

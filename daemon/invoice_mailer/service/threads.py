@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # Messages built ahead of the sender: enough to keep it busy, few enough that a reload's new
 # signature or templates reach the next messages soon (those already built keep their text).
-BUILD_AHEAD = 8
+BUILD_AHEAD = 32
 # Documents routed per pass: in a burst the worker builds the next messages between two
 # rounds of routing, instead of routing thousands while the sender waits for a message.
 ROUTE_PER_PASS = 64
@@ -212,8 +212,10 @@ class Sender:
                     trouble.report(exc)
                     self.events.stop.wait(RETRY_TROUBLE)
                     continue
+                if wait is not None and wait <= 0:
+                    continue  # planned while the step ran (a burst being routed): go on at once
                 # Nothing due: sleep until woken (the worker wakes us for new or retried work).
-                self.events.wake_sender.wait(timeout=max(0.01, IDLE_PASS if wait is None else wait))
+                self.events.wake_sender.wait(timeout=IDLE_PASS if wait is None else wait)
                 self.events.wake_sender.clear()
         finally:
             dispatcher.transport.close()
