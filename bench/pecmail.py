@@ -9,20 +9,18 @@ a ricevuta *completa*, what a provider gives unless the sender asks for less).
 from __future__ import annotations
 
 import base64
-import functools
-import quopri
+import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from invoice_mailer.demo.pecreceipts import sign_detached
 from invoice_mailer.demo.samples import make_pdf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.receiptmail import crlf, provider_identity, text_part
 
 PROVIDER = "ARUBA PEC S.p.A."
 DOMAIN = "pec.aruba.it"
@@ -46,7 +44,7 @@ class ReceiptMaker:
     def original(self, message_id: str, to: str, subject: str) -> bytes:
         """The message as the service sent it: a text and the PDF."""
         boundary = f"=============={uuid.uuid4().int % 10**19:019d}=="
-        return _crlf(
+        return crlf(
             f"From: Bench S.r.l. <{self.sender}>\nTo: {to}\nSubject: {subject}\n"
             f"Date: {format_datetime(datetime.now(UTC).astimezone())}\n"
             f"Message-ID: {message_id}\nMIME-Version: 1.0\n"
@@ -90,7 +88,7 @@ class ReceiptMaker:
         alternative, mixed, outer = (f"----={uuid.uuid4().hex[:16]}" for _ in range(3))
         parts = [
             f'Content-Type: multipart/alternative; boundary="{alternative}"\n\n'
-            f"--{alternative}\n{_text_part(text)}\n--{alternative}\n{_text_part(html, 'html')}\n"
+            f"--{alternative}\n{text_part(text)}\n--{alternative}\n{text_part(html, 'html')}\n"
             f"--{alternative}--\n",
             'Content-Type: application/xml; name="daticert.xml"\n'
             "Content-Transfer-Encoding: base64\n"
@@ -103,7 +101,7 @@ class ReceiptMaker:
                 'Content-Type: message/rfc822; name="postacert.eml"\n'
                 f'Content-Disposition: inline; filename="postacert.eml"\n\n{original}'
             )
-        inner = _crlf(
+        inner = crlf(
             f'Content-Type: multipart/mixed; boundary="{mixed}"\n\n'
             + "".join(f"--{mixed}\n{part}\n" for part in parts)
             + f"--{mixed}--\n"
@@ -120,51 +118,14 @@ class ReceiptMaker:
             f'micalg="sha-256"; boundary="{outer}"\n\nThis is an S/MIME signed message\n\n'
             f"--{outer}\n"
         )
-        signature = base64.encodebytes(sign_detached(inner, *_identity())).decode()
+        signature = base64.encodebytes(sign_detached(inner, *provider_identity())).decode()
         return (
-            _crlf(head)
+            crlf(head)
             + inner
-            + _crlf(
+            + crlf(
                 f'\n--{outer}\nContent-Type: application/x-pkcs7-signature; name="smime.p7s"\n'
                 "Content-Transfer-Encoding: base64\n"
                 f'Content-Disposition: attachment; filename="smime.p7s"\n\n{signature}\n'
                 f"--{outer}--\n"
             )
         )
-
-
-def _text_part(text: str, subtype: str = "plain") -> str:
-    encoded = quopri.encodestring(text.encode("iso-8859-1")).decode("ascii")
-    return (
-        f"Content-Type: text/{subtype}; charset=iso-8859-1\n"
-        f"Content-Transfer-Encoding: quoted-printable\n\n{encoded}"
-    )
-
-
-def _crlf(text: str) -> bytes:
-    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-
-
-@functools.cache
-def _identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    """The provider's signing certificate, made once per run."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, PROVIDER),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"posta-certificata@{DOMAIN}"),
-        ]
-    )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key

@@ -38,7 +38,7 @@ STARTED_LINE = "invoice-mailer starting"
 def run(root: Path, count: int) -> dict:
     messages = count // 2
     workspace = Workspace(root / "receipts")
-    box = Dovecot(workspace.root / "dovecot", outside=root.parent)
+    box = Dovecot(workspace.root)
     sink = Sink(workspace.root)  # nothing is sent; the config needs an SMTP server
     service: Service | None = None
     try:

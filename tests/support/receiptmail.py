@@ -223,9 +223,9 @@ def provider_message(
 ) -> bytes:
     """A message a PEC provider writes: its text, daticert.xml, postacert.eml, signed."""
     mixed, alternative, outer = (f"----={uuid.uuid4().hex[:16]}" for _ in range(3))
-    body = _text_part(text)
+    body = text_part(text)
     if provider.html:
-        html = _text_part(f"<html><body><p>{escape(text)}</p></body></html>", "html")
+        html = text_part(f"<html><body><p>{escape(text)}</p></body></html>", "html")
         body = (
             f'Content-Type: multipart/alternative; boundary="{alternative}"\n\n'
             f"--{alternative}\n{body}\n--{alternative}\n{html}\n--{alternative}--\n"
@@ -292,7 +292,8 @@ def _identificativo(certificate: bytes | None) -> str | None:
     return found.group(1).decode() if found else None
 
 
-def _text_part(text: str, subtype: str = "plain") -> str:
+def text_part(text: str, subtype: str = "plain") -> str:
+    """A quoted-printable ISO-8859-1 text part, as Italian PEC providers write them."""
     encoded = quopri.encodestring(text.encode("iso-8859-1")).decode("ascii")
     return (
         f"Content-Type: text/{subtype}; charset=iso-8859-1\n"
