@@ -8,8 +8,8 @@ from email import policy
 
 from invoice_mailer import storage
 from invoice_mailer.delivery import outbox
-from invoice_mailer.ledger import deliveries
-from invoice_mailer.ledger.states import Purpose
+from invoice_mailer.ledger import deliveries, delivery_changes
+from invoice_mailer.ledger.states import DeliveryState, Purpose
 from invoice_mailer.routing.planning import plan_delivery
 from tests.bundles.test_sessions import add_document, make  # noqa: F401 (make: a fixture)
 
@@ -56,3 +56,20 @@ def test_building_again_after_a_crash_before_the_commit_overwrites_the_unrecorde
 
     assert path == stale and path.stat().st_size == size
     assert b"Fattura_7_2026_C042.pdf" in path.read_bytes()
+
+
+def test_no_more_than_ahead_messages_wait_built_and_half_go_before_the_next_batch(make):  # noqa: F811
+    """A reload's new signature reaches the next messages soon: few are built in advance."""
+    config, ledger = make(copy_to=[])
+    now = time.time()
+    ids = [_customer_delivery(config, ledger, f"Fattura_{n}_2026_C042.pdf", now) for n in range(6)]
+
+    assert outbox.prebuild(config, ledger, 4, now + 1, lambda: False) == 4
+    assert outbox.prebuild(config, ledger, 4, now + 1, lambda: False) == 0  # 4 still wait
+    with ledger.transaction() as db:
+        delivery_changes.set_state(db, ids[0], DeliveryState.SENT)
+    assert outbox.prebuild(config, ledger, 4, now + 1, lambda: False) == 0  # 3 wait: > half
+    with ledger.transaction() as db:
+        delivery_changes.set_state(db, ids[1], DeliveryState.SENT)
+    assert outbox.prebuild(config, ledger, 4, now + 1, lambda: False) == 2  # back up to 4
+    assert [deliveries.by_id(ledger.db, i)["eml"] is not None for i in ids] == [True] * 6

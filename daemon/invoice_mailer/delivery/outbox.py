@@ -90,15 +90,19 @@ def build(config: Config, ledger: Ledger, delivery: sqlite3.Row) -> tuple[Path, 
 def prebuild(
     config: Config, ledger: Ledger, ahead: int, now: float, stopping: Callable[[], bool]
 ) -> int:
-    """Build the next `ahead` due messages before the sender reaches them (a month-end burst
-    then costs the sender only the SMTP round trips); problems are left for the sender.
+    """Build the next due messages before the sender reaches them, until `ahead` are built
+    and waiting (a month-end burst then costs the sender only the SMTP round trips); problems
+    are left for the sender.
 
     In one batch: the files are written, then made durable together (their data side by side,
     outgoing/ once), then one commit records them all; after a crash before it, nothing refers
     to them and the next build writes them again."""
     made: list[_Made] = []
     with _BUILDING:
-        for row in deliveries.due_unbuilt(ledger.db, now, ahead):
+        waiting = deliveries.built_unsent(ledger.db, ahead)
+        # Refilled once half are gone: batches of half of `ahead`, not one per message sent.
+        wanted = ahead - waiting if waiting <= ahead // 2 else 0
+        for row in deliveries.due_unbuilt(ledger.db, now, wanted):
             if stopping():
                 break
             try:

@@ -72,6 +72,15 @@ def next_built(db: sqlite3.Connection, now: float, excluding: int) -> sqlite3.Ro
     ).fetchone()
 
 
+def built_unsent(db: sqlite3.Connection, up_to: int) -> int:
+    """How many queued deliveries have their message built, counted up to `up_to`."""
+    return db.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE state = ? AND eml IS NOT NULL "
+        "LIMIT ?)",
+        (DeliveryState.QUEUED, up_to),
+    ).fetchone()[0]
+
+
 def due_unbuilt(db: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
     """The next `limit` queued deliveries due by `now` whose message is not built yet."""
     return db.execute(

@@ -29,9 +29,10 @@ from invoice_mailer.service.trouble import RETRY_TROUBLE, Trouble
 
 log = logging.getLogger(__name__)
 
-# Messages built ahead of the sender: enough to keep it busy, few enough that a reload's new
-# signature or templates reach the next messages soon (those already built keep their text).
-BUILD_AHEAD = 32
+# Messages built and waiting for the sender, at most: enough to keep it busy in a burst, few
+# enough that a reload's new signature or templates reach the next messages soon (those
+# already built keep their text).
+BUILD_AHEAD = 48
 # Documents routed per pass: in a burst the worker builds the next messages between two
 # rounds of routing, instead of routing thousands while the sender waits for a message.
 ROUTE_PER_PASS = 64
