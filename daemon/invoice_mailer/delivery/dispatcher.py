@@ -6,12 +6,7 @@ doubling backoff; permanent ones fail the delivery; authentication and TLS probl
 whole queue instead of failing documents. What the ledger records about each outcome is in
 recorder.py.
 
-In a burst the sender commits once per message, while the server works on it: the previous
-message's `sent` and the next built message marked `sending`, so the fsync overlaps the
-server's work and the next message goes the moment this one is accepted. A crash leaves at
-most two rows `sending` (the one in flight with the one marked ahead, or the one accepted a
-moment ago with the one in flight); the next start sends both again with the same Message-ID
-and logs each as a possible duplicate, as for the one ambiguous case of the design.
+In a burst the sender commits once per message, while the server works on it (sendahead.py).
 """
 
 from __future__ import annotations
@@ -36,10 +31,11 @@ from invoice_mailer.delivery.retrypolicy import (
     quick_retry_policy,
     rate_limit_wait,
 )
+from invoice_mailer.delivery.sendahead import SendAhead
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
-from invoice_mailer.ledger import deliveries, delivery_changes, pauses
+from invoice_mailer.ledger import deliveries, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
 from invoice_mailer.service.trouble import describe, shown
@@ -92,9 +88,7 @@ class Dispatcher:
         self.record = Recorder(config, ledger, clock)
         self._rate_logged = ""
         self.last_activity = 0.0
-        # The next delivery, marked `sending` while the one before was in flight; as it was
-        # before the mark (queued), which is what its outcome is judged by.
-        self._ahead: sqlite3.Row | None = None
+        self.ahead = SendAhead(self.record, stop)
         self._began = 0.0
         self._unpaused = False
 
@@ -126,7 +120,7 @@ class Dispatcher:
                     return pause["check_at"] - now
                 # Only this thread starts a pause: none now, none until this message's outcome.
                 self._unpaused = pause is None
-                row = self._ahead
+                row = self.ahead.row
                 if row is None:
                     self.record.flush()  # the last one is `sending` until its `sent` commits
                     row = deliveries.first_due(self.ledger.db, self._began)
@@ -148,7 +142,7 @@ class Dispatcher:
                 self._deliver(row)
                 self.on_progress()
         finally:
-            self._release_ahead()
+            self.ahead.release()
             self.record.flush()
         return self._next_due()
 
@@ -169,8 +163,7 @@ class Dispatcher:
     # -- one delivery ---------------------------------------------------------------------
 
     def _deliver(self, row: sqlite3.Row) -> None:
-        marked = self._ahead is not None and self._ahead["id"] == row["id"]
-        self._ahead = None
+        marked = self.ahead.take(row)
         if not marked and self._awaits_acceptance(row):
             return
         # A message that cannot be built is this delivery's problem; an OSError writing our own
@@ -216,7 +209,11 @@ class Dispatcher:
             attempts += 1
             try:
                 return self.transport.send(
-                    self.config.sender.address, recipients, path, size, lambda: self._mark(row)
+                    self.config.sender.address,
+                    recipients,
+                    path,
+                    size,
+                    lambda: self.ahead.mark(row, self._began, self._may_mark_ahead()),
                 )
             except SmtpFailure as failure:
                 last = failure
@@ -248,30 +245,8 @@ class Dispatcher:
             self.record.sent(row, result, attempts, seconds, commit_later=self._unpaused)
         self.last_activity = self.clock()
 
-    def _mark(self, flying: sqlite3.Row) -> None:
-        """While the server works on `flying`: commit the last `sent`, and mark the next built
-        message `sending` in the same commit. Never raises: the message in flight comes first."""
-        try:
-            with self.record.transaction() as db:
-                ahead = None
-                if self._ahead is None and self._may_mark_ahead():
-                    ahead = deliveries.next_built(db, self._began, flying["id"])
-                    if ahead is not None:
-                        delivery_changes.set_state(db, ahead["id"], DeliveryState.SENDING)
-            if ahead is not None:
-                self._ahead = ahead
-        except Exception as exc:  # its outcome is recorded as always, once the reply is in
-            log.warning("could not record while a message was in flight: %s", describe(exc))
-
     def _may_mark_ahead(self) -> bool:
-        return self._unpaused and not (self.stop.is_set() or has_rate_limit(self.config.smtp.rate))
-
-    def _release_ahead(self) -> None:
-        """The step ends before the message marked ahead went (stopping, a pause): queued."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            with self.record.transaction() as db:
-                delivery_changes.unmark_sending(db, ahead["id"])
+        return self._unpaused and not has_rate_limit(self.config.smtp.rate)
 
     def _awaits_acceptance(self, row: sqlite3.Row) -> bool:
         """A PEC sender's message whose reply was lost (or a crash after DATA) waits, once and
