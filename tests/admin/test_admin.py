@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger.database import Ledger
 from tests.support.cli import run_cli
@@ -76,7 +78,9 @@ def test_retry_held_after_the_address_book_changed_while_stopped(tmp_path, smtp_
         assert received.rcpt_tos == ("info@beta.example",)
 
 
-def test_retry_makes_a_deferred_message_due_now(tmp_path, smtp_server):
+def test_retry_makes_a_deferred_message_due_now_and_the_waiting_service_acts_at_once(
+    tmp_path, smtp_server
+):
     book = write_address_book(tmp_path / "clienti.csv", [ROSSI])
     config = service_config(
         tmp_path,
@@ -89,11 +93,16 @@ def test_retry_makes_a_deferred_message_due_now(tmp_path, smtp_server):
         drop(tmp_path / "export", "Fattura_5_2026_C001.pdf", make_pdf())
         wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'deferred'"), 15)
         smtp_server.reset_faults()
+        # Nothing is due for an hour: the sender sleeps. The CLI writes the ledger only; the
+        # service acts on it within a second (service/wakeups.py; tests/service/test_wakeups.py).
         retried = run_cli("-c", str(config), "retry")
         assert retried.returncode == 0, retried.stderr
         assert "1 deferred message(s) are due now" in retried.stdout
-        (received,) = smtp_server.wait_for_messages(1, timeout=10)
+        (received,) = smtp_server.wait_for_messages(1, timeout=2)
         assert received.rcpt_tos == ("mario@rossi.example",)
+        service.signal(signal.SIGTERM)
+        code = service.stop(timeout=5)  # every thread wakes for it: none waits for a timer
+    assert code == 0, service.log()
 
 
 def test_retry_says_clearly_when_nothing_matched(tmp_path):

@@ -1,5 +1,5 @@
-"""The service as systemd runs it: sd_notify, SIGHUP reloads, SIGTERM during a retry wait or
-idle, a CLI `retry` noticed by an idle service."""
+"""The service as systemd runs it: sd_notify, SIGHUP reloads, SIGTERM during a retry wait (and
+while idle: tests/admin/test_admin.py, after a CLI `retry`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from invoice_mailer.demo.samples import make_pdf
-from tests.support.cli import run_cli
 from tests.support.helpers import drop, wait_until
 from tests.support.service_harness import ServiceProcess, service_config, write_address_book
 from tests.support.smtpserver import free_port
@@ -120,28 +119,3 @@ def test_sigterm_during_a_retry_wait_exits_promptly(tmp_path, start_smtp_server)
     assert time.monotonic() - asked < 5
     (row,) = service.query("SELECT state FROM deliveries")
     assert row["state"] in ("queued", "deferred")
-
-
-def test_a_waiting_service_acts_on_a_cli_retry_at_once_and_stops_at_once(tmp_path, smtp_server):
-    book = write_address_book(tmp_path / "clienti.csv", CUSTOMERS)
-    config = service_config(
-        tmp_path,
-        smtp_server,
-        customers={"address_book": str(book)},
-        retry={"attempts_now": 1, "backoff_min": "1h", "backoff_max": "2h"},
-    )
-    smtp_server.reject_recipient("mario@rossi.example", "451 4.3.0 mailbox busy, try later")
-    service = ServiceProcess(config).start()
-    try:
-        drop(tmp_path / "export", "Fattura_6_2026_C042.pdf", make_pdf(text="Fattura 6"))
-        wait_until(lambda: service.query("SELECT 1 FROM deliveries WHERE state = 'deferred'"), 15)
-        smtp_server.reset_faults()
-        # Nothing is due for an hour: the sender sleeps. The CLI writes the ledger only; the
-        # service acts on it within a second (service/wakeups.py; tests/service/test_wakeups.py).
-        assert run_cli("-c", str(config), "retry").returncode == 0
-        smtp_server.wait_for_messages(1, timeout=2)
-        service.signal(signal.SIGTERM)
-        code = service.stop(timeout=5)  # every thread wakes for it: none waits for a timer
-    finally:
-        service.stop()
-    assert code == 0, service.log()
