@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives import serialization
 
+from invoice_mailer.demo.pecreceipts import sign_detached
 from invoice_mailer.demo.samples import make_fattura_xml
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.fatturapa import p7m
@@ -76,16 +76,7 @@ def test_three_layers_of_base64_are_too_many() -> None:
 
 
 def test_detached_signature_carries_no_document() -> None:
-    cert, key = signing_identity()
-    detached = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(XML)
-        .add_signer(cert, key, hashes.SHA256())
-        .sign(
-            serialization.Encoding.DER,
-            [pkcs7.PKCS7Options.Binary, pkcs7.PKCS7Options.DetachedSignature],
-        )
-    )
+    detached = sign_detached(XML, *signing_identity())
     with pytest.raises(DocumentError, match="carries no document"):
         p7m.unwrap(detached)
 

@@ -8,15 +8,14 @@ tests/data/fatturapa/README.md) is one of their keyword arguments.
 from __future__ import annotations
 
 import base64
-import datetime
-import functools
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
+
+from invoice_mailer.demo import tlscerts
 
 # The official AgID samples live in the repository, so a bare clone runs every test.
 SAMPLES = Path(__file__).parent.parent / "data" / "fatturapa"
@@ -27,23 +26,9 @@ def sample_bytes(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
 
 
-@functools.cache
 def signing_identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed certificate, made once per test run (signing tools use real CA ones)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mario Rossi Firma Digitale")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
+    return tlscerts.signing_identity("Mario Rossi Firma Digitale", days=365)
 
 
 P7M_FORMS = ("der", "base64", "base64x2", "pem", "cms-pem")

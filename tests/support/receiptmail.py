@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import base64
 import email
-import functools
 import quopri
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from invoice_mailer.demo.pecreceipts import sign_detached
+from invoice_mailer.demo.tlscerts import signing_identity
 
 SENDER = "fatture@pec.studiorossi.it"
 ROME = timezone(timedelta(hours=1))
@@ -305,33 +303,14 @@ def crlf(text: str) -> bytes:
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "surrogateescape")
 
 
-@functools.cache
 def provider_identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The certificate a PEC provider signs its messages with (made once per test run)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ARUBA PEC S.p.A."),
-            x509.NameAttribute(NameOID.COMMON_NAME, "posta-certificata@pec.aruba.it"),
-        ]
+    return signing_identity(
+        "posta-certificata@pec.aruba.it",
+        organisation="ARUBA PEC S.p.A.",
+        country="IT",
+        email="posta-certificata@pec.aruba.it",
     )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.RFC822Name("posta-certificata@pec.aruba.it")]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key
 
 
 def _sign(content: bytes) -> bytes:

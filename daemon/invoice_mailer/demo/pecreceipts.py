@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import base64
 import email
-import functools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.policy import compat32
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
@@ -20,7 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
+
+from invoice_mailer.demo.tlscerts import signing_identity
 
 PROVIDER = "Gestore PEC dimostrativo"
 DOMAIN = "pec.demo.example"
@@ -109,23 +109,9 @@ def _receipt(
     )
 
 
-@functools.cache
 def _identity() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The demo provider's signing certificate, made once per run (milliseconds)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"posta-certificata@{DOMAIN}")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key
+    return signing_identity(f"posta-certificata@{DOMAIN}")
 
 
 def _sign(content: bytes) -> bytes:

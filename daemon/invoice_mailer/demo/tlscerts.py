@@ -1,12 +1,14 @@
 """Certificates made with `cryptography` for the demo's mail server and the tests: a private
 CA, a server certificate it signs for localhost and 127.0.0.1, a self-signed one it does not
-sign, and one for the wrong host name. Never used by the service itself.
+sign, and one for the wrong host name; and self-signed identities that sign (a PEC provider's
+receipts, a signed FatturaPA). Never used by the service itself.
 
 EC P-256 keys: generating them takes milliseconds, so every test session can make its own.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,6 +91,41 @@ def make_self_signed_cert(
     builder = _builder(_name(names[0]), _name(names[0]), key.public_key(), key.public_key())
     cert = _leaf(builder, names).sign(key, hashes.SHA256())
     return _write(Path(tmp_dir), stem, cert, key)
+
+
+@functools.cache
+def signing_identity(
+    common_name: str,
+    *,
+    organisation: str = "",
+    country: str = "",
+    email: str = "",
+    days: int = 30,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed certificate and its key for signing (S/MIME, CAdES), made once per run
+    for the same arguments."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    attributes = [
+        *([x509.NameAttribute(NameOID.COUNTRY_NAME, country)] if country else []),
+        *([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation)] if organisation else []),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    name = x509.Name(attributes)
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+    )
+    if email:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False
+        )
+    return builder.sign(key, hashes.SHA256()), key
 
 
 def _name(common_name: str) -> x509.Name:
