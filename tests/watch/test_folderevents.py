@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,30 +15,14 @@ from invoice_mailer.watch import inotify
 from invoice_mailer.watch.folderevents import FolderEvents
 from invoice_mailer.watch.watcher import Watcher
 from tests.support.helpers import wait_until
+from tests.support.watchsink import EventSink
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
 
-class Seen:
-    """The sink: every (name relative to the folder, event), from the watcher's thread."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.events: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, path: str, event: str) -> None:
-        with self.lock:
-            self.events.append((os.path.relpath(path, self.folder), event))
-
-    def names(self, event: str | None = None) -> set[str]:
-        with self.lock:
-            return {name for name, kind in self.events if event in (None, kind)}
-
-
 @pytest.fixture
-def watch(folder: Path) -> Iterator[tuple[Watcher, Seen]]:
-    seen = Seen(folder)
+def watch(folder: Path) -> Iterator[tuple[Watcher, EventSink]]:
+    seen = EventSink(folder)
     watcher = Watcher(WatchConfig(folder=folder, method="events", recursive=True), seen)
     yield watcher, seen
     watcher.stop()
@@ -53,7 +36,7 @@ def invoices(where: Path, prefix: str, count: int) -> list[str]:
 
 
 def test_a_burst_renamed_in_while_the_intake_moves_files_out_is_all_seen_once(
-    tmp_path: Path, folder: Path, watch: tuple[Watcher, Seen]
+    tmp_path: Path, folder: Path, watch: tuple[Watcher, EventSink]
 ) -> None:
     staging, spool = tmp_path / "staging", tmp_path / "spool"
     staging.mkdir()
@@ -67,8 +50,7 @@ def test_a_burst_renamed_in_while_the_intake_moves_files_out_is_all_seen_once(
         os.rename(staging / name, folder / name)  # renamed in...
         os.rename(folder / earlier, spool / earlier)  # ...while the intake takes the others
     wait_until(lambda: seen.names() >= {*first, *second}, timeout=15)
-    with seen.lock:
-        assert Counter(seen.events) == {(name, "moved_in"): 1 for name in [*first, *second]}
+    assert seen.counts() == {(name, "moved_in"): 1 for name in [*first, *second]}
 
 
 def test_events_the_kernel_dropped_are_made_up_for_by_a_scan(
@@ -77,7 +59,7 @@ def test_events_the_kernel_dropped_are_made_up_for_by_a_scan(
     limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
     if limit > 50_000:
         pytest.skip(f"max_queued_events is {limit}: too many files to overflow it")
-    held, seen = threading.Event(), Seen(folder)
+    held, seen = threading.Event(), EventSink(folder)
 
     def slow_sink(path: str, event: str) -> None:
         held.wait(10)  # the reader is stuck here while the kernel's queue overflows
@@ -97,7 +79,7 @@ def test_events_the_kernel_dropped_are_made_up_for_by_a_scan(
 
 
 def test_a_folder_made_or_renamed_in_later_is_watched_and_its_files_named(
-    tmp_path: Path, folder: Path, watch: tuple[Watcher, Seen]
+    tmp_path: Path, folder: Path, watch: tuple[Watcher, EventSink]
 ) -> None:
     watcher, seen = watch
     watcher.start()

@@ -16,30 +16,9 @@ from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.watch.mounts import choose_method
 from invoice_mailer.watch.watcher import Watcher
 from tests.support.helpers import wait_until
+from tests.support.watchsink import EventSink
 
-
-class Recorder:
-    """The sink: remembers (path relative to the folder, event), as the intake's queue would."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.events: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, path: str, event: str) -> None:
-        with self._lock:
-            self.events.append((os.path.relpath(path, self.folder), event))
-
-    def of(self, name: str) -> list[str]:
-        with self._lock:
-            return [event for path, event in self.events if path == name]
-
-    def names(self) -> set[str]:
-        with self._lock:
-            return {path for path, _event in self.events}
-
-
-Make = Callable[..., tuple[Watcher, Recorder]]
+Make = Callable[..., tuple[Watcher, EventSink]]
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +33,9 @@ def no_leaked_threads() -> Iterator[None]:
 def make(folder: Path) -> Iterator[Make]:
     watchers: list[Watcher] = []
 
-    def make_watcher(**options: object) -> tuple[Watcher, Recorder]:
+    def make_watcher(**options: object) -> tuple[Watcher, EventSink]:
         options = {"method": "events", "poll_interval": 0.05, **options}
-        sink = Recorder(folder)
+        sink = EventSink(folder)
         watcher = Watcher(WatchConfig(folder=folder, **options), sink)  # type: ignore[arg-type]
         watchers.append(watcher)
         return watcher, sink
