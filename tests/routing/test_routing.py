@@ -20,9 +20,10 @@ from invoice_mailer.config.model import Config
 from invoice_mailer.demo.samples import make_fattura_xml, make_pdf
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.routing.customers import NOTHING_TO_LOOK_UP, find_customer
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.planning import pair_key
-from invoice_mailer.routing.router import NOTHING_TO_LOOK_UP, Router, find_customer
+from invoice_mailer.routing.router import Router
 from tests.support.configs import write_config
 from tests.support.fatturapa_samples import make_p7m, sample_bytes
 

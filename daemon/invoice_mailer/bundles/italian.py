@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-# What routing looked up to find a customer (routing.find_customer's labels and notes).
+# What routing looked up to find a customer (routing/customers.find_customer's labels and notes).
 _LABELS = (("code ", "codice "), ("Codice Fiscale ", "codice fiscale "))
 _NOTES = {
     " (not a valid address)": " (indirizzo non valido)",
