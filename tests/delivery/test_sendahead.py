@@ -1,6 +1,7 @@
 """The sender's one commit per message in a burst, on the real ledger and a real SMTP server:
 while the server works on a message, the next built one is marked `sending` and the previous
-one's `sent` committed, so the next message goes the moment this one is accepted."""
+one's `sent` committed, so the next message goes the moment this one is accepted; where the
+server pipelines, its envelope goes before the reply (tests/delivery/smtp/test_announce.py)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,23 @@ def test_a_message_marked_ahead_that_did_not_go_is_queued_again(
     bench.run()
     assert _states(state_dir) == ["sent"] * 3
     assert len(server.wait_for_messages(3)) == 3
+
+
+def test_where_the_server_pipelines_each_next_envelope_goes_behind_the_dot(
+    tmp_path, start_rogue_server, benches
+):
+    """The server holds each reply to a dot until the client's next line has come (or 2 s):
+    the message marked ahead was announced without waiting for it, and each went once."""
+    server = start_rogue_server("ok", pipelining=True, hold_dot_reply=True)
+    bench = benches(bench_config(tmp_path, server, copy_to=[]))
+    for number in range(1, 5):
+        bench.add_invoice(f"Fattura_{number}_2026_C042.pdf", number=str(number))
+    assert outbox.prebuild(bench.config, bench.ledger, 4, bench.clock() + 1, lambda: False) == 4
+    bench.run()
+
+    assert _states(bench.config.state_dir) == ["sent"] * 4
+    early = [line[:10] if line else None for line in server.after_dot_lines]
+    assert early == [b"MAIL FROM:"] * 3 + [None]  # nothing after the last one
+    subjects = [m.message["Subject"] for m in server.messages]
+    assert len(subjects) == 4 == len(set(subjects))
+    assert server.connections == 1

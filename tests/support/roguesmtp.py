@@ -14,6 +14,7 @@ fixture `start_rogue_server(after_dot, **kwargs)` of tests/conftest.py starts on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import ssl
 import threading
@@ -23,6 +24,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 HOST = "127.0.0.1"
+HOLD_DOT_REPLY = 2.0
 AFTER_DOT = (
     "ok",
     "ok_then_close",
@@ -58,6 +60,8 @@ class RogueSmtpServer:
         mail_reply: bytes = b"250 2.1.0 Ok\r\n",
         stall_data: bool = False,
         withhold_until_data: bool = False,
+        pipelining: bool = False,
+        hold_dot_reply: bool = False,
     ):
         if after_dot not in AFTER_DOT:
             raise ValueError(f"after_dot must be one of {AFTER_DOT}")
@@ -73,6 +77,12 @@ class RogueSmtpServer:
         # Offer PIPELINING and answer MAIL and RCPT only once DATA has come: a client that
         # waits for each reply before the next command never gets one.
         self._withhold = withhold_until_data
+        self._pipelining = pipelining or withhold_until_data
+        # After each final dot, wait up to HOLD_DOT_REPLY s for the client's next line before
+        # the reply: `after_dot_lines` then says what a client sent without waiting for it.
+        self._hold_dot_reply = hold_dot_reply
+        self.after_dot_lines: list[bytes | None] = []
+        self.cut_short: list[bytes] = []  # what came of a message whose DATA never ended
         self.stalled = threading.Event()
         self._lock = threading.Lock()
         self._messages: list[RogueMessage] = []
@@ -84,6 +94,11 @@ class RogueSmtpServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def security(self) -> str:
+        """As smtp.security names it (tests/support/delivery_bench.bench_config reads it)."""
+        return "none" if self._cert is None else "tls"
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -168,7 +183,9 @@ class RogueSmtpServer:
         writer.write(b"220 rogue.test ESMTP\r\n")
         mail_line, rcpts = b"", []
         withheld: list[bytes] = []
-        while line := await reader.readline():
+        early: bytes | None = None  # a line read while the reply to a dot was held
+        while line := early or await reader.readline():
+            early = None
             with self._lock:
                 self._lines.append(line)
             verb = line[:4].upper()
@@ -176,7 +193,7 @@ class RogueSmtpServer:
                 extensions = [b"rogue.test", b"8BITMIME", b"SIZE 50000000", b"AUTH PLAIN LOGIN"]
                 if self._smtputf8:
                     extensions.append(b"SMTPUTF8")
-                if self._withhold:
+                if self._pipelining:
                     extensions.append(b"PIPELINING")
                 last = extensions.pop()
                 writer.write(b"".join(b"250-" + e + b"\r\n" for e in extensions))
@@ -197,7 +214,7 @@ class RogueSmtpServer:
                 if self._stall_data:
                     self.stalled.set()
                     await asyncio.sleep(3600)  # cancelled when the server stops
-                await self._data(mail_line, tuple(rcpts), reader, writer)
+                early = await self._data(mail_line, tuple(rcpts), reader, writer)
             elif verb == b"QUIT":
                 writer.write(b"221 bye\r\n")
                 await writer.drain()
@@ -227,13 +244,23 @@ class RogueSmtpServer:
         else:
             writer.write(b"235 2.7.0 Authentication successful\r\n")
 
-    async def _data(self, mail_line: bytes, rcpts: tuple[str, ...], reader, writer) -> None:
+    async def _data(self, mail_line: bytes, rcpts: tuple[str, ...], reader, writer) -> bytes | None:
+        """Read the message, reply as `after_dot` says; the client's next line if it came
+        before the reply (hold_dot_reply)."""
         body = bytearray()
         while (line := await reader.readline()) != b".\r\n":
             if not line:
+                with self._lock:
+                    self.cut_short.append(bytes(body))
                 raise ConnectionError("cut during DATA")
             body += line[1:] if line.startswith(b"..") else line
         data = bytes(body)
+        early = None
+        if self._hold_dot_reply:
+            with contextlib.suppress(TimeoutError):
+                early = await asyncio.wait_for(reader.readline(), HOLD_DOT_REPLY) or None
+            with self._lock:
+                self.after_dot_lines.append(early)
         sender = mail_line.split(b"<", 1)[1].split(b">", 1)[0].decode("utf-8")
         message = email.message_from_bytes(data, policy=policy.default)
         with self._lock:
@@ -267,3 +294,4 @@ class RogueSmtpServer:
             writer.write(b"OK queued\r\n")
         elif behaviour == "extra_line":
             writer.write(f"250 2.0.0 Ok: queued as {number}\r\n250 2.0.0 and again\r\n".encode())
+        return early

@@ -33,6 +33,7 @@ from invoice_mailer.delivery.retrypolicy import (
 )
 from invoice_mailer.delivery.sendahead import SendAhead
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
+from invoice_mailer.delivery.smtp.transaction import Upcoming
 from invoice_mailer.delivery.smtp.wire import Abandoned
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger import deliveries, pauses
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 # Failures that say the server (or the sign-in server, "token") is down, not that this
 # message has a problem.
 _SERVER_PHASES = ("connect", "tls", "ehlo", "token")
+# In a burst the worker is woken every so many messages (it builds the next ones at half of
+# its BUILD_AHEAD), not after each one: a wake-up per message cost it a pass and the sender
+# the interpreter at the moment the server waits for the next message.
+PROGRESS_EVERY = 16
 
 
 class Transport(Protocol):
@@ -56,7 +61,7 @@ class Transport(Protocol):
         recipients: tuple[str, ...],
         message_path: Path,
         size: int,
-        while_waiting: Callable[[], None] = ...,
+        while_waiting: Callable[[], Upcoming | None] = ...,
     ) -> SendResult: ...
 
     def close(self) -> None: ...
@@ -76,7 +81,9 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         on_progress: Callable[[], None] = lambda: None,
     ):
-        """`on_progress` is called after each message (the worker files it and builds more)."""
+        """`on_progress` is called when messages went (the worker files them and builds more):
+        at the end of a step, and in a burst every PROGRESS_EVERY messages, or at once when no
+        built message was waiting."""
         self.on_progress = on_progress
         self.config = config
         self.ledger = ledger
@@ -91,6 +98,7 @@ class Dispatcher:
         self.ahead = SendAhead(self.record, stop)
         self._began = 0.0
         self._unpaused = False
+        self._went_plainly = False  # the last message was sent, nothing paused since
 
     def reload(self, config: Config, transport: Transport) -> None:
         """A new config (SIGHUP): new transport settings, and a paused queue is resumed."""
@@ -112,14 +120,17 @@ class Dispatcher:
         gone through (a relay down), the step still ends and routing and archive get their turn.
         """
         self._began = self.clock()
+        delivered = 0
         try:
             while not self.stop.is_set():
                 now = self.clock()
-                pause = pauses.current(self.ledger.db)
-                if pause is not None and pause["check_at"] > now:
-                    return pause["check_at"] - now
-                # Only this thread starts a pause: none now, none until this message's outcome.
-                self._unpaused = pause is None
+                # Only this thread starts a pause: none now, none until this message's outcome
+                # (and none after a message marked ahead, unpaused, was sent).
+                if not (self._went_plainly and self.ahead.row is not None):
+                    pause = pauses.current(self.ledger.db)
+                    if pause is not None and pause["check_at"] > now:
+                        return pause["check_at"] - now
+                    self._unpaused = pause is None
                 row = self.ahead.row
                 if row is None:
                     self.record.flush()  # the last one is `sending` until its `sent` commits
@@ -140,10 +151,15 @@ class Dispatcher:
                         return wait
                     self._rate_logged = ""
                 self._deliver(row)
-                self.on_progress()
+                delivered += 1
+                if self.ahead.row is None or delivered % PROGRESS_EVERY == 0:
+                    self.on_progress()
         finally:
-            self.ahead.release()
+            if self.ahead.release():
+                self.transport.close()  # its envelope may wait in the server's DATA
             self.record.flush()
+            if delivered:
+                self.on_progress()
         return self._next_due()
 
     def _next_due(self) -> float | None:
@@ -163,6 +179,7 @@ class Dispatcher:
     # -- one delivery ---------------------------------------------------------------------
 
     def _deliver(self, row: sqlite3.Row) -> None:
+        self._went_plainly = False
         marked = self.ahead.take(row)
         if not marked and self._awaits_acceptance(row):
             return
@@ -243,6 +260,7 @@ class Dispatcher:
         else:
             seconds = time.monotonic() - started
             self.record.sent(row, result, attempts, seconds, commit_later=self._unpaused)
+            self._went_plainly = self._unpaused
         self.last_activity = self.clock()
 
     def _may_mark_ahead(self) -> bool:

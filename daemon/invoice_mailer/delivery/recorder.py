@@ -38,8 +38,10 @@ class Recorder:
         self.ledger = ledger
         self.clock = clock
         # A plain `sent` waits here for the sender's next commit (the next message marked
-        # `sending`): one fsync for both. Until then the ledger still says `sending`.
+        # `sending`): one fsync for both. Until then the ledger still says `sending`, and the
+        # log does not say "sent" yet (that line is written once it is recorded).
         self.unsaved: list[Callable[[sqlite3.Connection], None]] = []
+        self.unsaid: list[Callable[[], None]] = []
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -49,6 +51,9 @@ class Recorder:
                 write(db)
             yield db
         self.unsaved.clear()
+        said, self.unsaid = self.unsaid, []
+        for say in said:
+            say()
 
     def flush(self) -> None:
         """Commit the outcomes still waiting for a commit."""
@@ -101,7 +106,7 @@ class Recorder:
         plain = state == DeliveryState.SENT and not refused and not later
         if commit_later and plain:
             self.unsaved.append(record)
-            self._said_sent(row, result, seconds)
+            self.unsaid.append(lambda: self._said_sent(row, result, seconds))
             return
         with self.transaction() as db:
             resumed = pauses.lift(db)

@@ -206,7 +206,7 @@ class Sender:
                     if pending is not None:
                         self.pending = None
                         dispatcher.reload(pending, make_transport(pending, self.events.stop))
-                    wait = dispatcher.step()  # wakes the worker after each message
+                    wait = dispatcher.step()  # wakes the worker as messages go
                     dispatcher.close_if_idle()
                     trouble.over()
                 except Exception as exc:

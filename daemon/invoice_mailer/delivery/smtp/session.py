@@ -27,7 +27,7 @@ from invoice_mailer.delivery.smtp.outcome import (
     reply_text,
     sentence,
 )
-from invoice_mailer.delivery.smtp.transaction import Transaction
+from invoice_mailer.delivery.smtp.transaction import Announced, Transaction, Upcoming
 from invoice_mailer.delivery.smtp.wire import (
     BoundedSMTP,
     BoundedSMTP_SSL,
@@ -77,6 +77,9 @@ class SmtpTransport:
         self._doing = ""
         self._stop = stop
         self._stop_seen: float | None = None
+        # The next message's envelope, sent behind the last one's dot; until its 354 is read
+        # and its content sent, the session is in DATA: never reset, never QUIT, only closed.
+        self._announced: Announced | None = None
 
     def __repr__(self) -> str:
         return f"SmtpTransport({self._where}, security={self._config.security})"
@@ -107,20 +110,31 @@ class SmtpTransport:
         recipients: Sequence[str],
         message_path: Path,
         size: int,
-        while_waiting: Callable[[], None] = lambda: None,
+        while_waiting: Callable[[], Upcoming | None] = lambda: None,
     ) -> SendResult:
         """Send the CRLF message file at `message_path` (`size` bytes) to `recipients`;
-        `while_waiting` runs while the server works on the whole message (Transaction.run)."""
+        `while_waiting` runs while the server works on the whole message, and may name the
+        message that comes next (Transaction.run)."""
         if not recipients:
             raise ValueError("send() needs at least one recipient")
+        announced = self._take_announced(Upcoming(sender, tuple(recipients), message_path, size))
         try:
             message = open(message_path, "rb")  # noqa: SIM115 (closed below, whatever happens)
         except OSError as err:
+            if announced is not None:
+                self._discard(polite=False)
             raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
         with message:
             try:
+                smtp = self._smtp if announced is not None else None
                 return self._transaction(
-                    self._connection(), sender, recipients, message, size, while_waiting
+                    smtp or self._connection(),
+                    sender,
+                    recipients,
+                    message,
+                    size,
+                    while_waiting,
+                    announced,
                 )
             except SmtpFailure as failure:
                 # A session trusted without a check (used a moment ago) that the server closed
@@ -132,8 +146,24 @@ class SmtpTransport:
                 log.debug("%s closed the connection between messages; reconnecting", self._where)
                 message.seek(0)
                 return self._transaction(
-                    self._connection(), sender, recipients, message, size, while_waiting
+                    self._connection(), sender, recipients, message, size, while_waiting, None
                 )
+
+    def _take_announced(self, upcoming: Upcoming) -> Announced | None:
+        """The announced envelope if it is this very message's; another message (the one
+        announced is not sent after all: a `retry`, a pause, stopping) closes the session, the
+        only way out of DATA that cannot deliver anything."""
+        announced, self._announced = self._announced, None
+        if announced is None:
+            return None
+        smtp = self._smtp
+        if announced.upcoming == upcoming and smtp is not None and not smtp.spoiled:
+            self._unchecked = True  # trusted as a session just used: a 421 now reconnects
+            return announced
+        log.debug("the message announced to %s does not follow: closing", self._where)
+        self._announced = announced
+        self._discard(polite=False)
+        return None
 
     def _transaction(
         self,
@@ -142,14 +172,27 @@ class SmtpTransport:
         recipients: Sequence[str],
         message: BinaryIO,
         size: int,
-        while_waiting: Callable[[], None],
+        while_waiting: Callable[[], Upcoming | None],
+        announced: Announced | None,
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
-            transaction = Transaction(smtp, self._where, self._config, self._at, self._refusal)
-            result = transaction.run(sender, recipients, message, size, while_waiting)
+            transaction = Transaction(
+                smtp, self._where, self._config, self._at, self._refusal, self._announcing
+            )
+            result = transaction.run(
+                sender,
+                recipients,
+                message,
+                size,
+                while_waiting,
+                announced,
+            )
         self._clean_at = time.monotonic()
         return result
+
+    def _announcing(self, announced: Announced) -> None:
+        self._announced = announced
 
     def close(self) -> None:
         """QUIT politely; the next send() opens a new connection."""
@@ -266,7 +309,9 @@ class SmtpTransport:
         except SmtpFailure as failure:
             smtp = self._smtp
             refused = failure.code != 421 and failure.phase in ENVELOPE_PHASES
-            if refused and smtp is not None and not smtp.out_of_step():
+            if self._announced is not None:  # the next envelope is out: in DATA, no RSET
+                self._discard(polite=False)
+            elif refused and smtp is not None and not smtp.out_of_step():
                 try:  # a refused message leaves a healthy session: reset it for the next one
                     smtp.rset()
                 except OSError:
@@ -282,6 +327,9 @@ class SmtpTransport:
 
     def _discard(self, polite: bool) -> None:
         self._clean_at = None
+        if self._announced is not None:
+            polite = False  # QUIT would be taken as the announced message's content
+            self._announced = None
         smtp, self._smtp = self._smtp, None
         if smtp is None:
             return

@@ -1,12 +1,19 @@
 """One message on an open SMTP session: MAIL FROM, RCPT TO, DATA, the body streamed from
 disk, and the reply to the final dot, each refusal turned into an SmtpFailure by the session.
 The session (session.py) owns the connection: opening, reuse, and what a failure leaves behind.
+
+Where the server offers PIPELINING, the next message's MAIL, RCPT and DATA go right behind
+this one's final dot (RFC 2920 §3.1: message content may be the first "command" of a group),
+so the server has them when it has answered the dot, instead of one round trip later. Its
+content goes only after its own 354, as always.
 """
 
 from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from invoice_mailer.config.model import SmtpConfig
@@ -15,9 +22,28 @@ from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure, reply_
 from invoice_mailer.delivery.smtp.wire import CHUNK_SIZE, BoundedSMTP, UnreadableReply, dot_stuff
 
 
+@dataclass(frozen=True)
+class Upcoming:
+    """The message that will follow on this session: its envelope may be announced early."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message_path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class Announced:
+    """An upcoming message whose MAIL, RCPT and DATA are on the wire, their replies unread."""
+
+    upcoming: Upcoming
+    envelope: Envelope
+
+
 class Transaction:
     """`at(phase, doing)` tells the session where it is (a failure is classified by phase);
-    `refusal(code, reply)` makes the SmtpFailure for a reply that is not the expected one."""
+    `refusal(code, reply)` makes the SmtpFailure for a reply that is not the expected one;
+    `announcing(announced)` is told before the next message's envelope goes on the wire."""
 
     def __init__(
         self,
@@ -26,12 +52,14 @@ class Transaction:
         config: SmtpConfig,
         at: Callable[[str, str], None],
         refusal: Callable[[int, bytes | str], SmtpFailure],
+        announcing: Callable[[Announced], None] = lambda announced: None,
     ):
         self.smtp = smtp
         self.where = where
         self.config = config
         self.at = at
         self.refusal = refusal
+        self.announcing = announcing
 
     def run(
         self,
@@ -39,16 +67,24 @@ class Transaction:
         recipients: Sequence[str],
         message: BinaryIO,
         size: int,
-        while_waiting: Callable[[], None] = lambda: None,
+        while_waiting: Callable[[], Upcoming | None] = lambda: None,
+        announced: Announced | None = None,
     ) -> SendResult:
         """`while_waiting` runs once the final dot is sent, while the server works on the
-        message (its reply waits in the socket); it must not raise."""
+        message (its reply waits in the socket); it must not raise. What it returns, the next
+        message, is announced behind the dot where the server pipelines. `announced`: this
+        message's envelope went behind the previous one's dot; only its replies are read."""
         self.at("mail", f"MAIL FROM {sender}")
-        envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
-        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
-        if "pipelining" in self.smtp.esmtp_features:
-            accepted, refused = self._pipelined(envelope)
+        if announced is not None:
+            envelope = announced.envelope
+            accepted, refused = self._replies(envelope)
+        elif "pipelining" in self.smtp.esmtp_features:
+            envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
+            self._send_envelope(envelope)
+            accepted, refused = self._replies(envelope)
         else:
+            envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
+            self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
             code, reply = self.smtp.mail(envelope.sender, list(envelope.options))
             if code != 250:
                 raise self.refusal(code, reply)
@@ -58,23 +94,46 @@ class Transaction:
             if code != 354:
                 raise self.refusal(code, reply)
         self._stream(message)
-        while_waiting()
-        code, reply = self._final_reply()
+        upcoming = while_waiting()
+        announced_next = self._announce(upcoming) if upcoming is not None else None
+        code, reply = self._final_reply(expect_more=announced_next is not None)
         if code != 250:
             raise self.refusal(code, reply)
         return SendResult(tuple(accepted), refused, f"{code} {reply_text(reply)}")
 
-    def _pipelined(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
-        """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order, each
-        read before anything is decided, so the session stays in step whatever they say."""
+    def _announce(self, upcoming: Upcoming) -> Announced | None:
+        """The next message's envelope behind this one's dot, where the server pipelines. One
+        that cannot be planned here is left to its own transaction, which reports why."""
+        if "pipelining" not in self.smtp.esmtp_features:
+            return None
+        try:
+            envelope = plan_envelope(
+                upcoming.sender,
+                upcoming.recipients,
+                upcoming.size,
+                self.smtp.esmtp_features,
+                self.where,
+            )
+            commands = _commands(envelope)
+        except (SmtpFailure, ValueError):
+            return None
+        if envelope.refused or not envelope.recipients:
+            return None  # its refusals are reported by its own transaction
+        announced = Announced(upcoming, envelope)
+        self.announcing(announced)  # from here the session cannot be reset, only closed
+        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+        self.smtp.send_ahead(commands)
+        return announced
+
+    def _send_envelope(self, envelope: Envelope) -> None:
+        """RFC 2920: MAIL, every RCPT and DATA in one write."""
+        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+        self.smtp.send(_commands(envelope))
+
+    def _replies(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
+        """The replies to a pipelined MAIL, RCPT… and DATA, in order, each read before anything
+        is decided, so the session stays in step whatever they say."""
         wire = list(envelope.recipients)
-        options = "".join(f" {option}" for option in envelope.options)
-        commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}{options}"]
-        commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in wire]
-        commands.append("DATA")
-        if any("\r" in command or "\n" in command for command in commands):
-            raise ValueError("a line break inside an SMTP command")  # as smtplib.putcmd refuses
-        self.smtp.send("".join(f"{command}\r\n" for command in commands))
         code, reply = self.smtp.getreply()
         if code == 421:
             raise self.refusal(code, reply)  # the server is closing: no more replies come
@@ -138,16 +197,29 @@ class Transaction:
         self.at("end_of_data", f"end of DATA on {self.where}")
         self.smtp.send(b".\r\n" if tail == b"\r\n" else b"\r\n.\r\n")
 
-    def _final_reply(self) -> tuple[int, bytes]:
+    def _final_reply(self, expect_more: bool) -> tuple[int, bytes]:
         """The reply to the final dot, within data_timeout for the whole of it (RFC 5321
         §4.5.3.2: 10 minutes). More than one reply means the session is out of step: which
-        one answered the dot cannot be known."""
+        one answered the dot cannot be known (unless the next envelope was announced: its
+        replies follow, and they are read in order as the next message's)."""
         self.smtp.reply_timeout = self.config.data_timeout
         try:
             reply = self.smtp.getreply()
         finally:
             self.smtp.reply_timeout = self.config.timeout
-        if self.smtp.unasked_reply():
+        if not expect_more and self.smtp.unasked_reply():
             self.smtp.close()
             raise UnreadableReply("the server sent more than one reply to the final '.'")
         return reply
+
+
+def _commands(envelope: Envelope) -> bytes:
+    """MAIL FROM with its options, every RCPT TO and DATA, as one pipelined write."""
+    options = "".join(f" {option}" for option in envelope.options)
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(envelope.sender)}{options}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in envelope.recipients]
+    commands.append("DATA")
+    if any("\r" in command or "\n" in command for command in commands):
+        raise ValueError("a line break inside an SMTP command")  # as smtplib.putcmd refuses
+    encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+    return "".join(f"{command}\r\n" for command in commands).encode(encoding)

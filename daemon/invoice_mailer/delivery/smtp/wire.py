@@ -78,6 +78,9 @@ class BoundedSMTP(smtplib.SMTP):
         self.reply_timeout = reply_timeout
         self.stopping = stopping
         self._inbox = bytearray()
+        # Commands sent ahead could not be written whole: the reply due before them is still
+        # read, nothing after it.
+        self.spoiled = False
         super().__init__(*args, **kwargs)
 
     def getreply(self) -> tuple[int, bytes]:
@@ -130,17 +133,34 @@ class BoundedSMTP(smtplib.SMTP):
     def send(self, s: ReadableBuffer | str) -> None:
         if isinstance(s, str):
             s = s.encode(self.command_encoding)
+        try:
+            self._write(s)
+        except (Abandoned, UnreadableReply):
+            raise
+        except OSError as err:
+            self.close()
+            raise smtplib.SMTPServerDisconnected(f"connection lost: {err}") from err
+
+    def send_ahead(self, data: bytes) -> None:
+        """Commands written before the reply to what was sent last is read (RFC 2920). If the
+        connection fails meanwhile, the socket stays open: the server may have answered and
+        hung up, and that reply still decides the last message; the session is `spoiled`."""
+        try:
+            self._write(data)
+        except (Abandoned, UnreadableReply):
+            raise
+        except OSError:
+            self.spoiled = True
+
+    def _write(self, data: ReadableBuffer) -> None:
         deadline = time.monotonic() + self.reply_timeout
-        view = memoryview(s)
+        view = memoryview(data)
         while view:
             sock = self._ready_socket(deadline, "the server stopped taking data")
             try:
                 view = view[sock.send(view) :]
             except TimeoutError:
                 continue
-            except OSError as err:
-                self.close()
-                raise smtplib.SMTPServerDisconnected(f"connection lost: {err}") from err
 
     def starttls(self, *args, **kwargs):
         result = super().starttls(*args, **kwargs)
