@@ -4,6 +4,7 @@ and the routing that decides whether a message needs SMTPUTF8.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from email import errors as email_errors
 from email.headerregistry import Address
@@ -15,8 +16,15 @@ def check_address(address: str) -> str:
     """The address as it goes on the wire (see wire_address), or raise a sentence naming it:
     every address reaches the wire."""
     if not isinstance(address, str):
-        reason = "not text"
-    elif not address.isprintable() or " " in address:
+        raise InvoiceMailerError(f"invalid e-mail address {address!r}: not text")
+    return _checked(address)
+
+
+# A month-end burst checks the same few addresses thousands of times (routing, then building):
+# the stdlib's header parser is most of what each check costs. Refusals are not kept.
+@functools.lru_cache(maxsize=4096)
+def _checked(address: str) -> str:
+    if not address.isprintable() or " " in address:
         reason = "spaces or control characters"
     else:
         try:
