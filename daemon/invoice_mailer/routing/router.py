@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from invoice_mailer.addressbook.book import describe
@@ -32,6 +34,19 @@ log = logging.getLogger(__name__)
 # Documents routed per commit in a burst: one fsync for all of them, and short enough that
 # the sender's own commits never wait long behind the batch.
 ROUTE_BATCH = 16
+
+
+@dataclass
+class _Plan:
+    """What routing a document needs from outside the ledger's writer lock: its facts, its
+    customer and whether these bytes already reached the same addresses."""
+
+    row: sqlite3.Row
+    facts: dict[str, Any]
+    match: Match
+    kinds: tuple[str, ...]
+    wants: bool
+    earlier: tuple[sqlite3.Row, tuple[str, ...]] | None
 
 
 class Router:
@@ -58,19 +73,35 @@ class Router:
         now = self.clock()
         rows = documents.to_route(self.ledger.db, now, limit)
         waiting = list(reversed(rows))
-        while waiting:
+        ready: list[_Plan] = []  # looked at, not yet written
+        while waiting or ready:
+            # The reading and deciding first, the writer lock only for the writing: the
+            # sender's commit between two messages waits for the writes alone.
+            while waiting and len(ready) < ROUTE_BATCH:
+                row = waiting.pop()
+                with self._contained(row, now):
+                    ready.append(self._plan(row))
+            routed: list[tuple[sqlite3.Row, str]] = []
             with self.ledger.batch():  # routing touches nothing outside the ledger
-                for _ in range(min(ROUTE_BATCH, len(waiting))):
-                    row = waiting.pop()
-                    try:
-                        self._route(row, now)
-                    except (OSError, sqlite3.Error):
-                        raise  # the disk or the ledger, not the document: the worker retries
-                    except Exception as exc:  # one document nobody foresaw never stops the others
-                        self._unexpected(row, exc, now)
+                while ready:
+                    plan = ready.pop(0)
+                    with self._contained(plan.row, now):
+                        routed.append((plan.row, self._record(plan, now)))
                     if self.ledger.others_waiting():
                         break  # commit what is routed and let the other writer go first
+            for row, outcome in routed:  # said once it is committed
+                warn = outcome.startswith(("held", "customer unknown"))
+                log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
         return len(rows)
+
+    @contextmanager
+    def _contained(self, row: sqlite3.Row, now: float) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, sqlite3.Error):
+            raise  # the disk or the ledger, not the document: the worker retries
+        except Exception as exc:  # one document nobody foresaw never stops the others
+            self._unexpected(row, exc, now)
 
     def _unexpected(self, row: sqlite3.Row, exc: Exception, now: float) -> None:
         reason = f"unexpected error while routing: {describe_error(exc)}"
@@ -99,7 +130,7 @@ class Router:
             log.info("routing %d held document(s) again", count)
         return count
 
-    def _route(self, row: sqlite3.Row, now: float) -> None:
+    def _plan(self, row: sqlite3.Row) -> _Plan:
         config = self.config
         facts = documents.info_of(row) or self._facts(row)
         match = find_customer(config, self.book.book, facts)
@@ -115,7 +146,12 @@ class Router:
             facts.update(customer_vat=customer.vat or "", customer_tax_code=customer.tax_code or "")
         kinds = (customer.send if customer else None) or config.customers.send
         wants = kind_class(row["kind"]) in kinds
-        earlier = self._sent_before(row, wants, match)
+        return _Plan(row, facts, match, kinds, wants, self._sent_before(row, wants, match))
+
+    def _record(self, plan: _Plan, now: float) -> str:
+        """Write the route into the ledger; what the log says of it."""
+        config, row, facts, match = self.config, plan.row, plan.facts, plan.match
+        wants, kinds, earlier = plan.wants, plan.kinds, plan.earlier
         with self.ledger.transaction() as db:
             if earlier is not None:  # the same bytes already reached these same addresses
                 outcome = self._skip_duplicate(db, row, facts, *earlier)
@@ -143,8 +179,7 @@ class Router:
                     db, row["id"], DocumentState.ROUTED, note, facts, self.clock()
                 )
                 outcome = skipped if wants else "routed to all_to only (not in customers.send)"
-        warn = outcome.startswith(("held", "customer unknown"))
-        log.log(logging.WARNING if warn else logging.INFO, "%s: %s", row["name"], outcome)
+        return outcome
 
     def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
         document_changes.record_route(
