@@ -1,12 +1,12 @@
-"""The SMTP session: verified TLS, AUTH only under TLS, one connection reused for consecutive
-messages, each message streamed from disk, and every failure classified the way docs/DESIGN.md's
-failure table says. No retries here: the delivery stage wraps `send` with tenacity.
+"""The SMTP session: verified TLS, AUTH only under TLS (opening.py opens it), one connection
+reused for consecutive messages, each message streamed from disk, and every failure classified
+the way docs/DESIGN.md's failure table says. No retries here: the delivery stage wraps `send`
+with tenacity.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -18,6 +18,7 @@ from typing import BinaryIO
 from invoice_mailer.config.credentials import Password
 from invoice_mailer.config.model import DEFAULT_PORTS, SmtpConfig
 from invoice_mailer.delivery.smtp.logins import Login, PasswordLogin
+from invoice_mailer.delivery.smtp.opening import Opener
 from invoice_mailer.delivery.smtp.outcome import (
     ENVELOPE_PHASES,
     SendResult,
@@ -30,8 +31,6 @@ from invoice_mailer.delivery.smtp.outcome import (
 from invoice_mailer.delivery.smtp.transaction import Announced, Transaction, Upcoming
 from invoice_mailer.delivery.smtp.wire import (
     BoundedSMTP,
-    BoundedSMTP_SSL,
-    tls_context,
 )
 from invoice_mailer.errors import InvoiceMailerError
 
@@ -66,10 +65,8 @@ class SmtpTransport:
         self._config = config
         self._login = login  # its secrets are never logged, never in a repr or an exception
         self._valid_until: float | None = None  # the session's credentials expire then (epoch)
-        self._local_hostname = local_hostname
         self._port = config.port or DEFAULT_PORTS[config.security]
         self._where = f"{config.host}:{self._port}"
-        self._context = tls_context(config) if config.security != "none" else None
         self._smtp: BoundedSMTP | None = None
         self._clean_at: float | None = None  # when the session last ended a message cleanly
         self._unchecked = False  # the current session was trusted without an RSET
@@ -77,6 +74,9 @@ class SmtpTransport:
         self._doing = ""
         self._stop = stop
         self._stop_seen: float | None = None
+        self._opener = Opener(
+            config, self._port, local_hostname, login, self._stopping, self._at, self._refusal
+        )
         # The next message's envelope, sent behind the last one's dot; until its 354 is read
         # and its content sent, the session is in DATA: never reset, never QUIT, only closed.
         self._announced: Announced | None = None
@@ -229,60 +229,13 @@ class SmtpTransport:
             return self._open()
 
     def _open(self) -> BoundedSMTP:
-        config = self._config
-        self._at("connect", f"connecting to {self._where} ({config.security})")
-        # The host goes to the constructor: smtplib checks the certificate against the name
-        # given there (a later connect() leaves it empty). A non-220 greeting raises
-        # SMTPConnectError with the code.
-        smtp: BoundedSMTP
-        if config.security == "tls":
-            smtp = BoundedSMTP_SSL(
-                config.host, self._port, self._local_hostname,
-                timeout=config.timeout, context=self._context,
-                reply_timeout=config.timeout, stopping=self._stopping,
-            )  # fmt: skip
-        else:
-            smtp = BoundedSMTP(
-                config.host, self._port, self._local_hostname, config.timeout,
-                reply_timeout=config.timeout, stopping=self._stopping,
-            )  # fmt: skip
-        self._smtp = smtp
-        self._ehlo(smtp)
-        if config.security == "starttls":
-            self._at("tls", f"STARTTLS with {self._where}")
-            if not smtp.has_extn("starttls"):
-                raise SmtpFailure(
-                    "tls", "tls", None, "",
-                    f"{self._where} does not offer STARTTLS and smtp.security is starttls: "
-                    "nothing was sent (never falls back to clear text); check smtp.port "
-                    "and smtp.security",
-                )  # fmt: skip
-            smtp.starttls(context=self._context)
-            self._ehlo(smtp)
-        self._valid_until = None
-        if self._login.mechanism != "none":
-            self._at("auth", f"logging in to {self._where} as {config.username}")
-            self._login.perform(smtp, config.username)
-            self._valid_until = self._login.valid_until
-        sock = smtp.sock
-        assert sock is not None  # noqa: S101 (a type narrowing, not a check: connect() set it)
-        # Without this, Nagle holds the small final ".\r\n" until the server's delayed ACK
-        # (40 ms on Linux): one stall per message.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        log.debug(
-            "connected to %s, %s%s", self._where,
-            sock.version() if isinstance(sock, ssl.SSLSocket) else "no TLS",
-            f", logged in as {config.username}" if self._login.mechanism != "none" else "",
-        )  # fmt: skip
-        return smtp
+        self._valid_until = self._opener.open(self._keep)
+        assert self._smtp is not None  # noqa: S101 (a type narrowing: open() handed it over)
+        return self._smtp
 
-    def _ehlo(self, smtp: BoundedSMTP) -> None:
-        self._at("ehlo", f"EHLO to {self._where}")
-        code, reply = smtp.ehlo()
-        if not 200 <= code < 300:
-            code, reply = smtp.helo()
-            if not 200 <= code < 300:
-                raise self._refusal(code, reply)
+    def _keep(self, smtp: BoundedSMTP) -> None:
+        """The connection being opened: from here a failure is this session's to close."""
+        self._smtp = smtp
 
     def _stopping(self) -> bool:
         if self._stop is None or not self._stop.is_set():
