@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import (
     CUSTOMERS,
     SENDER,
+    SETTLE,
     Service,
     Workspace,
     quiesce,
@@ -144,5 +145,8 @@ def run(root: Path, count: int) -> dict[str, float]:
         "service_seconds": service_s,
         "service_cpu_ms_per_msg": 1000 * cpu / count,
         "service_vs_limit": limit_s / service_s,
+        # The same without the configured wait before a file counts as written (no target:
+        # the verdict is on the whole time); the latency benchmark subtracts it likewise.
+        "service_vs_limit_after_settle": limit_s / (service_s - SETTLE),
         "service_vs_floor": floor_s / service_s,
     }

@@ -27,6 +27,8 @@ def _burst(r: dict) -> list[Row]:
         ("burst", "floor: EmailMessage loop, 1 connection", f"{r['floor_msgs']:.1f} msg/s", "", ""),
         ("burst", "service: first rename → last accepted", service, "", ""),
         ("burst", "service / limit", f"{ratio:.2f}", "≥ 0.80", _verdict(ratio >= 0.8)),
+        ("burst", f"  the same, minus settle ({SETTLE:g} s, the admin's wait; no target)",
+         f"{r['service_vs_limit_after_settle']:.2f}", "", ""),
         ("burst", "service / floor", f"{floor:.2f}", "> 1", _verdict(floor > 1)),
     ]  # fmt: skip
 
