@@ -161,7 +161,6 @@ class SmtpTransport:
             self._unchecked = True  # trusted as a session just used: a 421 now reconnects
             return announced
         log.debug("the message announced to %s does not follow: closing", self._where)
-        self._announced = announced
         self._discard(polite=False)
         return None
 
