@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from invoice_mailer.config.credentials import Password
 from invoice_mailer.config.model import DEFAULT_PORTS, SmtpConfig
@@ -125,17 +124,13 @@ class SmtpTransport:
                 self._discard(polite=False)
             raise InvoiceMailerError(f"cannot read the message {message_path}: {err}") from err
         with message:
+
+            def run(announced: Announced | None) -> Callable[[Transaction], SendResult]:
+                return lambda t: t.run(sender, recipients, message, size, while_waiting, announced)
+
             try:
                 smtp = self._smtp if announced is not None else None
-                return self._transaction(
-                    smtp or self._connection(),
-                    sender,
-                    recipients,
-                    message,
-                    size,
-                    while_waiting,
-                    announced,
-                )
+                return self._transaction(smtp or self._connection(), run(announced))
             except SmtpFailure as failure:
                 # A session trusted without a check (used a moment ago) that the server closed
                 # meanwhile (a per-connection message limit): reconnect once, at once.
@@ -145,9 +140,7 @@ class SmtpTransport:
                     raise
                 log.debug("%s closed the connection between messages; reconnecting", self._where)
                 message.seek(0)
-                return self._transaction(
-                    self._connection(), sender, recipients, message, size, while_waiting, None
-                )
+                return self._transaction(self._connection(), run(None))
 
     def _take_announced(self, upcoming: Upcoming) -> Announced | None:
         """The announced envelope if it is this very message's; another message (the one
@@ -165,28 +158,14 @@ class SmtpTransport:
         return None
 
     def _transaction(
-        self,
-        smtp: BoundedSMTP,
-        sender: str,
-        recipients: Sequence[str],
-        message: BinaryIO,
-        size: int,
-        while_waiting: Callable[[], Upcoming | None],
-        announced: Announced | None,
+        self, smtp: BoundedSMTP, run: Callable[[Transaction], SendResult]
     ) -> SendResult:
         self._clean_at = None
         with self._guard():
             transaction = Transaction(
                 smtp, self._where, self._config, self._at, self._refusal, self._announcing
             )
-            result = transaction.run(
-                sender,
-                recipients,
-                message,
-                size,
-                while_waiting,
-                announced,
-            )
+            result = run(transaction)
         self._clean_at = time.monotonic()
         return result
 

@@ -76,15 +76,17 @@ class Transaction:
         message's envelope went behind the previous one's dot; only its replies are read."""
         self.at("mail", f"MAIL FROM {sender}")
         if announced is not None:
-            envelope = announced.envelope
-            accepted, refused = self._replies(envelope)
-        elif "pipelining" in self.smtp.esmtp_features:
-            envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
-            self._send_envelope(envelope)
+            envelope, pipelined = announced.envelope, True
+        else:
+            features = self.smtp.esmtp_features
+            envelope = plan_envelope(sender, recipients, size, features, self.where)
+            self.smtp.command_encoding = _encoding(envelope)
+            pipelined = "pipelining" in features
+            if pipelined:  # RFC 2920: MAIL, every RCPT and DATA in one write
+                self.smtp.send(_commands(envelope))
+        if pipelined:
             accepted, refused = self._replies(envelope)
         else:
-            envelope = plan_envelope(sender, recipients, size, self.smtp.esmtp_features, self.where)
-            self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
             code, reply = self.smtp.mail(envelope.sender, list(envelope.options))
             if code != 250:
                 raise self.refusal(code, reply)
@@ -121,14 +123,9 @@ class Transaction:
             return None  # its refusals are reported by its own transaction
         announced = Announced(upcoming, envelope)
         self.announcing(announced)  # from here the session cannot be reset, only closed
-        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
+        self.smtp.command_encoding = _encoding(envelope)
         self.smtp.send_ahead(commands)
         return announced
-
-    def _send_envelope(self, envelope: Envelope) -> None:
-        """RFC 2920: MAIL, every RCPT and DATA in one write."""
-        self.smtp.command_encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
-        self.smtp.send(_commands(envelope))
 
     def _replies(self, envelope: Envelope) -> tuple[list[str], dict[str, tuple[int, str]]]:
         """The replies to a pipelined MAIL, RCPT… and DATA, in order, each read before anything
@@ -221,5 +218,9 @@ def _commands(envelope: Envelope) -> bytes:
     commands.append("DATA")
     if any("\r" in command or "\n" in command for command in commands):
         raise ValueError("a line break inside an SMTP command")  # as smtplib.putcmd refuses
-    encoding = "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
-    return "".join(f"{command}\r\n" for command in commands).encode(encoding)
+    return "".join(f"{command}\r\n" for command in commands).encode(_encoding(envelope))
+
+
+def _encoding(envelope: Envelope) -> str:
+    """How the commands of this envelope are written: UTF-8 only under SMTPUTF8."""
+    return "utf-8" if "SMTPUTF8" in envelope.options else "ascii"
