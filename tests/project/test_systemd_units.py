@@ -157,7 +157,7 @@ def test_required_directives(source: str, name: str) -> None:
         "Service.NoNewPrivileges": ["yes"],
         "Service.MemoryDenyWriteExecute": ["yes"],
         "Service.RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"],
-        "Service.SystemCallFilter": ["@system-service", "~@privileged @resources"],
+        "Service.SystemCallFilter": ["@system-service", "~@privileged @resources", "setpriority"],
         "Service.CapabilityBoundingSet": [""],
     }
     assert {key: unit.get(key) for key in expected} == expected

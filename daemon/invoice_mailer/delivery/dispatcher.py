@@ -6,7 +6,7 @@ doubling backoff; permanent ones fail the delivery; authentication and TLS probl
 whole queue instead of failing documents. What the ledger records about each outcome is in
 recorder.py.
 
-In a burst the sender commits once per message, while the server works on it (sendahead.py).
+In a burst the sender commits once per two messages, while the server works on one (sendahead.py).
 """
 
 from __future__ import annotations

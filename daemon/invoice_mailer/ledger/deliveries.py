@@ -62,14 +62,14 @@ def next_attempt_at(db: sqlite3.Connection) -> float | None:
     ).fetchone()[0]
 
 
-def next_built(db: sqlite3.Connection, now: float, excluding: int) -> sqlite3.Row | None:
-    """The next queued delivery due by `now` whose message is built, other than `excluding`
-    (the one in flight): what the sender may mark `sending` ahead."""
+def next_built(db: sqlite3.Connection, now: float, excluding: int, count: int) -> list[sqlite3.Row]:
+    """The next `count` queued deliveries due by `now` whose message is built, other than
+    `excluding` (the one in flight), in the order they go: what the sender may mark ahead."""
     return db.execute(
         "SELECT * FROM deliveries WHERE state = ? AND eml IS NOT NULL AND next_attempt_at <= ? "
-        "AND id != ? ORDER BY next_attempt_at, id LIMIT 1",
-        (DeliveryState.QUEUED, now, excluding),
-    ).fetchone()
+        "AND id != ? ORDER BY next_attempt_at, id LIMIT ?",
+        (DeliveryState.QUEUED, now, excluding, count),
+    ).fetchall()
 
 
 def built_unsent(db: sqlite3.Connection, up_to: int) -> int:
