@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from invoice_mailer.config.load import config_path, load_config
-from invoice_mailer.config.model import ENGLISH
+from invoice_mailer.config.texts import ENGLISH
 from invoice_mailer.errors import ConfigError
 from tests.support.configs import write_config
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_mailer.config.load import load_config, read_config
-from invoice_mailer.config.model import ENGLISH
+from invoice_mailer.config.texts import ENGLISH
 from invoice_mailer.errors import ConfigError
 from tests.support.configs import write_config
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from invoice_mailer.config.load import load_config
-from invoice_mailer.config.model import ENGLISH, LanguageTemplates
+from invoice_mailer.config.texts import ENGLISH, LanguageTemplates
 from invoice_mailer.delivery.customertext import customer_signature, customer_text, written_date
 from invoice_mailer.fatturapa.reader import DOC_NAMES
 from tests.support.configs import write_config

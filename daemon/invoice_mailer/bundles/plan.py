@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from invoice_mailer.bundles import italian
-from invoice_mailer.config.model import Config, TemplatesConfig
+from invoice_mailer.config.model import Config
+from invoice_mailer.config.texts import TemplatesConfig
 from invoice_mailer.delivery import messages, messagetext
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger.documents import info_of

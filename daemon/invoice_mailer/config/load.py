@@ -35,11 +35,11 @@ from invoice_mailer.config.model import (
     RetryConfig,
     SenderConfig,
     SmtpConfig,
-    TemplatesConfig,
     WatchConfig,
     WebConfig,
 )
 from invoice_mailer.config.templatelanguages import ITALIAN_KEYS, read_languages
+from invoice_mailer.config.texts import TemplatesConfig
 from invoice_mailer.config.yamlread import read_yaml
 from invoice_mailer.errors import ConfigError, Problem
 

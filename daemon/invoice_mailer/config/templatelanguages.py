@@ -16,11 +16,8 @@ from invoice_mailer.config.languages import (
     describe,
     language_code,
 )
-from invoice_mailer.config.model import (
-    BUILT_IN_LANGUAGES,
-    Config,
-    LanguageTemplates,
-)
+from invoice_mailer.config.model import Config
+from invoice_mailer.config.texts import BUILT_IN_LANGUAGES, LanguageTemplates
 from invoice_mailer.errors import Problem
 
 # The keys of templates: itself; every other key there names a language.

@@ -10,7 +10,8 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from invoice_mailer.config.model import Config, LanguageTemplates
+from invoice_mailer.config.model import Config
+from invoice_mailer.config.texts import LanguageTemplates
 from invoice_mailer.delivery.messagetext import render
 from invoice_mailer.fatturapa.reader import DEFAULT_DOC_NAME
 

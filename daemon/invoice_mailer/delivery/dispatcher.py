@@ -1,10 +1,9 @@
 """Delivery: send what the ledger plans, classify every outcome, and never lose track of it.
 
 A row is `sending` (with its Message-ID) before the SMTP transaction and `sent` after the
-server's 250. Transient failures get a few quick tenacity tries, then a durable deferral with
-doubling backoff; permanent ones fail the delivery; authentication and TLS problems pause the
-whole queue instead of failing documents. What the ledger records about each outcome is in
-recorder.py.
+server's 250. Transient failures get a few quick tenacity tries (retrypolicy.py); what a
+failure then means, a durable deferral, a failed delivery or a paused queue, is failures.py's
+decision; what the ledger records about each outcome is in recorder.py.
 
 In a burst the sender commits once per two messages, while the server works on one (sendahead.py).
 """
@@ -21,12 +20,11 @@ from typing import Protocol
 
 from invoice_mailer.config.model import Config
 from invoice_mailer.delivery import outbox
+from invoice_mailer.delivery.failures import after_failure
 from invoice_mailer.delivery.recorder import Recorder
 from invoice_mailer.delivery.retrypolicy import (
     RetryFactory,
     Stopping,
-    backoff,
-    deferrals_so_far,
     has_rate_limit,
     quick_retry_policy,
     rate_limit_wait,
@@ -43,9 +41,6 @@ from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
 
-# Failures that say the server (or the sign-in server, "token") is down, not that this
-# message has a problem.
-_SERVER_PHASES = ("connect", "tls", "ehlo", "token")
 # In a burst the worker is woken every so many messages (it builds the next ones at half of
 # its BUILD_AHEAD), not after each one: a wake-up per message cost it a pass and the sender
 # the interpreter at the moment the server waits for the next message.
@@ -246,7 +241,8 @@ class Dispatcher:
             if isinstance(failure.__cause__, Abandoned):  # stopping: the wait was given up
                 self.record.interrupted(row, attempts, failure)
             else:
-                self._failed_attempt(row, failure, attempts)
+                retry, hang_up = self.config.retry, self.transport.close
+                after_failure(self.record, retry, row, failure, attempts, self.clock(), hang_up)
         except InvoiceMailerError as exc:  # the built message vanished or cannot be read
             self.record.failed(row, str(exc), attempts)
         except Exception as exc:  # e.g. the idna codec on a host name: pause, retry later
@@ -275,44 +271,3 @@ class Dispatcher:
             return False
         self.record.awaiting_acceptance(row)
         return True
-
-    def _failed_attempt(self, row: sqlite3.Row, failure: SmtpFailure, attempts: int) -> None:
-        now = self.clock()
-        retry = self.config.retry
-        if failure.kind in ("auth", "tls"):
-            self.record.paused(row, failure, attempts, now + retry.backoff_min)
-            self.transport.close()
-        elif failure.kind == "permanent":
-            self.record.failed(row, str(failure), attempts, failure)
-        elif failure.kind == "ambiguous" and row["state"] == DeliveryState.SENDING:
-            # Lost once already (or a crash after DATA): a second copy went and its reply was
-            # lost too. More would only pile up duplicates: a person looks in the mailbox.
-            self.record.unconfirmed(row, failure, attempts)
-        elif failure.kind == "ambiguous":
-            # The first lost reply: resend at once, same Message-ID and bytes (RFC 1047).
-            self.record.deferred(row, failure, attempts, now, ambiguous=True)
-        elif now - row["created_at"] >= retry.max_age:
-            days = (now - row["created_at"]) / 86400
-            reason = f"gave up after {attempts} attempts in {days:.1f} days: {failure}"
-            self.record.failed(row, reason, attempts, failure)
-        else:
-            wait = backoff(retry, deferrals_so_far(attempts, retry.attempts_now))
-            # A resend after a lost reply stays `sending`: a second loss is then recognised.
-            self.record.deferred(
-                row, failure, attempts, now + wait, row["state"] == DeliveryState.SENDING
-            )
-            if failure.phase in _SERVER_PHASES or failure.code == 421:
-                self._hold_queue(failure, now, now + wait)
-
-    def _hold_queue(self, failure: SmtpFailure, now: float, until: float) -> None:
-        """The server itself is unreachable: the other messages wait too, as Postfix defers a
-        whole site, instead of each spending its own quick tries against a dead relay."""
-        with self.record.transaction() as db:
-            earlier = pauses.current(db)
-            reason = f"the mail server cannot be reached: {failure}"
-            pauses.start(db, reason, earlier["since"] if earlier else now, until)
-        self.transport.close()
-        log.warning(
-            "the mail server cannot be reached; every message waits, next try in %.0f s",
-            until - now,
-        )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from invoice_mailer.admin.statusview import purpose_label
 from invoice_mailer.bundles.plan import KIND_LABELS, customer_status
 from invoice_mailer.config.languages import ITALIAN, LANGUAGE_NAMES
-from invoice_mailer.config.model import TemplatesConfig
+from invoice_mailer.config.texts import TemplatesConfig
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.states import Purpose
 

@@ -29,6 +29,7 @@ from invoice_mailer.intake import content
 from invoice_mailer.intake.safeopen import Unsafe, open_document, refusal
 from invoice_mailer.intake.spacecheck import LowSpace, LowSpaceReport
 from invoice_mailer.intake.taking import Oversize, Taken, Taker, check
+from invoice_mailer.intake.troubles import Troubles
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.watch.readiness import Observation, ReadinessTracker, RecheckPolicy
@@ -73,8 +74,7 @@ class Intake:
         self._failures: dict[str, tuple[int, Observation]] = {}
         self._retry_at: dict[str, float] = {}  # rechecks, and retries after an error
         self._refused: dict[str, tuple[int, str]] = {}  # path -> (inode, why): logged once
-        self._troubles: set[str] = set()  # error kinds already logged since the last success
-        self._repair_at: float | None = None  # after an error: adopt what it left in the spool
+        self.troubles = Troubles(self.taker, clock, RETRY_DELAY)
         self._left: set[tuple[str, int, int]] = set()  # too large, recorded, left in the folder
         self._batch = FIRST_BATCH  # the next batch: grows while files keep coming
         self._space = LowSpaceReport(config.state_dir, config.watch.min_free_space, ledger)
@@ -101,9 +101,12 @@ class Intake:
         """Wait for events, a deadline of its own, `interrupt()` or at most `max_wait` (None:
         no limit); look at what changed, take what is finished."""
         now = self.clock()
-        if self._repair_at is not None and now >= self._repair_at:
-            self._repair()
-        deadlines = [self.tracker.next_deadline(), self._repair_at, *self._retry_at.values()]
+        self.troubles.repair_if_due(now)
+        deadlines = [
+            self.tracker.next_deadline(),
+            self.troubles.repair_at,
+            *self._retry_at.values(),
+        ]
         waits = [d - now for d in deadlines if d is not None]
         if max_wait is not None:
             waits.append(max_wait)
@@ -173,7 +176,7 @@ class Intake:
             self._failures.pop(path, None)
             return
         except (OSError, sqlite3.Error) as exc:
-            self._trouble(path, exc)
+            self.troubles.report(path, exc)
             self._retry_at[path] = now + RETRY_DELAY
         self.tracker.forget(path)
 
@@ -220,7 +223,7 @@ class Intake:
                 self._retry_at[path] = now + RETRY_DELAY
                 continue
             except Exception as exc:  # one file's trouble never stops the others
-                self._trouble(path, exc)
+                self.troubles.report(path, exc)
                 self._retry_at[path] = now + RETRY_DELAY
                 continue
             if taken is not None:
@@ -231,10 +234,10 @@ class Intake:
             self.taker.commit(batch)
         except Exception as exc:
             for taken in batch:  # copies are dropped and their sources still there: retry
-                self._trouble(str(taken.source), exc)
+                self.troubles.report(str(taken.source), exc)
                 self._retry_at[str(taken.source)] = now + RETRY_DELAY
             return 0
-        self._troubles.clear()
+        self.troubles.over()
         for taken in batch:
             self._failures.pop(str(taken.source), None)
             if taken.left:
@@ -294,29 +297,3 @@ class Intake:
             log.info("%s is not sendable yet (%s); checking again soon", Path(path).name, exc)
             return _RECHECK
         return None
-
-    def _repair(self) -> None:
-        """After an error, a moved file may lack its row, or the spool itself may be gone."""
-        try:
-            self.taker.recover()
-        except (OSError, sqlite3.Error) as exc:
-            self._repair_at = self.clock() + RETRY_DELAY
-            self._trouble(str(self.taker.spool), exc)
-        else:
-            self._repair_at = None
-
-    def _trouble(self, path: str, exc: Exception) -> None:
-        """Log each kind of error once until things work again; the file is retried later."""
-        if self._repair_at is None:
-            self._repair_at = self.clock()
-        kind = f"{type(exc).__name__}:{getattr(exc, 'errno', None) or exc}"
-        why = getattr(exc, "strerror", None) or str(exc)
-        if kind in self._troubles:
-            log.debug("cannot take %s right now: %s", path, why)
-            return
-        self._troubles.add(kind)
-        unexpected = not isinstance(exc, (OSError, sqlite3.Error))
-        log.error(
-            "cannot take %s right now: %s; trying again every %d s",
-            path, why, RETRY_DELAY, exc_info=unexpected,
-        )  # fmt: skip
