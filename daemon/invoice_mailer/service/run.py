@@ -38,7 +38,7 @@ from invoice_mailer.receipts.stage import ReceiptsStage, imap_account
 from invoice_mailer.service import logsetup
 from invoice_mailer.service.lock import acquire_lock
 from invoice_mailer.service.notify import Notifier
-from invoice_mailer.service.priority import in_background
+from invoice_mailer.service.osthreads import os_thread
 from invoice_mailer.service.threads import Sender, ThreadEvents, Worker, make_transport, take_files
 from invoice_mailer.service.trouble import EX_SOFTWARE, guarded
 from invoice_mailer.service.wakeups import LEDGER_GAP, Wakeups
@@ -107,10 +107,10 @@ class Service:
         wakeups = self._wakeups = Wakeups(config.state_dir)
         wakeups.catch_signals()  # a signal that came before is seen by the loop's first turn
         loops: list[tuple[str, Callable[..., None], tuple[object, ...]]] = [
-            ("intake", in_background(take_files), (intake, events.stop)),
-            ("worker", in_background(self.worker.loop), ()),
-            ("sender", self.sender.loop, ()),
-            ("receipts", self.receipts.loop, ()),
+            ("intake", os_thread(take_files, background=True), (intake, events.stop)),
+            ("worker", os_thread(self.worker.loop, background=True), ()),
+            ("sender", os_thread(self.sender.loop), ()),
+            ("receipts", os_thread(self.receipts.loop), ()),
         ]
         self._threads = [
             threading.Thread(
