@@ -31,7 +31,8 @@ from harness import (
 )
 from sink import HOST, Sink
 
-from invoice_mailer.delivery import addresses, messages
+from invoice_mailer import addresses
+from invoice_mailer.delivery import messages
 
 PDF_SIZE = 80_000
 

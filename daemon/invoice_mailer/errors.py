@@ -82,3 +82,28 @@ class DocumentError(InvoiceMailerError):
 
 class UnsafeDocument(DocumentError):
     """Refused for safety (a DTD, entities): no amount of waiting makes it acceptable."""
+
+
+def shown(exc: BaseException) -> BaseException:
+    """The exception as it may appear in a log line, a reason or an alert. A UnicodeError
+    quotes the character it choked on, which may be one of a password's (smtplib encodes
+    AUTH as ASCII): that one is masked; the traceback stays."""
+    if isinstance(exc, UnicodeEncodeError):
+        masked: BaseException = UnicodeEncodeError(
+            exc.encoding, "?" * len(exc.object), exc.start, exc.end, exc.reason
+        )
+    elif isinstance(exc, UnicodeDecodeError):
+        masked = UnicodeDecodeError(
+            exc.encoding, b"?" * len(exc.object), exc.start, exc.end, exc.reason
+        )
+    else:
+        return exc
+    return masked.with_traceback(exc.__traceback__)
+
+
+def describe(exc: BaseException) -> str:
+    """'Class: message' of an unexpected error, for a reason the admin reads."""
+    if isinstance(exc, (UnicodeEncodeError, UnicodeDecodeError)):
+        what = f"'{exc.encoding}' codec: {exc.reason} (at position {exc.start}, not shown)"
+        return f"{type(exc).__name__}: {what}"
+    return f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ from invoice_mailer.delivery.messages import encoded_length
 from invoice_mailer.demo.samples import make_pdf
 from invoice_mailer.ledger import documents
 from invoice_mailer.ledger.database import Ledger
+from invoice_mailer.routing.planning import join_session
 from tests.support.configs import write_config
 
 MAY_18 = datetime.date(2026, 5, 18)
@@ -86,7 +87,7 @@ def add_document(
         ).lastrowid
         row = db.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
         if state != "failed":
-            sessions.join(db, config, row, now)
+            join_session(db, config, row, now)
     return document_id
 
 

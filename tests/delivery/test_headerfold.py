@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from invoice_mailer.addresses import new_message_id
 from invoice_mailer.delivery import headerfold as fold
-from invoice_mailer.delivery.addresses import new_message_id
 
 SPECIALS = "()<>@,;:\\\".[]=?_-'/!#$%&*+^`{|}~ \t"
 NON_ASCII = "èàé€日\u00a0"

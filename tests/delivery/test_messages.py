@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_mailer.delivery.addresses import new_message_id
+from invoice_mailer.addresses import new_message_id
 from invoice_mailer.delivery.messages import (
     CHUNK,
     Attachment,

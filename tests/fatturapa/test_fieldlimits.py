@@ -8,6 +8,7 @@ import re
 import pytest
 
 from invoice_mailer.demo.samples import make_fattura_xml
+from invoice_mailer.fatturapa import safexml
 from invoice_mailer.fatturapa.fieldlimits import SchemaLimit, check_name
 from invoice_mailer.intake import content
 from tests.support.fatturapa_samples import make_p7m
@@ -19,7 +20,7 @@ PATTERN = re.compile(
 
 def refusal(xml: bytes) -> str | None:
     try:
-        content.check_xml(io.BytesIO(xml))
+        safexml.check_xml(io.BytesIO(xml))
     except SchemaLimit as exc:
         return str(exc)
     return None

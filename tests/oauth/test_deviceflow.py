@@ -37,6 +37,19 @@ def _approve_when_polled(server, user_code: str) -> None:
     server.approve(user_code)
 
 
+def test_a_late_answer_does_not_make_the_first_token_outlive_the_servers(oauth_server):
+    endpoints = endpoints_of(oauth_server)
+    code = deviceflow.request_code(endpoints)
+    oauth_server.answer_delay = 0.3  # each poll's answer, the one with the tokens too
+    approver = threading.Thread(target=_approve_when_polled, args=(oauth_server, code.user_code))
+    approver.start()
+    try:
+        tokens = deviceflow.wait_for_sign_in(endpoints, code)
+    finally:
+        approver.join()
+    assert tokens.expires_at <= oauth_server.expiry_of(tokens.access_token)
+
+
 def test_a_declined_sign_in_says_so(oauth_server):
     endpoints = endpoints_of(oauth_server)
     code = deviceflow.request_code(endpoints)

@@ -72,6 +72,22 @@ def test_refreshed_before_expiry_rotation_stored(start_oauth_server, state_dir, 
     assert stored.access_token == renewed.token
 
 
+def test_a_slow_answer_does_not_make_a_token_outlive_the_servers(
+    start_oauth_server, state_dir, key_file
+):
+    """The lifetime counts from the request: timed from a late answer, the service would keep
+    a session the server already considers expired (and never log in afresh)."""
+    server = start_oauth_server(lifetime=1.2)
+    endpoints, first = stored_sign_in(server, state_dir, key_file)
+    provider = AccessTokens(endpoints, state_dir, key_file, wait=no_wait)
+    wait_until(lambda: not first.fresh(time.time()), timeout=5)
+    server.answer_delay = 0.5
+    renewed = provider.token()
+    assert renewed.token != first.access_token
+    assert renewed.expires_at is not None
+    assert renewed.expires_at <= server.expiry_of(renewed.token)
+
+
 def test_a_blinking_server_is_retried_at_once(start_oauth_server, state_dir, key_file):
     server = start_oauth_server(lifetime=1.0)
     endpoints, first = stored_sign_in(server, state_dir, key_file)

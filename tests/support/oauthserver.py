@@ -58,6 +58,7 @@ class OAuthTestServer:
         self.client_id = client_id
         self.interval = interval
         self.device_ttl = device_ttl
+        self.answer_delay = 0.0  # seconds between deciding a token request and answering it
         self._lock = threading.Lock()
         self._devices: dict[str, _Device] = {}
         self._access: dict[str, tuple[str, float]] = {}  # token -> (user, expires_at)
@@ -140,6 +141,12 @@ class OAuthTestServer:
             self._failures += [how] * n
 
     # -- what the server knows -------------------------------------------------------------
+
+    def expiry_of(self, token: str) -> float | None:
+        """When the server stops taking an access token (epoch), as it decided on issuing it."""
+        with self._lock:
+            found = self._access.get(token)
+        return None if found is None else found[1]
 
     def user_of(self, token: str) -> str | None:
         """The user of a valid, unexpired access token; None otherwise."""
@@ -282,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         status, payload = answer
+        if self.server_owner.answer_delay:  # a slow network or server: the answer comes late
+            time.sleep(self.server_owner.answer_delay)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

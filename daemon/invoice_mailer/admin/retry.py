@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoice_mailer import storage
+from invoice_mailer.addresses import new_message_id
 from invoice_mailer.admin import unconfirmed
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.errors import DocumentError, InvoiceMailerError, NothingMatched
 from invoice_mailer.intake import taking
 from invoice_mailer.ledger import (

@@ -30,7 +30,7 @@ from invoice_mailer.ledger import (
 )
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import Purpose
-from invoice_mailer.routing.planning import kind_class, plan_delivery
+from invoice_mailer.routing.planning import plan_delivery
 from invoice_mailer.service.lock import is_running
 
 log = logging.getLogger(__name__)
@@ -44,17 +44,6 @@ def _raw_kinds(config: Config) -> tuple[str, ...]:
     """The documents.kind values that join: a signed .xml.p7m is an XML invoice."""
     kinds = config.all_to.kinds
     return (("pdf",) if "pdf" in kinds else ()) + (("xml", "p7m") if "xml" in kinds else ())
-
-
-def join(db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: float) -> int | None:
-    """Put a document in the open session (opening one if needed), in the caller's transaction."""
-    if not config.all_to.address or document["session_id"] is not None:
-        return document["session_id"]
-    if kind_class(document["kind"]) not in config.all_to.kinds:
-        return None
-    session_id = sessions.add_to_current(db, now)
-    document_changes.join_session(db, session_id, [document["id"]])
-    return session_id
 
 
 def next_close_time(after: float, close_at: str) -> float:

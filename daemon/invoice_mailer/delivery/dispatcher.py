@@ -33,11 +33,10 @@ from invoice_mailer.delivery.sendahead import SendAhead
 from invoice_mailer.delivery.smtp.outcome import SendResult, SmtpFailure
 from invoice_mailer.delivery.smtp.transaction import Upcoming
 from invoice_mailer.delivery.smtp.wire import Abandoned
-from invoice_mailer.errors import InvoiceMailerError
+from invoice_mailer.errors import InvoiceMailerError, describe, shown
 from invoice_mailer.ledger import deliveries, pauses
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import PENDING_DELIVERY, DeliveryState
-from invoice_mailer.service.trouble import describe, shown
 
 log = logging.getLogger(__name__)
 

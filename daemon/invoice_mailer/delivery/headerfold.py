@@ -18,7 +18,7 @@ from email import policy, utils
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage, MIMEPart
 
-from invoice_mailer.delivery.addresses import needs_smtputf8
+from invoice_mailer.addresses import needs_smtputf8
 from invoice_mailer.delivery.messagetext import header_text
 
 

@@ -24,8 +24,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import BinaryIO
 
+from invoice_mailer.addresses import check_address, needs_smtputf8
 from invoice_mailer.delivery import headerfold as fold
-from invoice_mailer.delivery.addresses import check_address, needs_smtputf8
 from invoice_mailer.delivery.headerfold import CRLF, POLICY, UTF8_POLICY
 from invoice_mailer.delivery.messagetext import compose_text, safe_filename, subject_text
 from invoice_mailer.delivery.mimeparts import (

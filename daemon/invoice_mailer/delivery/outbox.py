@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from invoice_mailer import storage
+from invoice_mailer import addresses, storage
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery import addresses, messages, messagetext
+from invoice_mailer.delivery import messages, messagetext
 from invoice_mailer.delivery.customertext import customer_signature, customer_text
 from invoice_mailer.errors import InvoiceMailerError
 from invoice_mailer.ledger import deliveries, delivery_changes, documents

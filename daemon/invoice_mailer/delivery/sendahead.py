@@ -19,9 +19,9 @@ import threading
 from invoice_mailer.delivery import outbox
 from invoice_mailer.delivery.recorder import Recorder
 from invoice_mailer.delivery.smtp.transaction import Upcoming
+from invoice_mailer.errors import describe
 from invoice_mailer.ledger import deliveries, delivery_changes
 from invoice_mailer.ledger.states import DeliveryState
-from invoice_mailer.service.trouble import describe
 
 log = logging.getLogger(__name__)
 

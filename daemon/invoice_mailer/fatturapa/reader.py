@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element
 
 from invoice_mailer.errors import DocumentError
 from invoice_mailer.fatturapa import p7m
-from invoice_mailer.intake.content import parse_xml
+from invoice_mailer.fatturapa.safexml import parse_xml
 
 # TipoDocumento codes an Italian office names in a subject line; the rest are "Documento".
 DOC_NAMES = {

@@ -72,6 +72,7 @@ def wait_for_sign_in(
         sleep(interval)
         if clock() > deadline:
             raise OAuthError("the code expired before anyone signed in; run login again")
+        asked = now()  # a token's lifetime counts from the request: never later than the server's
         try:
             answer = post_form(endpoints.token_url, fields, endpoints.timeout, endpoints.ca_file)
         except OAuthUnreachable:
@@ -89,7 +90,7 @@ def wait_for_sign_in(
                     "the code expired before anyone signed in; run login again"
                 ) from None
             raise
-        return token_set(answer, endpoints, now(), previous_refresh=None)
+        return token_set(answer, endpoints, asked, previous_refresh=None)
 
 
 def token_set(

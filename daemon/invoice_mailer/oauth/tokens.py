@@ -147,11 +147,14 @@ class AccessTokens:
             fields["scope"] = stored.scope
         waits = list(RETRY_WAITS)
         while True:
+            # The lifetime counts from the request, as the server's may: timed from the answer,
+            # the token would outlive the server's by the round trip (and a slow answer's wait).
+            asked = self._clock()
             try:
                 answer = post_form(
                     endpoints.token_url, fields, endpoints.timeout, endpoints.ca_file
                 )
-                return token_set(answer, endpoints, self._clock(), stored.refresh_token)
+                return token_set(answer, endpoints, asked, stored.refresh_token)
             except OAuthUnreachable:
                 if not waits or self._wait(waits.pop(0)):
                     raise

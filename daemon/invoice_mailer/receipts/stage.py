@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from invoice_mailer.config import credentials
 from invoice_mailer.config.model import Config
+from invoice_mailer.errors import describe, shown
 from invoice_mailer.ledger import imap_cursors, notices
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.receipts.deadlines import tell_overdue
@@ -24,7 +25,7 @@ from invoice_mailer.receipts.imapconnect import ImapAccount, MailboxError, Secur
 from invoice_mailer.receipts.imaplogins import sender_login
 from invoice_mailer.receipts.mailbox import Cursor, Mailbox
 from invoice_mailer.receipts.recording import ProofKeeper
-from invoice_mailer.service.trouble import RETRY_TROUBLE, Trouble, describe, shown
+from invoice_mailer.service.trouble import RETRY_TROUBLE, Trouble
 
 log = logging.getLogger(__name__)
 

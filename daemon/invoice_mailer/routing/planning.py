@@ -11,15 +11,35 @@ import re
 import sqlite3
 from typing import Any
 
+from invoice_mailer.addresses import needs_smtputf8, new_message_id
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery.addresses import needs_smtputf8, new_message_id
-from invoice_mailer.ledger import attachments, delivery_changes, documents
+from invoice_mailer.ledger import (
+    attachments,
+    delivery_changes,
+    document_changes,
+    documents,
+    sessions,
+)
 from invoice_mailer.ledger.states import Purpose
 
 
 def kind_class(kind: str) -> str:
     """The kinds the config speaks of: a signed .xml.p7m is an XML invoice."""
     return "pdf" if kind == "pdf" else "xml"
+
+
+def join_session(
+    db: sqlite3.Connection, config: Config, document: sqlite3.Row, now: float
+) -> int | None:
+    """Put a document in the open session of the accountant's bundle ("Tutto a"), opening one
+    if needed, in the caller's transaction; the session's id, or None if it is not for it."""
+    if not config.all_to.address or document["session_id"] is not None:
+        return document["session_id"]
+    if kind_class(document["kind"]) not in config.all_to.kinds:
+        return None
+    session_id = sessions.add_to_current(db, now)
+    document_changes.join_session(db, session_id, [document["id"]])
+    return session_id
 
 
 def pair_key(number: str, year: str | None) -> str | None:

@@ -16,18 +16,23 @@ from typing import Any
 
 from invoice_mailer.addressbook.book import describe
 from invoice_mailer.addressbook.source import AddressBookSource
-from invoice_mailer.bundles import sessions
 from invoice_mailer.config.languages import ITALIAN, LANGUAGE_NAMES
 from invoice_mailer.config.model import Config
+from invoice_mailer.errors import describe as describe_error
+from invoice_mailer.errors import shown
 from invoice_mailer.ledger import document_changes, documents, notices
 from invoice_mailer.ledger.database import Ledger
 from invoice_mailer.ledger.states import DocumentState, Purpose
 from invoice_mailer.routing.customers import Match, find_customer
 from invoice_mailer.routing.documentfacts import document_facts
 from invoice_mailer.routing.languages import choose_language, share_language
-from invoice_mailer.routing.planning import already_sent, find_partner, kind_class, plan_delivery
-from invoice_mailer.service.trouble import describe as describe_error
-from invoice_mailer.service.trouble import shown
+from invoice_mailer.routing.planning import (
+    already_sent,
+    find_partner,
+    join_session,
+    kind_class,
+    plan_delivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +166,18 @@ class Router:
                     f"ambiguous: {match.looked_up} is on {len(match.ambiguous)} rows of the "
                     f"address book: {names}; correct the address book (reloaded by itself)"
                 )
-                sessions.join(db, config, row, now)
+                join_session(db, config, row, now)
                 outcome = self._hold(db, row, facts, reason, now)
             elif wants and match.addresses:
-                sessions.join(db, config, row, now)
+                join_session(db, config, row, now)
                 together = set(kinds) == {"pdf", "xml"}
                 outcome = self._deliver(db, row, facts, together, now)
             elif wants and config.customers.unknown == "hold":
-                sessions.join(db, config, row, now)
+                join_session(db, config, row, now)
                 reason = f"no customer found in the address book (looked up {match.looked_up})"
                 outcome = self._hold(db, row, facts, reason, now)
             else:
-                sessions.join(db, config, row, now)
+                join_session(db, config, row, now)
                 skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
                 note = skipped if wants else None
                 document_changes.record_route(

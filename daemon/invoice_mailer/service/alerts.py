@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from invoice_mailer.addresses import new_message_id
 from invoice_mailer.config.model import Config
-from invoice_mailer.delivery.addresses import new_message_id
 from invoice_mailer.ledger import deliveries, delivery_changes, notices
 from invoice_mailer.ledger.database import Ledger
 

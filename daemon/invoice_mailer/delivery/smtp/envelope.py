@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from invoice_mailer.delivery.addresses import needs_smtputf8, wire_address
+from invoice_mailer.addresses import needs_smtputf8, wire_address
 from invoice_mailer.delivery.smtp.outcome import SmtpFailure, classify
 
 # RFC 6531 §3.7.4.1: the reply a server gives to a UTF-8 address it cannot take.
