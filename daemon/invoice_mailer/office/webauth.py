@@ -6,9 +6,11 @@ With no users configured (allowed on loopback only, office/webserve.py) there is
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
+from collections.abc import Collection
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
@@ -18,15 +20,18 @@ from invoice_mailer.office.passwords import DUMMY_HASH, check_password
 
 ATTEMPTS = 5  # failed logins allowed per address, and per user name, in WINDOW
 WINDOW = 15 * 60.0
+KEYS_KEPT = 10_000  # addresses remembered at most: a flood of them forgets the oldest
 SESSION_HOURS = 10  # a working day; then a new login
 
 
 class RateLimit:
-    """Failed attempts per key in a sliding window; thread-safe (waitress runs threads)."""
+    """Failed attempts per key in a sliding window; thread-safe (waitress runs threads).
+    Users' keys (as few as web.users) are kept; of the addresses, the KEYS_KEPT latest."""
 
     def __init__(self, attempts: int = ATTEMPTS, window: float = WINDOW, clock=time.monotonic):
         self.attempts, self.window, self.clock = attempts, window, clock
-        self._failures: dict[str, deque[float]] = {}
+        self._users: dict[str, deque[float]] = {}
+        self._addresses: dict[str, deque[float]] = {}  # in the order first seen
         self._lock = threading.Lock()
 
     def wait(self, *keys: str) -> float:
@@ -35,7 +40,7 @@ class RateLimit:
         with self._lock:
             longest = 0.0
             for key in keys:
-                failures = self._failures.get(key)
+                failures = self._table(key).get(key)
                 while failures and failures[0] <= now - self.window:
                     failures.popleft()
                 if failures and len(failures) >= self.attempts:
@@ -46,10 +51,37 @@ class RateLimit:
         now = self.clock()
         with self._lock:
             for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-            if len(self._failures) > 10_000:  # a flood of names: forget the oldest keys
-                for key in list(self._failures)[:5_000]:
-                    del self._failures[key]
+                self._table(key).setdefault(key, deque()).append(now)
+            if len(self._addresses) > KEYS_KEPT:  # a flood of addresses: forget the oldest half
+                for key in list(self._addresses)[: KEYS_KEPT // 2]:
+                    del self._addresses[key]
+
+    def _table(self, key: str) -> dict[str, deque[float]]:
+        return self._users if key.startswith("user:") else self._addresses
+
+
+def login_keys(address: str | None, name: str, users: Collection[str]) -> tuple[str, ...]:
+    """What a failed login counts against: the client's address (an IPv6 one by its /64, the
+    block one machine usually has to itself: else each try could come from a new address),
+    and the user name if it is one of web.users. Unknown names are not counted: nobody can
+    guess their password, and a flood of them must not crowd out the real ones."""
+    keys = [f"address:{_network(address or '')}"]
+    wanted = name.casefold()
+    if any(user.casefold() == wanted for user in users):
+        keys.append(f"user:{wanted}")
+    return tuple(keys)
+
+
+def _network(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP address (a Unix socket): as it is
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -88,7 +120,7 @@ def install(app: Flask, users: dict[str, str], limit: RateLimit) -> None:
             return render_template("login.html", error=None)
         name = request.form.get("utente", "")[:200]
         password = request.form.get("password", "")[:1000]
-        keys = (f"address:{request.remote_addr}", f"user:{name.casefold()}")
+        keys = login_keys(request.remote_addr, name, users)
         wait = limit.wait(*keys)
         if wait:
             minutes = int(wait // 60) + 1
