@@ -19,17 +19,22 @@ def test_the_code_to_show_and_the_tokens_after_approval(oauth_server):
     assert code.verification_uri == oauth_server.url("activate")
     assert code.user_code in oauth_server.pending_user_codes()
     assert code.device_code not in repr(code)  # the secret half never shows
-    approver = threading.Thread(target=_approve_when_polled, args=(oauth_server, code.user_code))
-    approver.start()
-    try:
-        tokens = deviceflow.wait_for_sign_in(endpoints, code)
-    finally:
-        approver.join()
+    tokens = _approved_while_waiting(oauth_server, endpoints, code)
     assert oauth_server.user_of(tokens.access_token) == oauth_server.user
     assert tokens.refresh_token in oauth_server.issued
     assert tokens.issuer == {"token_url": oauth_server.token_url, "client_id": CLIENT_ID}
     assert tokens.access_token not in repr(tokens) and tokens.refresh_token not in repr(tokens)
     assert "authorization_pending" in oauth_server.refusals  # it waited for the person
+
+
+def _approved_while_waiting(server, endpoints, code):
+    """wait_for_sign_in's tokens, the person approving once the client has polled."""
+    approver = threading.Thread(target=_approve_when_polled, args=(server, code.user_code))
+    approver.start()
+    try:
+        return deviceflow.wait_for_sign_in(endpoints, code)
+    finally:
+        approver.join()
 
 
 def _approve_when_polled(server, user_code: str) -> None:
@@ -41,12 +46,7 @@ def test_a_late_answer_does_not_make_the_first_token_outlive_the_servers(oauth_s
     endpoints = endpoints_of(oauth_server)
     code = deviceflow.request_code(endpoints)
     oauth_server.answer_delay = 0.3  # each poll's answer, the one with the tokens too
-    approver = threading.Thread(target=_approve_when_polled, args=(oauth_server, code.user_code))
-    approver.start()
-    try:
-        tokens = deviceflow.wait_for_sign_in(endpoints, code)
-    finally:
-        approver.join()
+    tokens = _approved_while_waiting(oauth_server, endpoints, code)
     assert tokens.expires_at <= oauth_server.expiry_of(tokens.access_token)
 
 
