@@ -159,32 +159,27 @@ class Router:
         wants, kinds, earlier = plan.wants, plan.kinds, plan.earlier
         with self.ledger.transaction() as db:
             if earlier is not None:  # the same bytes already reached these same addresses
-                outcome = self._skip_duplicate(db, row, facts, *earlier)
-            elif wants and match.ambiguous:
+                return self._skip_duplicate(db, row, facts, *earlier)
+            join_session(db, config, row, now)  # held or not, the accountant's bundle has it
+            if wants and match.ambiguous:
                 names = " and ".join(describe(c) for c in match.ambiguous)
                 reason = (
                     f"ambiguous: {match.looked_up} is on {len(match.ambiguous)} rows of the "
                     f"address book: {names}; correct the address book (reloaded by itself)"
                 )
-                join_session(db, config, row, now)
-                outcome = self._hold(db, row, facts, reason, now)
-            elif wants and match.addresses:
-                join_session(db, config, row, now)
+                return self._hold(db, row, facts, reason, now)
+            if wants and match.addresses:
                 together = set(kinds) == {"pdf", "xml"}
-                outcome = self._deliver(db, row, facts, together, now)
-            elif wants and config.customers.unknown == "hold":
-                join_session(db, config, row, now)
+                return self._deliver(db, row, facts, together, now)
+            if wants and config.customers.unknown == "hold":
                 reason = f"no customer found in the address book (looked up {match.looked_up})"
-                outcome = self._hold(db, row, facts, reason, now)
-            else:
-                join_session(db, config, row, now)
-                skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
-                note = skipped if wants else None
-                document_changes.record_route(
-                    db, row["id"], DocumentState.ROUTED, note, facts, self.clock()
-                )
-                outcome = skipped if wants else "routed to all_to only (not in customers.send)"
-        return outcome
+                return self._hold(db, row, facts, reason, now)
+            skipped = f"customer unknown ({match.looked_up}); sent only to all_to"
+            note = skipped if wants else None
+            document_changes.record_route(
+                db, row["id"], DocumentState.ROUTED, note, facts, self.clock()
+            )
+            return skipped if wants else "routed to all_to only (not in customers.send)"
 
     def _hold(self, db: sqlite3.Connection, row: sqlite3.Row, facts: dict, reason: str, now):
         document_changes.record_route(
